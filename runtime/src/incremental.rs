@@ -1,0 +1,484 @@
+//! The incremental executor: a Gated PixelCNN evaluated one pixel at a time,
+//! each activation computed exactly once.
+//!
+//! How the caches follow the network (raster order, pixel `(i, j)`):
+//! - When row `i - 1` of the image is complete (at the first pixel of row
+//!   `i`), every layer's vertical pre-activation for row `i - 1` is computed
+//!   once, across the whole row. Its gated output goes into the next layer's
+//!   *vertical ring* (as many rows as that layer's kernel is tall). The v→h
+//!   link of the row is computed from the same pre-activation and kept: that
+//!   is the down-shift, since pixel `(i, j)` reads the link of row `i - 1`.
+//!   On row 0 the down-shifted input is zero, so the link is its bias alone.
+//! - Each layer's horizontal stack keeps a *left window* of its input: the
+//!   last `r + 1` positions of the current row, zero left of the image. One
+//!   new position per pixel.
+//! - Class-conditional biases are added to the layer biases once per image.
+//!
+//! Per pixel the work is the horizontal stack, the links' lookup and the
+//! head; per row, the vertical stack. Over an image that is exactly one full
+//! forward pass, against one pass *per pixel* for the naive path.
+//!
+//! All state lives in a caller-provided `&mut [f32]` of
+//! [`Arch::state_len`] elements, so firmware can place it statically.
+
+use crate::arch::{Arch, Variant};
+use crate::error::Error;
+use crate::kernels::{dot_f32, gate_f32, matvec_f32, relu_f32};
+use crate::params::{TensorKind, Weights};
+
+/// Lengths (in f32 elements) of the parts of the incremental state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StateLayout {
+    /// The image rows the first vertical layer reads, plus the current row.
+    pub image_rows: usize,
+    /// Vertical rings of layers `1..layers`: `(r + 1) × width × channels` each.
+    pub vertical_rings: usize,
+    /// Per-layer v→h link of the row above: `width × 2 channels` each.
+    pub links: usize,
+    /// Left windows of layers `1..layers`: `(r + 1) × channels` each.
+    pub left_windows: usize,
+    /// Per-layer vertical and horizontal biases with the class folded in.
+    pub biases: usize,
+    /// Scratch: one row of vertical pre-activations, one pixel's horizontal
+    /// pre-activation, gate output, top hidden state, head and logits.
+    pub scratch: usize,
+}
+
+const fn add(a: Option<usize>, b: Option<usize>) -> Option<usize> {
+    match (a, b) {
+        (Some(a), Some(b)) => a.checked_add(b),
+        _ => None,
+    }
+}
+
+const fn mul(a: Option<usize>, b: Option<usize>) -> Option<usize> {
+    match (a, b) {
+        (Some(a), Some(b)) => a.checked_mul(b),
+        _ => None,
+    }
+}
+
+impl StateLayout {
+    /// The layout for `arch`, or `None` when a size overflows.
+    pub const fn checked(arch: &Arch) -> Option<StateLayout> {
+        let w = Some(arch.width);
+        let p = Some(arch.channels);
+        let p2 = mul(Some(2), p);
+        let blocks = Some(arch.blocks);
+        let layers = add(blocks, Some(1));
+        let r = arch.radius_of(1);
+        let image_rows = mul(Some(arch.radius_of(0) + 2), w);
+        let vertical_rings = mul(blocks, mul(Some(r + 1), mul(w, p)));
+        let links = mul(layers, mul(w, p2));
+        let left_windows = mul(blocks, mul(Some(r + 1), p));
+        let biases = mul(layers, mul(Some(2), p2));
+        let scratch = add(
+            add(mul(w, p2), add(p2, mul(Some(2), p))),
+            add(Some(arch.head), Some(arch.levels)),
+        );
+        match (image_rows, vertical_rings, links, left_windows, biases, scratch) {
+            (
+                Some(image_rows),
+                Some(vertical_rings),
+                Some(links),
+                Some(left_windows),
+                Some(biases),
+                Some(scratch),
+            ) => {
+                let layout = StateLayout {
+                    image_rows,
+                    vertical_rings,
+                    links,
+                    left_windows,
+                    biases,
+                    scratch,
+                };
+                match layout.checked_total() {
+                    Some(_) => Some(layout),
+                    None => None,
+                }
+            }
+            _ => None,
+        }
+    }
+
+    const fn checked_total(&self) -> Option<usize> {
+        add(
+            add(add(Some(self.image_rows), Some(self.vertical_rings)), Some(self.links)),
+            add(add(Some(self.left_windows), Some(self.biases)), Some(self.scratch)),
+        )
+    }
+
+    /// Total f32 elements.
+    pub const fn total(&self) -> usize {
+        match self.checked_total() {
+            Some(t) => t,
+            None => usize::MAX,
+        }
+    }
+}
+
+impl Arch {
+    /// f32 elements of state the incremental executor needs; `const`, so
+    /// firmware can declare `static mut STATE: [f32; ARCH.state_len()]`.
+    ///
+    /// Returns `usize::MAX` for an architecture whose sizes overflow (which
+    /// [`Arch::validate`] rejects).
+    pub const fn state_len(&self) -> usize {
+        match StateLayout::checked(self) {
+            Some(layout) => layout.total(),
+            None => usize::MAX,
+        }
+    }
+
+    /// Bytes of state the incremental executor needs.
+    pub const fn state_bytes(&self) -> usize {
+        self.state_len().saturating_mul(4)
+    }
+}
+
+/// How far the current pixel has been computed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stage {
+    /// Nothing for the current pixel yet.
+    Pending,
+    /// The hidden state of the current pixel (enough to move on).
+    Hidden,
+    /// The hidden state and the logits.
+    Logits,
+}
+
+/// The incremental executor of a Gated PixelCNN. See the module docs.
+///
+/// # Examples
+/// ```
+/// use pixelcnn_runtime::{Arch, Incremental, Weights};
+/// # fn main() -> Result<(), pixelcnn_runtime::Error> {
+/// let arch = Arch { height: 4, width: 4, channels: 2, blocks: 1, head: 2, ..Arch::MNIST_GATED };
+/// let params = vec![0.01f32; arch.param_count()];
+/// let weights = Weights::new(arch, &params)?;
+/// let mut state = vec![0.0f32; arch.state_len()];
+/// let mut inc = Incremental::new(&weights, &mut state, Some(3))?;
+/// while !inc.is_complete() {
+///     let logits = inc.logits()?;
+///     let level = if logits[1] > logits[0] { 1 } else { 0 };
+///     inc.push(level)?;
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct Incremental<'m, 'b> {
+    weights: &'m Weights<'m>,
+    class: Option<usize>,
+    pos: usize,
+    stage: Stage,
+    image_rows: &'b mut [f32],
+    vertical_rings: &'b mut [f32],
+    links: &'b mut [f32],
+    left_windows: &'b mut [f32],
+    biases: &'b mut [f32],
+    vpre: &'b mut [f32],
+    hpre: &'b mut [f32],
+    gated: &'b mut [f32],
+    top: &'b mut [f32],
+    head: &'b mut [f32],
+    logits: &'b mut [f32],
+}
+
+/// Checks a class label against the architecture.
+pub(crate) fn check_class(arch: &Arch, class: Option<usize>) -> Result<(), Error> {
+    match (arch.classes, class) {
+        (0, None) => Ok(()),
+        (0, Some(_)) => Err(Error::UnconditionalModel),
+        (classes, None) => Err(Error::MissingLabel { classes }),
+        (classes, Some(label)) if label >= classes => {
+            Err(Error::LabelOutOfRange { label, classes })
+        }
+        _ => Ok(()),
+    }
+}
+
+impl<'m, 'b> Incremental<'m, 'b> {
+    /// An executor at pixel 0 of a new image of class `class`.
+    ///
+    /// # Errors
+    /// [`Error::NeedsGated`] for a plain PixelCNN; [`Error::BufferTooSmall`]
+    /// when `buffer` is shorter than [`Arch::state_len`]; label errors from
+    /// [`Incremental::restart`].
+    pub fn new(
+        weights: &'m Weights<'m>,
+        buffer: &'b mut [f32],
+        class: Option<usize>,
+    ) -> Result<Self, Error> {
+        let arch = *weights.arch();
+        if arch.variant != Variant::Gated {
+            return Err(Error::NeedsGated);
+        }
+        let layout = StateLayout::checked(&arch).ok_or(crate::ArchError::TooLarge)?;
+        let needed = layout.total();
+        if buffer.len() < needed {
+            return Err(Error::BufferTooSmall { needed, found: buffer.len() });
+        }
+        let (image_rows, rest) = buffer.split_at_mut(layout.image_rows);
+        let (vertical_rings, rest) = rest.split_at_mut(layout.vertical_rings);
+        let (links, rest) = rest.split_at_mut(layout.links);
+        let (left_windows, rest) = rest.split_at_mut(layout.left_windows);
+        let (biases, rest) = rest.split_at_mut(layout.biases);
+        let p = arch.channels;
+        let (vpre, rest) = rest.split_at_mut(arch.width * 2 * p);
+        let (hpre, rest) = rest.split_at_mut(2 * p);
+        let (gated, rest) = rest.split_at_mut(p);
+        let (top, rest) = rest.split_at_mut(p);
+        let (head, rest) = rest.split_at_mut(arch.head);
+        let (logits, _) = rest.split_at_mut(arch.levels);
+        let mut inc = Incremental {
+            weights,
+            class: None,
+            pos: 0,
+            stage: Stage::Pending,
+            image_rows,
+            vertical_rings,
+            links,
+            left_windows,
+            biases,
+            vpre,
+            hpre,
+            gated,
+            top,
+            head,
+            logits,
+        };
+        inc.restart(class)?;
+        Ok(inc)
+    }
+
+    /// Starts a new image of class `class`, folding the class into the biases.
+    ///
+    /// # Errors
+    /// [`Error::MissingLabel`], [`Error::LabelOutOfRange`] or
+    /// [`Error::UnconditionalModel`] when the label does not fit the model.
+    pub fn restart(&mut self, class: Option<usize>) -> Result<(), Error> {
+        let arch = *self.weights.arch();
+        check_class(&arch, class)?;
+        let p2 = 2 * arch.channels;
+        for l in 0..arch.layers() {
+            let layer = self.weights.layer(l);
+            let b = &mut self.biases[l * 2 * p2..(l + 1) * 2 * p2];
+            let (bv, bh) = b.split_at_mut(p2);
+            bv.copy_from_slice(layer.get(TensorKind::VBias));
+            bh.copy_from_slice(layer.get(TensorKind::HBias));
+            let cv = layer.class_row(TensorKind::VClass, class, p2);
+            let ch = layer.class_row(TensorKind::HClass, class, p2);
+            for (b, c) in bv.iter_mut().zip(cv) {
+                *b += c;
+            }
+            for (b, c) in bh.iter_mut().zip(ch) {
+                *b += c;
+            }
+        }
+        self.class = class;
+        self.pos = 0;
+        self.stage = Stage::Pending;
+        Ok(())
+    }
+
+    /// The architecture.
+    pub fn arch(&self) -> &Arch {
+        self.weights.arch()
+    }
+
+    /// The class label of the current image.
+    pub fn class(&self) -> Option<usize> {
+        self.class
+    }
+
+    /// Raster index of the next pixel to produce.
+    pub fn position(&self) -> usize {
+        self.pos
+    }
+
+    /// True when every pixel has been pushed.
+    pub fn is_complete(&self) -> bool {
+        self.pos >= self.arch().pixels()
+    }
+
+    /// Logits over the K levels for the current pixel, given every pixel
+    /// pushed so far. Computed once per pixel; later calls return the cache.
+    ///
+    /// # Errors
+    /// [`Error::ImageComplete`] after the last pixel.
+    pub fn logits(&mut self) -> Result<&[f32], Error> {
+        if self.stage != Stage::Logits {
+            self.hidden()?;
+            self.compute_head();
+            self.stage = Stage::Logits;
+        }
+        Ok(self.logits)
+    }
+
+    /// Sets the current pixel to `level` and moves to the next one.
+    ///
+    /// # Errors
+    /// [`Error::LevelOutOfRange`] when `level >= K`; [`Error::ImageComplete`]
+    /// after the last pixel.
+    pub fn push(&mut self, level: u8) -> Result<(), Error> {
+        let arch = *self.arch();
+        if usize::from(level) >= arch.levels {
+            return Err(Error::LevelOutOfRange { pixel: self.pos, level, levels: arch.levels });
+        }
+        // Later pixels' left windows need this pixel's hidden state, whether
+        // or not anybody asked for its logits.
+        self.hidden()?;
+        let (i, j) = (self.pos / arch.width, self.pos % arch.width);
+        let slot = i % (arch.radius_of(0) + 2);
+        self.image_rows[slot * arch.width + j] = f32::from(level) / (arch.levels - 1) as f32;
+        self.pos += 1;
+        self.stage = Stage::Pending;
+        Ok(())
+    }
+
+    fn hidden(&mut self) -> Result<(), Error> {
+        if self.is_complete() {
+            return Err(Error::ImageComplete);
+        }
+        if self.stage == Stage::Pending {
+            let width = self.arch().width;
+            let (i, j) = (self.pos / width, self.pos % width);
+            if j == 0 {
+                self.compute_vertical_row(i);
+            }
+            self.compute_horizontal(j);
+            self.stage = Stage::Hidden;
+        }
+        Ok(())
+    }
+
+    /// Runs the vertical stack over image row `i - 1` and fills the links that
+    /// row `i` reads.
+    fn compute_vertical_row(&mut self, i: usize) {
+        let arch = *self.arch();
+        let (w, p) = (arch.width, arch.channels);
+        let p2 = 2 * p;
+        if i == 0 {
+            for l in 0..arch.layers() {
+                let bias = self.weights.layer(l).get(TensorKind::LinkBias);
+                for x in 0..w {
+                    self.links[(l * w + x) * p2..][..p2].copy_from_slice(bias);
+                }
+            }
+            return;
+        }
+        let row = i - 1;
+        let ring_rows = arch.radius_of(1) + 1;
+        let ring_len = ring_rows * w * p;
+        for l in 0..arch.layers() {
+            let layer = self.weights.layer(l);
+            let (r, k, cin) = (arch.radius_of(l), arch.kernel_of(l), arch.input_channels_of(l));
+            let vw = layer.get(TensorKind::VWeight);
+            let bias = &self.biases[l * 2 * p2..][..p2];
+            // The input rows of this layer's vertical convolution.
+            let (input, input_rows) = if l == 0 {
+                (&*self.image_rows, r + 2)
+            } else {
+                (&self.vertical_rings[(l - 1) * ring_len..][..ring_len], ring_rows)
+            };
+            for x in 0..w {
+                let out = &mut self.vpre[x * p2..][..p2];
+                out.copy_from_slice(bias);
+                // Kernel columns that land inside the image.
+                let kx0 = r.saturating_sub(x);
+                let kx1 = k.min(w + r - x);
+                let run = (kx1 - kx0) * cin;
+                let col0 = (x + kx0 - r) * cin;
+                for ky in 0..=r {
+                    let Some(y) = (row + ky).checked_sub(r) else { continue };
+                    let src = &input[(y % input_rows) * w * cin + col0..][..run];
+                    for (o, acc) in out.iter_mut().enumerate() {
+                        let wrow = &vw[((o * (r + 1) + ky) * k + kx0) * cin..][..run];
+                        *acc += dot_f32(wrow, src);
+                    }
+                }
+            }
+            let link_w = layer.get(TensorKind::LinkWeight);
+            let link_b = layer.get(TensorKind::LinkBias);
+            for x in 0..w {
+                let link = &mut self.links[(l * w + x) * p2..][..p2];
+                link.copy_from_slice(link_b);
+                matvec_f32(link, link_w, &self.vpre[x * p2..][..p2]);
+            }
+            if l + 1 < arch.layers() {
+                let ring = &mut self.vertical_rings[l * ring_len..][..ring_len];
+                let slot = row % ring_rows;
+                for x in 0..w {
+                    gate_f32(
+                        &mut ring[(slot * w + x) * p..][..p],
+                        &self.vpre[x * p2..][..p2],
+                    );
+                }
+            }
+        }
+    }
+
+    /// Runs the horizontal stack at column `j` of the current row.
+    fn compute_horizontal(&mut self, j: usize) {
+        let arch = *self.arch();
+        let (w, p) = (arch.width, arch.channels);
+        let p2 = 2 * p;
+        let window_len = (arch.radius_of(1) + 1) * p;
+        let i = self.pos / w;
+        for l in 0..arch.layers() {
+            let layer = self.weights.layer(l);
+            let hw = layer.get(TensorKind::HWeight);
+            self.hpre.copy_from_slice(&self.biases[l * 2 * p2 + p2..][..p2]);
+            for (h, link) in self.hpre.iter_mut().zip(&self.links[(l * w + j) * p2..][..p2]) {
+                *h += link;
+            }
+            if l == 0 {
+                // Mask A: the r pixels strictly left of j, from the image row.
+                let r = arch.radius_of(0);
+                let kx0 = r.saturating_sub(j);
+                let row = &self.image_rows[(i % (r + 2)) * w..][..w];
+                let src = &row[j + kx0 - r..j];
+                for (o, acc) in self.hpre.iter_mut().enumerate() {
+                    *acc += dot_f32(&hw[o * r + kx0..(o + 1) * r], src);
+                }
+                gate_f32(self.gated, self.hpre);
+                self.top.copy_from_slice(self.gated);
+            } else {
+                // Mask B: the window holds columns j - r ..= j of the layer's
+                // input (zeros left of the image); its newest slot is the
+                // residual.
+                let window = &self.left_windows[(l - 1) * window_len..][..window_len];
+                matvec_f32(self.hpre, hw, window);
+                gate_f32(self.gated, self.hpre);
+                self.top.copy_from_slice(&window[window_len - p..]);
+                for (t, b) in self.top.iter_mut().zip(layer.get(TensorKind::OutBias)) {
+                    *t += b;
+                }
+                matvec_f32(self.top, layer.get(TensorKind::OutWeight), self.gated);
+            }
+            // `top` now holds this layer's output at j; the next layer reads
+            // it through its left window.
+            if l + 1 < arch.layers() {
+                let window = &mut self.left_windows[l * window_len..][..window_len];
+                if j == 0 {
+                    window.fill(0.0);
+                } else {
+                    window.copy_within(p.., 0);
+                }
+                window[window_len - p..].copy_from_slice(self.top);
+            }
+        }
+    }
+
+    fn compute_head(&mut self) {
+        let head = self.weights.head();
+        // `top` is not read again for this pixel, so the ReLU can be in place.
+        relu_f32(self.top);
+        self.head.copy_from_slice(head.get(TensorKind::Head1Bias));
+        matvec_f32(self.head, head.get(TensorKind::Head1Weight), self.top);
+        relu_f32(self.head);
+        self.logits.copy_from_slice(head.get(TensorKind::Head2Bias));
+        matvec_f32(self.logits, head.get(TensorKind::Head2Weight), self.head);
+    }
+}

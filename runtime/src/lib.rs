@@ -1,0 +1,27 @@
+#![doc = include_str!("../README.md")]
+#![cfg_attr(not(any(test, feature = "std")), no_std)]
+#![deny(missing_docs, missing_debug_implementations)]
+#![forbid(unsafe_code)]
+
+#[cfg(feature = "alloc")]
+extern crate alloc;
+
+pub mod arch;
+pub mod error;
+pub mod incremental;
+pub mod kernels;
+pub mod params;
+pub mod rng;
+pub mod sampler;
+
+#[cfg(feature = "alloc")]
+pub mod random;
+#[cfg(feature = "alloc")]
+pub mod receptive_field;
+#[cfg(feature = "alloc")]
+pub mod reference;
+
+pub use arch::{Arch, ArchError, Variant};
+pub use error::Error;
+pub use incremental::{Incremental, StateLayout};
+pub use params::{TensorKind, TensorSpec, Weights};
