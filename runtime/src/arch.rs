@@ -88,7 +88,12 @@ pub enum ArchError {
 impl fmt::Display for ArchError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
-            ArchError::OutOfRange { field, value, min, max } => {
+            ArchError::OutOfRange {
+                field,
+                value,
+                min,
+                max,
+            } => {
                 write!(f, "{field} is {value}, expected {min} to {max}")
             }
             ArchError::EvenKernel { field, value } => {
@@ -123,7 +128,12 @@ impl Arch {
     pub fn validate(&self) -> Result<(), ArchError> {
         let range = |field, value: usize, min, max| {
             if value < min || value > max {
-                Err(ArchError::OutOfRange { field, value, min, max })
+                Err(ArchError::OutOfRange {
+                    field,
+                    value,
+                    min,
+                    max,
+                })
             } else {
                 Ok(())
             }
@@ -142,10 +152,16 @@ impl Arch {
         };
         range("kernel", self.kernel, min_kernel, MAX_KERNEL)?;
         if self.first_kernel % 2 == 0 {
-            return Err(ArchError::EvenKernel { field: "first_kernel", value: self.first_kernel });
+            return Err(ArchError::EvenKernel {
+                field: "first_kernel",
+                value: self.first_kernel,
+            });
         }
         if self.kernel % 2 == 0 {
-            return Err(ArchError::EvenKernel { field: "kernel", value: self.kernel });
+            return Err(ArchError::EvenKernel {
+                field: "kernel",
+                value: self.kernel,
+            });
         }
         self.checked_param_count().ok_or(ArchError::TooLarge)?;
         crate::incremental::StateLayout::checked(self).ok_or(ArchError::TooLarge)?;
@@ -199,9 +215,19 @@ impl Arch {
         self.checked_param_count().unwrap_or(usize::MAX)
     }
 
-    /// How far the receptive field of a pixel reaches up, left and right:
+    /// How far the receptive field of a pixel reaches left and right:
     /// `first_kernel / 2 + blocks * (kernel / 2)`.
     pub const fn reach(&self) -> usize {
         self.radius_of(0) + self.blocks * self.radius_of(1)
+    }
+
+    /// How many rows above a pixel its receptive field reaches: [`Arch::reach`]
+    /// for the plain network; one more for the gated one, whose vertical
+    /// kernels include their own row and whose link reads the row above.
+    pub const fn reach_up(&self) -> usize {
+        match self.variant {
+            Variant::Gated => self.reach() + 1,
+            Variant::Plain => self.reach(),
+        }
     }
 }

@@ -76,7 +76,14 @@ impl StateLayout {
             add(mul(w, p2), add(p2, mul(Some(2), p))),
             add(Some(arch.head), Some(arch.levels)),
         );
-        match (image_rows, vertical_rings, links, left_windows, biases, scratch) {
+        match (
+            image_rows,
+            vertical_rings,
+            links,
+            left_windows,
+            biases,
+            scratch,
+        ) {
             (
                 Some(image_rows),
                 Some(vertical_rings),
@@ -104,8 +111,14 @@ impl StateLayout {
 
     const fn checked_total(&self) -> Option<usize> {
         add(
-            add(add(Some(self.image_rows), Some(self.vertical_rings)), Some(self.links)),
-            add(add(Some(self.left_windows), Some(self.biases)), Some(self.scratch)),
+            add(
+                add(Some(self.image_rows), Some(self.vertical_rings)),
+                Some(self.links),
+            ),
+            add(
+                add(Some(self.left_windows), Some(self.biases)),
+                Some(self.scratch),
+            ),
         )
     }
 
@@ -217,7 +230,10 @@ impl<'m, 'b> Incremental<'m, 'b> {
         let layout = StateLayout::checked(&arch).ok_or(crate::ArchError::TooLarge)?;
         let needed = layout.total();
         if buffer.len() < needed {
-            return Err(Error::BufferTooSmall { needed, found: buffer.len() });
+            return Err(Error::BufferTooSmall {
+                needed,
+                found: buffer.len(),
+            });
         }
         let (image_rows, rest) = buffer.split_at_mut(layout.image_rows);
         let (vertical_rings, rest) = rest.split_at_mut(layout.vertical_rings);
@@ -324,7 +340,11 @@ impl<'m, 'b> Incremental<'m, 'b> {
     pub fn push(&mut self, level: u8) -> Result<(), Error> {
         let arch = *self.arch();
         if usize::from(level) >= arch.levels {
-            return Err(Error::LevelOutOfRange { pixel: self.pos, level, levels: arch.levels });
+            return Err(Error::LevelOutOfRange {
+                pixel: self.pos,
+                level,
+                levels: arch.levels,
+            });
         }
         // Later pixels' left windows need this pixel's hidden state, whether
         // or not anybody asked for its logits.
@@ -373,14 +393,21 @@ impl<'m, 'b> Incremental<'m, 'b> {
         let ring_len = ring_rows * w * p;
         for l in 0..arch.layers() {
             let layer = self.weights.layer(l);
-            let (r, k, cin) = (arch.radius_of(l), arch.kernel_of(l), arch.input_channels_of(l));
+            let (r, k, cin) = (
+                arch.radius_of(l),
+                arch.kernel_of(l),
+                arch.input_channels_of(l),
+            );
             let vw = layer.get(TensorKind::VWeight);
             let bias = &self.biases[l * 2 * p2..][..p2];
             // The input rows of this layer's vertical convolution.
             let (input, input_rows) = if l == 0 {
                 (&*self.image_rows, r + 2)
             } else {
-                (&self.vertical_rings[(l - 1) * ring_len..][..ring_len], ring_rows)
+                (
+                    &self.vertical_rings[(l - 1) * ring_len..][..ring_len],
+                    ring_rows,
+                )
             };
             for x in 0..w {
                 let out = &mut self.vpre[x * p2..][..p2];
@@ -391,7 +418,9 @@ impl<'m, 'b> Incremental<'m, 'b> {
                 let run = (kx1 - kx0) * cin;
                 let col0 = (x + kx0 - r) * cin;
                 for ky in 0..=r {
-                    let Some(y) = (row + ky).checked_sub(r) else { continue };
+                    let Some(y) = (row + ky).checked_sub(r) else {
+                        continue;
+                    };
                     let src = &input[(y % input_rows) * w * cin + col0..][..run];
                     for (o, acc) in out.iter_mut().enumerate() {
                         let wrow = &vw[((o * (r + 1) + ky) * k + kx0) * cin..][..run];
@@ -429,8 +458,13 @@ impl<'m, 'b> Incremental<'m, 'b> {
         for l in 0..arch.layers() {
             let layer = self.weights.layer(l);
             let hw = layer.get(TensorKind::HWeight);
-            self.hpre.copy_from_slice(&self.biases[l * 2 * p2 + p2..][..p2]);
-            for (h, link) in self.hpre.iter_mut().zip(&self.links[(l * w + j) * p2..][..p2]) {
+            self.hpre
+                .copy_from_slice(&self.biases[l * 2 * p2 + p2..][..p2]);
+            for (h, link) in self
+                .hpre
+                .iter_mut()
+                .zip(&self.links[(l * w + j) * p2..][..p2])
+            {
                 *h += link;
             }
             if l == 0 {

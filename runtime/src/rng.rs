@@ -29,7 +29,10 @@ mod tests {
         let mut rng = from_seed(42);
         let first: [u32; 3] = core::array::from_fn(|_| rng.next_u32());
         let mut again = from_seed(42);
-        assert_eq!(first, core::array::from_fn::<u32, 3, _>(|_| again.next_u32()));
+        assert_eq!(
+            first,
+            core::array::from_fn::<u32, 3, _>(|_| again.next_u32())
+        );
         let mut other = from_seed(43);
         assert_ne!(first[0], other.next_u32());
     }

@@ -7,7 +7,13 @@ use proptest::prelude::*;
 use rand_core::RngCore;
 
 /// A small gated architecture.
-pub fn gated(height: usize, width: usize, first_kernel: usize, kernel: usize, blocks: usize) -> Arch {
+pub fn gated(
+    height: usize,
+    width: usize,
+    first_kernel: usize,
+    kernel: usize,
+    blocks: usize,
+) -> Arch {
     Arch {
         variant: Variant::Gated,
         height,
@@ -24,7 +30,10 @@ pub fn gated(height: usize, width: usize, first_kernel: usize, kernel: usize, bl
 
 /// The same architecture as a plain PixelCNN.
 pub fn plain(arch: Arch) -> Arch {
-    Arch { variant: Variant::Plain, ..arch }
+    Arch {
+        variant: Variant::Plain,
+        ..arch
+    }
 }
 
 /// Gated architectures over the ranges the executors must handle: images
@@ -41,24 +50,30 @@ pub fn gated_archs() -> impl Strategy<Value = Arch> {
         prop_oneof![Just(1usize), Just(3), Just(5)],
         1usize..=4,
     )
-        .prop_map(|((height, width), levels, classes, channels, blocks, first_kernel, kernel, head)| Arch {
-            variant: Variant::Gated,
-            height,
-            width,
-            levels,
-            classes,
-            channels,
-            blocks,
-            first_kernel,
-            kernel,
-            head,
-        })
+        .prop_map(
+            |((height, width), levels, classes, channels, blocks, first_kernel, kernel, head)| {
+                Arch {
+                    variant: Variant::Gated,
+                    height,
+                    width,
+                    levels,
+                    classes,
+                    channels,
+                    blocks,
+                    first_kernel,
+                    kernel,
+                    head,
+                }
+            },
+        )
 }
 
 /// A random image of levels for `arch`.
 pub fn random_image(arch: &Arch, seed: u64) -> Vec<u8> {
     let mut rng = rng::from_seed(seed ^ 0x9e37_79b9);
-    (0..arch.pixels()).map(|_| (rng.next_u32() % arch.levels as u32) as u8).collect()
+    (0..arch.pixels())
+        .map(|_| (rng.next_u32() % arch.levels as u32) as u8)
+        .collect()
 }
 
 /// A label valid for `arch`, picked from `seed`.
