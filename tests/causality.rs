@@ -10,11 +10,7 @@ use pixelcnn_runtime::{reference, Arch, Weights};
 /// Flips pixel `pos` to the level farthest from its own.
 fn flipped(image: &[u8], pos: usize, levels: usize) -> Vec<u8> {
     let mut out = image.to_vec();
-    out[pos] = if usize::from(image[pos]) * 2 < levels {
-        (levels - 1) as u8
-    } else {
-        0
-    };
+    out[pos] = if usize::from(image[pos]) * 2 < levels { (levels - 1) as u8 } else { 0 };
     out
 }
 
@@ -40,21 +36,14 @@ fn assert_causal(arch: Arch, seed: u64, logits: impl Fn(&Weights<'_>, &[u8]) -> 
             changed_later += 1;
         }
     }
-    assert!(
-        changed_later > 0,
-        "no pixel influenced any later pixel: the check is vacuous"
-    );
+    assert!(changed_later > 0, "no pixel influenced any later pixel: the check is vacuous");
 }
 
 fn archs() -> Vec<Arch> {
     vec![
         gated(5, 5, 3, 3, 1),
         gated(6, 7, 5, 3, 2),
-        Arch {
-            levels: 4,
-            classes: 2,
-            ..gated(4, 9, 7, 5, 1)
-        },
+        Arch { levels: 4, classes: 2, ..gated(4, 9, 7, 5, 1) },
         gated(7, 4, 3, 1, 3),
         gated(1, 6, 3, 3, 2),
         gated(6, 1, 5, 3, 2),
@@ -65,9 +54,7 @@ fn archs() -> Vec<Arch> {
 fn reference_gated_is_causal() {
     for (i, arch) in archs().into_iter().enumerate() {
         let class = label(&arch, 1);
-        assert_causal(arch, i as u64, |w, img| {
-            reference::forward(w, img, class).unwrap()
-        });
+        assert_causal(arch, i as u64, |w, img| reference::forward(w, img, class).unwrap());
     }
 }
 
@@ -76,9 +63,7 @@ fn reference_plain_is_causal() {
     for (i, arch) in archs().into_iter().filter(|a| a.kernel >= 3).enumerate() {
         let arch = plain(arch);
         let class = label(&arch, 1);
-        assert_causal(arch, i as u64, |w, img| {
-            reference::forward(w, img, class).unwrap()
-        });
+        assert_causal(arch, i as u64, |w, img| reference::forward(w, img, class).unwrap());
     }
 }
 
@@ -86,8 +71,6 @@ fn reference_plain_is_causal() {
 fn incremental_is_causal() {
     for (i, arch) in archs().into_iter().enumerate() {
         let class = label(&arch, 1);
-        assert_causal(arch, i as u64, |w, img| {
-            incremental_logits(w, img, class, |_| true)
-        });
+        assert_causal(arch, i as u64, |w, img| incremental_logits(w, img, class, |_| true));
     }
 }

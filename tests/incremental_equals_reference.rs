@@ -11,16 +11,13 @@ const TOLERANCE: f32 = 1e-5;
 
 /// Max abs difference; a NaN anywhere gives NaN, which fails the check.
 fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, |m, d| {
-            if m.is_nan() || d.is_nan() {
-                f32::NAN
-            } else {
-                m.max(d)
-            }
-        })
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, |m, d| {
+        if m.is_nan() || d.is_nan() {
+            f32::NAN
+        } else {
+            m.max(d)
+        }
+    })
 }
 
 fn assert_matches_reference(arch: Arch, seed: u64, ask: impl Fn(usize) -> bool + Copy) {
@@ -32,14 +29,8 @@ fn assert_matches_reference(arch: Arch, seed: u64, ask: impl Fn(usize) -> bool +
     let got = incremental_logits(&weights, &image, class, ask);
     let k = arch.levels;
     for pos in (0..arch.pixels()).filter(|&pos| ask(pos)) {
-        let d = max_abs_diff(
-            &got[pos * k..(pos + 1) * k],
-            &expected[pos * k..(pos + 1) * k],
-        );
-        assert!(
-            d <= TOLERANCE,
-            "{arch:?} seed {seed}: pixel {pos} differs by {d}"
-        );
+        let d = max_abs_diff(&got[pos * k..(pos + 1) * k], &expected[pos * k..(pos + 1) * k]);
+        assert!(d <= TOLERANCE, "{arch:?} seed {seed}: pixel {pos} differs by {d}");
     }
 }
 
@@ -60,34 +51,20 @@ proptest! {
 
 #[test]
 fn mnist_sized_conditional_model_matches() {
-    let arch = Arch {
-        channels: 8,
-        head: 8,
-        blocks: 3,
-        ..Arch::MNIST_GATED
-    };
+    let arch = Arch { channels: 8, head: 8, blocks: 3, ..Arch::MNIST_GATED };
     assert_matches_reference(arch, 1, |_| true);
 }
 
 #[test]
 fn wide_kernels_on_a_tiny_image_match() {
     // Kernels wider than the image: every tap but the centre is padding.
-    let arch = Arch {
-        height: 2,
-        width: 2,
-        first_kernel: 7,
-        kernel: 5,
-        ..gated(2, 2, 7, 5, 2)
-    };
+    let arch = Arch { height: 2, width: 2, first_kernel: 7, kernel: 5, ..gated(2, 2, 7, 5, 2) };
     assert_matches_reference(arch, 5, |_| true);
 }
 
 #[test]
 fn restart_forgets_the_previous_image() {
-    let arch = Arch {
-        classes: 4,
-        ..gated(5, 6, 5, 3, 2)
-    };
+    let arch = Arch { classes: 4, ..gated(5, 6, 5, 3, 2) };
     let params = params(&arch, 9);
     let weights = Weights::new(arch, &params).unwrap();
     let image = random_image(&arch, 9);
@@ -110,11 +87,7 @@ fn restart_forgets_the_previous_image() {
 #[test]
 fn sampling_equals_naive_sampling_with_the_same_seed() {
     // The naive path: one full forward pass per pixel over the image so far.
-    let arch = Arch {
-        levels: 4,
-        classes: 3,
-        ..gated(6, 5, 5, 3, 2)
-    };
+    let arch = Arch { levels: 4, classes: 3, ..gated(6, 5, 5, 3, 2) };
     let params = params(&arch, 21);
     let weights = Weights::new(arch, &params).unwrap();
     let mut state = vec![0.0; arch.state_len()];

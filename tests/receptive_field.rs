@@ -48,38 +48,22 @@ fn gated_field_is_the_full_field() {
         gated(9, 9, 5, 3, 2),
         gated(8, 10, 3, 3, 3),
         gated(7, 8, 7, 5, 1),
-        Arch {
-            levels: 3,
-            classes: 2,
-            ..gated(6, 6, 3, 1, 2)
-        },
+        Arch { levels: 3, classes: 2, ..gated(6, 6, 3, 1, 2) },
     ]
     .into_iter()
     .enumerate()
     {
         // Wide enough that the head's ReLUs rarely hide a connection.
-        let arch = Arch {
-            channels: 8,
-            head: 8,
-            ..arch
-        };
+        let arch = Arch { channels: 8, head: 8, ..arch };
         for (target, structural) in assert_measured_is_structural(arch, seed as u64, 2) {
-            assert_eq!(
-                structural,
-                full_field(&arch, target),
-                "{arch:?}, target {target:?}"
-            );
+            assert_eq!(structural, full_field(&arch, target), "{arch:?}, target {target:?}");
         }
     }
 }
 
 #[test]
 fn plain_pixelcnn_has_a_blind_spot_above_right() {
-    let arch = Arch {
-        channels: 8,
-        head: 8,
-        ..plain(gated(10, 11, 5, 3, 3))
-    };
+    let arch = Arch { channels: 8, head: 8, ..plain(gated(10, 11, 5, 3, 3)) };
     let mut blind_total = 0;
     for (target, structural) in assert_measured_is_structural(arch, 3, 4) {
         let full = full_field(&arch, target);

@@ -88,12 +88,7 @@ pub enum ArchError {
 impl fmt::Display for ArchError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
-            ArchError::OutOfRange {
-                field,
-                value,
-                min,
-                max,
-            } => {
+            ArchError::OutOfRange { field, value, min, max } => {
                 write!(f, "{field} is {value}, expected {min} to {max}")
             }
             ArchError::EvenKernel { field, value } => {
@@ -128,12 +123,7 @@ impl Arch {
     pub fn validate(&self) -> Result<(), ArchError> {
         let range = |field, value: usize, min, max| {
             if value < min || value > max {
-                Err(ArchError::OutOfRange {
-                    field,
-                    value,
-                    min,
-                    max,
-                })
+                Err(ArchError::OutOfRange { field, value, min, max })
             } else {
                 Ok(())
             }
@@ -152,16 +142,10 @@ impl Arch {
         };
         range("kernel", self.kernel, min_kernel, MAX_KERNEL)?;
         if self.first_kernel % 2 == 0 {
-            return Err(ArchError::EvenKernel {
-                field: "first_kernel",
-                value: self.first_kernel,
-            });
+            return Err(ArchError::EvenKernel { field: "first_kernel", value: self.first_kernel });
         }
         if self.kernel % 2 == 0 {
-            return Err(ArchError::EvenKernel {
-                field: "kernel",
-                value: self.kernel,
-            });
+            return Err(ArchError::EvenKernel { field: "kernel", value: self.kernel });
         }
         self.checked_param_count().ok_or(ArchError::TooLarge)?;
         crate::incremental::StateLayout::checked(self).ok_or(ArchError::TooLarge)?;

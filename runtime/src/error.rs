@@ -72,28 +72,18 @@ impl fmt::Display for Error {
         match *self {
             Error::Arch(e) => write!(f, "invalid architecture: {e}"),
             Error::ParamCount { expected, found } => {
-                write!(
-                    f,
-                    "the architecture needs {expected} parameters, found {found}"
-                )
+                write!(f, "the architecture needs {expected} parameters, found {found}")
             }
             Error::NonFinite { index } => {
                 write!(f, "parameter {index} is NaN or infinite")
             }
             Error::BufferTooSmall { needed, found } => {
-                write!(
-                    f,
-                    "buffer too small: needs {needed} elements, found {found}"
-                )
+                write!(f, "buffer too small: needs {needed} elements, found {found}")
             }
             Error::ImageSize { expected, found } => {
                 write!(f, "image has {found} pixels, the model expects {expected}")
             }
-            Error::LevelOutOfRange {
-                pixel,
-                level,
-                levels,
-            } => write!(
+            Error::LevelOutOfRange { pixel, level, levels } => write!(
                 f,
                 "pixel {pixel} has level {level}, the model has {levels} levels (0 to {})",
                 levels - 1
@@ -104,11 +94,7 @@ impl fmt::Display for Error {
                 classes.saturating_sub(1)
             ),
             Error::MissingLabel { classes } => {
-                write!(
-                    f,
-                    "the model is class-conditional: give a label from 0 to {}",
-                    classes - 1
-                )
+                write!(f, "the model is class-conditional: give a label from 0 to {}", classes - 1)
             }
             Error::UnconditionalModel => {
                 f.write_str("the model is unconditional: it takes no class label")

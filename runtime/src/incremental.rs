@@ -72,18 +72,9 @@ impl StateLayout {
         let links = mul(layers, mul(w, p2));
         let left_windows = mul(blocks, mul(Some(r + 1), p));
         let biases = mul(layers, mul(Some(2), p2));
-        let scratch = add(
-            add(mul(w, p2), add(p2, mul(Some(2), p))),
-            add(Some(arch.head), Some(arch.levels)),
-        );
-        match (
-            image_rows,
-            vertical_rings,
-            links,
-            left_windows,
-            biases,
-            scratch,
-        ) {
+        let scratch =
+            add(add(mul(w, p2), add(p2, mul(Some(2), p))), add(Some(arch.head), Some(arch.levels)));
+        match (image_rows, vertical_rings, links, left_windows, biases, scratch) {
             (
                 Some(image_rows),
                 Some(vertical_rings),
@@ -111,14 +102,8 @@ impl StateLayout {
 
     const fn checked_total(&self) -> Option<usize> {
         add(
-            add(
-                add(Some(self.image_rows), Some(self.vertical_rings)),
-                Some(self.links),
-            ),
-            add(
-                add(Some(self.left_windows), Some(self.biases)),
-                Some(self.scratch),
-            ),
+            add(add(Some(self.image_rows), Some(self.vertical_rings)), Some(self.links)),
+            add(add(Some(self.left_windows), Some(self.biases)), Some(self.scratch)),
         )
     }
 
@@ -230,10 +215,7 @@ impl<'m, 'b> Incremental<'m, 'b> {
         let layout = StateLayout::checked(&arch).ok_or(crate::ArchError::TooLarge)?;
         let needed = layout.total();
         if buffer.len() < needed {
-            return Err(Error::BufferTooSmall {
-                needed,
-                found: buffer.len(),
-            });
+            return Err(Error::BufferTooSmall { needed, found: buffer.len() });
         }
         let (image_rows, rest) = buffer.split_at_mut(layout.image_rows);
         let (vertical_rings, rest) = rest.split_at_mut(layout.vertical_rings);
@@ -340,11 +322,7 @@ impl<'m, 'b> Incremental<'m, 'b> {
     pub fn push(&mut self, level: u8) -> Result<(), Error> {
         let arch = *self.arch();
         if usize::from(level) >= arch.levels {
-            return Err(Error::LevelOutOfRange {
-                pixel: self.pos,
-                level,
-                levels: arch.levels,
-            });
+            return Err(Error::LevelOutOfRange { pixel: self.pos, level, levels: arch.levels });
         }
         // Later pixels' left windows need this pixel's hidden state, whether
         // or not anybody asked for its logits.
@@ -393,21 +371,14 @@ impl<'m, 'b> Incremental<'m, 'b> {
         let ring_len = ring_rows * w * p;
         for l in 0..arch.layers() {
             let layer = self.weights.layer(l);
-            let (r, k, cin) = (
-                arch.radius_of(l),
-                arch.kernel_of(l),
-                arch.input_channels_of(l),
-            );
+            let (r, k, cin) = (arch.radius_of(l), arch.kernel_of(l), arch.input_channels_of(l));
             let vw = layer.get(TensorKind::VWeight);
             let bias = &self.biases[l * 2 * p2..][..p2];
             // The input rows of this layer's vertical convolution.
             let (input, input_rows) = if l == 0 {
                 (&*self.image_rows, r + 2)
             } else {
-                (
-                    &self.vertical_rings[(l - 1) * ring_len..][..ring_len],
-                    ring_rows,
-                )
+                (&self.vertical_rings[(l - 1) * ring_len..][..ring_len], ring_rows)
             };
             for x in 0..w {
                 let out = &mut self.vpre[x * p2..][..p2];
@@ -439,10 +410,7 @@ impl<'m, 'b> Incremental<'m, 'b> {
                 let ring = &mut self.vertical_rings[l * ring_len..][..ring_len];
                 let slot = row % ring_rows;
                 for x in 0..w {
-                    gate_f32(
-                        &mut ring[(slot * w + x) * p..][..p],
-                        &self.vpre[x * p2..][..p2],
-                    );
+                    gate_f32(&mut ring[(slot * w + x) * p..][..p], &self.vpre[x * p2..][..p2]);
                 }
             }
         }
@@ -458,13 +426,8 @@ impl<'m, 'b> Incremental<'m, 'b> {
         for l in 0..arch.layers() {
             let layer = self.weights.layer(l);
             let hw = layer.get(TensorKind::HWeight);
-            self.hpre
-                .copy_from_slice(&self.biases[l * 2 * p2 + p2..][..p2]);
-            for (h, link) in self
-                .hpre
-                .iter_mut()
-                .zip(&self.links[(l * w + j) * p2..][..p2])
-            {
+            self.hpre.copy_from_slice(&self.biases[l * 2 * p2 + p2..][..p2]);
+            for (h, link) in self.hpre.iter_mut().zip(&self.links[(l * w + j) * p2..][..p2]) {
                 *h += link;
             }
             if l == 0 {
@@ -514,5 +477,25 @@ impl<'m, 'b> Incremental<'m, 'b> {
         relu_f32(self.head);
         self.logits.copy_from_slice(head.get(TensorKind::Head2Bias));
         matvec_f32(self.logits, head.get(TensorKind::Head2Weight), self.head);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_len_follows_the_table() {
+        // docs/runtime.md, for Arch::MNIST_GATED: r0 = 3, r = 1, W = 28,
+        // p = 32, 5 blocks, 6 layers, head 32, K = 2.
+        let (w, p) = (28, 32);
+        let expected = 5 * w          // image rows
+            + 5 * 2 * w * p           // vertical rings
+            + 6 * w * 2 * p           // links
+            + 5 * 2 * p               // left windows
+            + 6 * 4 * p               // biases
+            + 2 * p * w + 4 * p + 32 + 2; // scratch
+        assert_eq!(Arch::MNIST_GATED.state_len(), expected);
+        assert_eq!(expected, 22_894);
     }
 }

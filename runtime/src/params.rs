@@ -94,9 +94,7 @@ pub struct TensorSpec {
 impl TensorSpec {
     /// Number of elements, or `None` on overflow.
     pub fn checked_len(&self) -> Option<usize> {
-        self.shape
-            .iter()
-            .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        self.shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d))
     }
 
     /// Number of elements.
@@ -254,10 +252,7 @@ impl<'a> Weights<'a> {
         arch.validate()?;
         let expected = arch.param_count();
         if data.len() != expected {
-            return Err(Error::ParamCount {
-                expected,
-                found: data.len(),
-            });
+            return Err(Error::ParamCount { expected, found: data.len() });
         }
         if let Some(index) = data.iter().position(|w| !w.is_finite()) {
             return Err(Error::NonFinite { index });
@@ -292,20 +287,12 @@ impl<'a> Weights<'a> {
         } else {
             (self.first.len + (layer - 1) * self.block.len, &self.block)
         };
-        Layer {
-            index: layer,
-            data: &self.data[start..start + offsets.len],
-            offsets,
-        }
+        Layer { index: layer, data: &self.data[start..start + offsets.len], offsets }
     }
 
     /// The head's tensors.
     pub fn head(&self) -> Layer<'_> {
         let start = self.data.len() - self.head.len;
-        Layer {
-            index: self.arch.layers(),
-            data: &self.data[start..],
-            offsets: &self.head,
-        }
+        Layer { index: self.arch.layers(), data: &self.data[start..], offsets: &self.head }
     }
 }

@@ -62,11 +62,7 @@ pub fn measure_influence(
     let mut perturbed = image.to_vec();
     for source in 0..n {
         let level = image[source];
-        perturbed[source] = if usize::from(level) * 2 < k {
-            (k - 1) as u8
-        } else {
-            0
-        };
+        perturbed[source] = if usize::from(level) * 2 < k { (k - 1) as u8 } else { 0 };
         let logits = forward(weights, &perturbed, class)?;
         for target in 0..n {
             data[target * n + source] = logits[target * k..(target + 1) * k]
@@ -77,18 +73,11 @@ pub fn measure_influence(
         }
         perturbed[source] = level;
     }
-    Ok(Influence {
-        pixels: n,
-        width: arch.width,
-        data,
-    })
+    Ok(Influence { pixels: n, width: arch.width, data })
 }
 
 fn target_index(arch: &Arch, target: Pixel) -> usize {
-    target
-        .row
-        .saturating_mul(arch.width)
-        .saturating_add(target.col)
+    target.row.saturating_mul(arch.width).saturating_add(target.col)
 }
 
 /// A set of pixels as a row-major boolean grid.
@@ -101,20 +90,13 @@ struct Grid {
 
 impl Grid {
     fn empty(arch: &Arch) -> Self {
-        Grid {
-            height: arch.height,
-            width: arch.width,
-            cells: vec![false; arch.pixels()],
-        }
+        Grid { height: arch.height, width: arch.width, cells: vec![false; arch.pixels()] }
     }
 
     /// Every pixel that a position of `self` reads through one of `taps`
     /// (row and column offsets).
     fn reads(&self, taps: impl Iterator<Item = (isize, isize)> + Clone) -> Grid {
-        let mut out = Grid {
-            cells: vec![false; self.cells.len()],
-            ..*self
-        };
+        let mut out = Grid { cells: vec![false; self.cells.len()], ..*self };
         for (pos, _) in self.cells.iter().enumerate().filter(|(_, &c)| c) {
             let (y, x) = ((pos / self.width) as isize, (pos % self.width) as isize);
             for (dy, dx) in taps.clone() {
@@ -155,11 +137,7 @@ pub fn structural_field(arch: &Arch, target: Pixel) -> Vec<bool> {
         let r = arch.radius_of(l) as isize;
         let left_end = if l == 0 { -1 } else { 0 };
         let left_taps = taps(0..=0, -r..=left_end);
-        let mut below = if l == 0 {
-            Grid::empty(arch)
-        } else {
-            hidden.clone()
-        };
+        let mut below = if l == 0 { Grid::empty(arch) } else { hidden.clone() };
         let reads_left = hidden.reads(left_taps);
         match arch.variant {
             Variant::Gated => {

@@ -24,12 +24,7 @@ struct Maps {
 
 impl Maps {
     fn zeros(channels: usize, height: usize, width: usize) -> Self {
-        Maps {
-            channels,
-            height,
-            width,
-            data: vec![0.0; channels * height * width],
-        }
+        Maps { channels, height, width, data: vec![0.0; channels * height * width] }
     }
 
     fn at(&self, c: usize, y: usize, x: usize) -> f32 {
@@ -141,14 +136,7 @@ impl Conv<'_> {
 
 /// A 1×1 convolution with bias: `weight` is `[out][in]`.
 fn pointwise(input: &Maps, weight: &[f32], bias: &[f32]) -> Maps {
-    let conv = Conv {
-        weight,
-        out: bias.len(),
-        kh: 1,
-        kw: 1,
-        top: 0,
-        left: 0,
-    };
+    let conv = Conv { weight, out: bias.len(), kh: 1, kw: 1, top: 0, left: 0 };
     let mut out = conv.apply(input);
     out.add_channel_bias(bias);
     out
@@ -184,17 +172,10 @@ pub fn forward(
 /// Checks size and levels of an image for `arch`.
 pub(crate) fn check_image(arch: &Arch, image: &[u8]) -> Result<(), Error> {
     if image.len() != arch.pixels() {
-        return Err(Error::ImageSize {
-            expected: arch.pixels(),
-            found: image.len(),
-        });
+        return Err(Error::ImageSize { expected: arch.pixels(), found: image.len() });
     }
     if let Some(pixel) = image.iter().position(|&l| usize::from(l) >= arch.levels) {
-        return Err(Error::LevelOutOfRange {
-            pixel,
-            level: image[pixel],
-            levels: arch.levels,
-        });
+        return Err(Error::LevelOutOfRange { pixel, level: image[pixel], levels: arch.levels });
     }
     Ok(())
 }
@@ -252,11 +233,8 @@ fn gated_stacks(weights: &Weights<'_>, x: &Maps, class: Option<usize>) -> Maps {
         h = if l == 0 {
             gated
         } else {
-            let mut out = pointwise(
-                &gated,
-                layer.get(TensorKind::OutWeight),
-                layer.get(TensorKind::OutBias),
-            );
+            let mut out =
+                pointwise(&gated, layer.get(TensorKind::OutWeight), layer.get(TensorKind::OutBias));
             out.add(&h);
             out
         };
@@ -316,17 +294,10 @@ fn head(weights: &Weights<'_>, mut hidden: Maps) -> Vec<f32> {
     let arch = weights.arch();
     let head = weights.head();
     hidden.relu();
-    let mut a = pointwise(
-        &hidden,
-        head.get(TensorKind::Head1Weight),
-        head.get(TensorKind::Head1Bias),
-    );
+    let mut a =
+        pointwise(&hidden, head.get(TensorKind::Head1Weight), head.get(TensorKind::Head1Bias));
     a.relu();
-    let logits = pointwise(
-        &a,
-        head.get(TensorKind::Head2Weight),
-        head.get(TensorKind::Head2Bias),
-    );
+    let logits = pointwise(&a, head.get(TensorKind::Head2Weight), head.get(TensorKind::Head2Bias));
     let k = arch.levels;
     let mut out = vec![0.0; arch.pixels() * k];
     for level in 0..k {

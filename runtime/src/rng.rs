@@ -6,7 +6,7 @@ use rand_core::RngCore;
 pub type Rng = rand_pcg::Pcg32;
 
 /// The PCG reference stream constant; fixed so that a seed names one stream.
-const STREAM: u64 = 0xa02b_dbf7_bb3c_0a7;
+const STREAM: u64 = 0x0a02_bdbf_7bb3_c0a7;
 
 /// A generator for `seed`. Equal seeds give equal streams on every target.
 pub fn from_seed(seed: u64) -> Rng {
@@ -29,10 +29,7 @@ mod tests {
         let mut rng = from_seed(42);
         let first: [u32; 3] = core::array::from_fn(|_| rng.next_u32());
         let mut again = from_seed(42);
-        assert_eq!(
-            first,
-            core::array::from_fn::<u32, 3, _>(|_| again.next_u32())
-        );
+        assert_eq!(first, core::array::from_fn::<u32, 3, _>(|_| again.next_u32()));
         let mut other = from_seed(43);
         assert_ne!(first[0], other.next_u32());
     }

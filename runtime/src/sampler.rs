@@ -84,30 +84,17 @@ pub fn complete(
 ) -> Result<(), Error> {
     check_temperature(temperature)?;
     let pixels = inc.arch().pixels();
-    for len in [
-        image.len(),
-        if known.is_empty() {
-            pixels
-        } else {
-            known.len()
-        },
-    ] {
+    for len in [image.len(), if known.is_empty() { pixels } else { known.len() }] {
         if len != pixels {
-            return Err(Error::ImageSize {
-                expected: pixels,
-                found: len,
-            });
+            return Err(Error::ImageSize { expected: pixels, found: len });
         }
     }
     inc.restart(class)?;
-    for pos in 0..pixels {
-        let level = if known.get(pos).copied().unwrap_or(false) {
-            image[pos]
-        } else {
-            sample_level(inc.logits()?, temperature, rng)?
-        };
-        inc.push(level)?;
-        image[pos] = level;
+    for (pos, pixel) in image.iter_mut().enumerate() {
+        if !known.get(pos).copied().unwrap_or(false) {
+            *pixel = sample_level(inc.logits()?, temperature, rng)?;
+        }
+        inc.push(*pixel)?;
     }
     Ok(())
 }
@@ -124,21 +111,14 @@ pub fn log_likelihood(
 ) -> Result<f64, Error> {
     let pixels = inc.arch().pixels();
     if image.len() != pixels {
-        return Err(Error::ImageSize {
-            expected: pixels,
-            found: image.len(),
-        });
+        return Err(Error::ImageSize { expected: pixels, found: image.len() });
     }
     inc.restart(class)?;
     let mut total = 0.0f64;
     for &level in image {
         let levels = inc.arch().levels;
         if usize::from(level) >= levels {
-            return Err(Error::LevelOutOfRange {
-                pixel: inc.position(),
-                level,
-                levels,
-            });
+            return Err(Error::LevelOutOfRange { pixel: inc.position(), level, levels });
         }
         total += log_probability(inc.logits()?, usize::from(level));
         inc.push(level)?;
@@ -180,10 +160,7 @@ mod tests {
     fn bad_temperatures_are_refused() {
         let mut rng = from_seed(3);
         for t in [0.0, -1.0, f32::NAN, f32::INFINITY] {
-            assert_eq!(
-                sample_level(&[0.0, 1.0], t, &mut rng),
-                Err(Error::InvalidTemperature)
-            );
+            assert_eq!(sample_level(&[0.0, 1.0], t, &mut rng), Err(Error::InvalidTemperature));
         }
     }
 

@@ -30,10 +30,7 @@ pub fn gated(
 
 /// The same architecture as a plain PixelCNN.
 pub fn plain(arch: Arch) -> Arch {
-    Arch {
-        variant: Variant::Plain,
-        ..arch
-    }
+    Arch { variant: Variant::Plain, ..arch }
 }
 
 /// Gated architectures over the ranges the executors must handle: images
@@ -71,9 +68,7 @@ pub fn gated_archs() -> impl Strategy<Value = Arch> {
 /// A random image of levels for `arch`.
 pub fn random_image(arch: &Arch, seed: u64) -> Vec<u8> {
     let mut rng = rng::from_seed(seed ^ 0x9e37_79b9);
-    (0..arch.pixels())
-        .map(|_| (rng.next_u32() % arch.levels as u32) as u8)
-        .collect()
+    (0..arch.pixels()).map(|_| (rng.next_u32() % arch.levels as u32) as u8).collect()
 }
 
 /// A label valid for `arch`, picked from `seed`.

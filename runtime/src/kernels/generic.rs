@@ -23,12 +23,7 @@ pub fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
     for (x, y) in ca.remainder().iter().zip(cb.remainder()) {
         tail += x * y;
     }
-    let pairs = [
-        acc[0] + acc[4],
-        acc[1] + acc[5],
-        acc[2] + acc[6],
-        acc[3] + acc[7],
-    ];
+    let pairs = [acc[0] + acc[4], acc[1] + acc[5], acc[2] + acc[6], acc[3] + acc[7]];
     (pairs[0] + pairs[2]) + (pairs[1] + pairs[3]) + tail
 }
 
@@ -105,12 +100,7 @@ mod tests {
 
     #[test]
     fn gate_saturates_at_infinity() {
-        let pre = [
-            f32::INFINITY,
-            f32::NEG_INFINITY,
-            f32::INFINITY,
-            f32::INFINITY,
-        ];
+        let pre = [f32::INFINITY, f32::NEG_INFINITY, f32::INFINITY, f32::INFINITY];
         let mut out = [0.0f32; 2];
         gate_f32(&mut out, &pre);
         assert_eq!(out, [1.0, -1.0]);

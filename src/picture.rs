@@ -1,0 +1,85 @@
+//! An RGB canvas that embedded-graphics draws on, saved as PNG.
+
+use std::fs::File;
+use std::io::BufWriter;
+use std::path::Path;
+
+use anyhow::Context;
+use embedded_graphics::mono_font::{ascii::FONT_7X13, MonoTextStyle};
+use embedded_graphics::pixelcolor::{Rgb888, RgbColor};
+use embedded_graphics::prelude::*;
+use embedded_graphics::primitives::{PrimitiveStyle, Rectangle};
+use embedded_graphics::text::{Baseline, Text};
+
+/// An RGB888 image in memory.
+#[derive(Debug)]
+pub struct Canvas {
+    width: u32,
+    height: u32,
+    rgb: Vec<u8>,
+}
+
+impl Canvas {
+    /// A canvas filled with `background`.
+    pub fn new(width: u32, height: u32, background: Rgb888) -> Self {
+        let rgb =
+            [background.r(), background.g(), background.b()].repeat((width * height) as usize);
+        Canvas { width, height, rgb }
+    }
+
+    /// Fills a rectangle.
+    pub fn fill(&mut self, top_left: Point, size: Size, color: Rgb888) {
+        // Drawing on a canvas cannot fail.
+        let _ =
+            Rectangle::new(top_left, size).into_styled(PrimitiveStyle::with_fill(color)).draw(self);
+    }
+
+    /// Writes a line of text with its top-left corner at `top_left`.
+    pub fn text(&mut self, top_left: Point, text: &str, color: Rgb888) {
+        let style = MonoTextStyle::new(&FONT_7X13, color);
+        let _ = Text::with_baseline(text, top_left, style, Baseline::Top).draw(self);
+    }
+
+    /// Height of one line of [`Canvas::text`].
+    pub const LINE: u32 = 13;
+
+    /// Saves the canvas as an 8-bit RGB PNG.
+    pub fn save_png(&self, path: &Path) -> anyhow::Result<()> {
+        let file =
+            File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+        let mut encoder = png::Encoder::new(BufWriter::new(file), self.width, self.height);
+        encoder.set_color(png::ColorType::Rgb);
+        encoder.set_depth(png::BitDepth::Eight);
+        let mut writer =
+            encoder.write_header().with_context(|| format!("cannot write {}", path.display()))?;
+        writer
+            .write_image_data(&self.rgb)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        writer.finish().with_context(|| format!("cannot write {}", path.display()))?;
+        Ok(())
+    }
+}
+
+impl OriginDimensions for Canvas {
+    fn size(&self) -> Size {
+        Size::new(self.width, self.height)
+    }
+}
+
+impl DrawTarget for Canvas {
+    type Color = Rgb888;
+    type Error = core::convert::Infallible;
+
+    fn draw_iter<I>(&mut self, pixels: I) -> Result<(), Self::Error>
+    where
+        I: IntoIterator<Item = embedded_graphics::Pixel<Self::Color>>,
+    {
+        for embedded_graphics::Pixel(p, c) in pixels {
+            if p.x >= 0 && p.y >= 0 && (p.x as u32) < self.width && (p.y as u32) < self.height {
+                let i = 3 * (p.y as usize * self.width as usize + p.x as usize);
+                self.rgb[i..i + 3].copy_from_slice(&[c.r(), c.g(), c.b()]);
+            }
+        }
+        Ok(())
+    }
+}
