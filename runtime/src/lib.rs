@@ -7,6 +7,8 @@
 extern crate alloc;
 
 pub mod arch;
+#[cfg(feature = "std")]
+pub mod arch_json;
 pub mod error;
 pub mod incremental;
 pub mod kernels;

@@ -1,13 +1,17 @@
-//! `trainer`: trains Gated PixelCNN models. Training, evaluation and ONNX
-//! export land with issue #3; until then this binary says so and fails.
+//! `trainer`: trains Gated PixelCNN models, evaluates them and exports ONNX.
 
 use std::process::ExitCode;
 
+use clap::Parser;
+
+use pixelcnn_trainer::{cli, commands};
+
 fn main() -> ExitCode {
-    eprintln!(
-        "trainer: training is not implemented yet (issue #3). The runtime's \
-         architecture is {} parameters for the MNIST default.",
-        pixelcnn_runtime::Arch::MNIST_GATED.param_count()
-    );
-    ExitCode::FAILURE
+    match commands::run(cli::Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
 }

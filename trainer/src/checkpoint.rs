@@ -1,0 +1,175 @@
+//! Checkpoints: one safetensors file per run holding the parameters (by
+//! runtime tensor name and shape), the optimizer state, and the run's
+//! progress as metadata. Written to a temporary file and renamed, so a killed
+//! process leaves the previous checkpoint intact.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, ensure, Context};
+use pixelcnn_runtime::{Arch, TensorSpec};
+use safetensors::tensor::TensorView;
+use safetensors::{Dtype, SafeTensors};
+use serde::{Deserialize, Serialize};
+
+use crate::data::DatasetKind;
+
+/// File name of the checkpoint inside a run directory.
+pub const FILE: &str = "checkpoint.safetensors";
+
+/// Training settings that a resumed run must keep.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Settings {
+    /// Dataset kind.
+    pub dataset: DatasetKind,
+    /// Images per step.
+    pub batch: usize,
+    /// Peak learning rate.
+    pub lr: f64,
+    /// Gradient clipping: largest L2 norm of each parameter's gradient.
+    pub clip: f32,
+    /// Planned epochs (the schedule's length), when training by epochs.
+    pub epochs: Option<usize>,
+    /// Planned minutes of training, when training by time.
+    pub minutes: Option<f64>,
+    /// Seed of initialization and shuffling.
+    pub seed: u64,
+}
+
+/// Where a run stands.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Progress {
+    /// Completed epochs.
+    pub epoch: usize,
+    /// Steps done inside the current epoch.
+    pub step_in_epoch: usize,
+    /// Steps done in total.
+    pub step: usize,
+    /// Training seconds so far, over all sessions.
+    pub seconds: f64,
+    /// Images seen so far.
+    pub images: u64,
+    /// Best validation NLL so far (nats per image).
+    pub best_valid: Option<f64>,
+}
+
+/// Everything a checkpoint holds.
+#[derive(Clone, Debug)]
+pub struct Checkpoint {
+    /// The architecture.
+    pub arch: Arch,
+    /// Parameters in runtime layout.
+    pub params: Vec<f32>,
+    /// Serialized optimizer state (burn record bytes); empty when none.
+    pub optimizer: Vec<u8>,
+    /// Training settings.
+    pub settings: Settings,
+    /// Progress.
+    pub progress: Progress,
+}
+
+/// The runtime name of a tensor: `layers.3.v.weight`, `head.head1.bias`.
+pub fn tensor_name(spec: &TensorSpec) -> String {
+    match spec.layer {
+        Some(l) => format!("layers.{l}.{}", spec.kind.name()),
+        None => format!("head.{}", spec.kind.name()),
+    }
+}
+
+/// Path of the checkpoint in `run_dir`.
+pub fn path(run_dir: &Path) -> PathBuf {
+    run_dir.join(FILE)
+}
+
+impl Checkpoint {
+    /// Writes the checkpoint atomically to `run_dir`.
+    pub fn save(&self, run_dir: &Path) -> anyhow::Result<()> {
+        let bytes: Vec<Vec<u8>> = {
+            let mut offset = 0;
+            self.arch
+                .tensors()
+                .map(|spec| {
+                    let len = spec.len();
+                    let b = self.params[offset..offset + len]
+                        .iter()
+                        .flat_map(|v| v.to_le_bytes())
+                        .collect();
+                    offset += len;
+                    b
+                })
+                .collect()
+        };
+        let mut views: Vec<(String, TensorView<'_>)> = Vec::new();
+        for (spec, data) in self.arch.tensors().zip(&bytes) {
+            views.push((
+                tensor_name(&spec),
+                TensorView::new(Dtype::F32, spec.shape.to_vec(), data)?,
+            ));
+        }
+        if !self.optimizer.is_empty() {
+            views.push((
+                "optimizer".into(),
+                TensorView::new(Dtype::U8, vec![self.optimizer.len()], &self.optimizer)?,
+            ));
+        }
+        let metadata = HashMap::from([
+            ("arch".to_string(), self.arch.to_json().to_string()),
+            ("settings".to_string(), serde_json::to_string(&self.settings)?),
+            ("progress".to_string(), serde_json::to_string(&self.progress)?),
+        ]);
+        let final_path = path(run_dir);
+        let tmp = run_dir.join(format!("{FILE}.tmp"));
+        safetensors::serialize_to_file(views, Some(metadata), &tmp)
+            .with_context(|| format!("cannot write {}", tmp.display()))?;
+        std::fs::rename(&tmp, &final_path).with_context(|| {
+            format!("cannot move {} to {}", tmp.display(), final_path.display())
+        })?;
+        Ok(())
+    }
+
+    /// Reads the checkpoint of `run_dir`.
+    pub fn load(run_dir: &Path) -> anyhow::Result<Checkpoint> {
+        let file = path(run_dir);
+        ensure!(
+            file.is_file(),
+            "no checkpoint in {}: expected {}",
+            run_dir.display(),
+            file.display()
+        );
+        let bytes =
+            std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+        Self::from_bytes(&bytes).with_context(|| format!("invalid checkpoint {}", file.display()))
+    }
+
+    fn from_bytes(bytes: &[u8]) -> anyhow::Result<Checkpoint> {
+        let (_, meta) = SafeTensors::read_metadata(bytes)?;
+        let meta = meta.metadata().clone().unwrap_or_default();
+        let field = |k: &str| meta.get(k).with_context(|| format!("metadata `{k}` is missing"));
+        let arch_json: serde_json::Value = serde_json::from_str(field("arch")?)?;
+        let arch = Arch::from_json(&arch_json).map_err(anyhow::Error::msg)?;
+        let settings: Settings = serde_json::from_str(field("settings")?)?;
+        let progress: Progress = serde_json::from_str(field("progress")?)?;
+        let tensors = SafeTensors::deserialize(bytes)?;
+        let mut params = Vec::with_capacity(arch.param_count());
+        for spec in arch.tensors() {
+            let name = tensor_name(&spec);
+            let t = tensors.tensor(&name).with_context(|| format!("tensor {name} is missing"))?;
+            if t.dtype() != Dtype::F32 || t.shape() != spec.shape {
+                bail!(
+                    "tensor {name} is {:?} {:?}, expected F32 {:?}",
+                    t.dtype(),
+                    t.shape(),
+                    spec.shape
+                );
+            }
+            params.extend(
+                t.data().chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())),
+            );
+        }
+        let optimizer = match tensors.tensor("optimizer") {
+            Ok(t) => t.data().to_vec(),
+            Err(_) => Vec::new(),
+        };
+        Ok(Checkpoint { arch, params, optimizer, settings, progress })
+    }
+}

@@ -1,0 +1,142 @@
+//! Command-line arguments. The doc comments are the `--help` text.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::data::{DatasetKind, Split};
+
+/// Train Gated PixelCNN models on MNIST-family data, evaluate their NLL and
+/// export them as ONNX for the pixelcnn runtime.
+#[derive(Debug, Parser)]
+#[command(name = "trainer", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Train a model; checkpoints, samples, curves and metrics go to --out.
+    Train(TrainArgs),
+    /// Negative log-likelihood of a trained model over a whole split.
+    Eval(EvalArgs),
+    /// Write a trained model as ONNX, masks baked into the weights.
+    Export(ExportArgs),
+}
+
+/// Network variant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ArchKind {
+    /// Gated PixelCNN (vertical and horizontal stacks, no blind spot).
+    Gated,
+    /// Plain masked-convolution PixelCNN (the baseline with a blind spot).
+    Pixelcnn,
+}
+
+/// Arguments of `trainer train`.
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// Folder with the data (IDX files, or PNGs for --dataset png-dir).
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Run directory: checkpoint, samples, loss curve, metrics.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Kind of data in --data.
+    #[arg(long, value_enum, default_value_t = DatasetKind::Mnist)]
+    pub dataset: DatasetKind,
+    /// Intensity levels K (2 = binarized, 256 = full grey).
+    #[arg(long, default_value_t = 2)]
+    pub levels: usize,
+    /// Condition on the class label.
+    #[arg(long)]
+    pub conditional: bool,
+    /// Network variant.
+    #[arg(long, value_enum, default_value_t = ArchKind::Gated)]
+    pub arch: ArchKind,
+    /// Gated channels (plain: feature maps) per layer.
+    #[arg(long, default_value_t = 32)]
+    pub channels: usize,
+    /// Blocks after the first layer.
+    #[arg(long, default_value_t = 5)]
+    pub blocks: usize,
+    /// Kernel size of the first (mask A) layer.
+    #[arg(long, default_value_t = 7)]
+    pub first_kernel: usize,
+    /// Kernel size of the later layers.
+    #[arg(long, default_value_t = 3)]
+    pub kernel: usize,
+    /// Width of the output head's hidden layer (default: --channels).
+    #[arg(long)]
+    pub head: Option<usize>,
+    /// Train this many epochs (the learning-rate schedule spans them).
+    #[arg(long, conflicts_with = "minutes")]
+    pub epochs: Option<usize>,
+    /// Train this many minutes (the schedule spans them).
+    #[arg(long)]
+    pub minutes: Option<f64>,
+    /// Images per step.
+    #[arg(long, default_value_t = 32)]
+    pub batch: usize,
+    /// Peak learning rate (Adam), reached after a short warm-up, then cosine decay.
+    #[arg(long, default_value_t = 2e-3)]
+    pub lr: f64,
+    /// Largest L2 norm of each parameter's gradient.
+    #[arg(long, default_value_t = 1.0)]
+    pub clip: f32,
+    /// Seed of initialization and shuffling.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Continue the run in --out from its last checkpoint.
+    #[arg(long)]
+    pub resume: bool,
+    /// Minutes between checkpoints (also written at every epoch's end).
+    #[arg(long, default_value_t = 5.0)]
+    pub checkpoint_minutes: f64,
+    /// Validate on at most this many images per epoch (default: all).
+    #[arg(long)]
+    pub valid_images: Option<usize>,
+    /// Stop after this many steps in this session (for tests and smoke runs).
+    #[arg(long, hide = true)]
+    pub max_steps: Option<usize>,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+/// Arguments of `trainer eval`.
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// Run directory with a checkpoint.
+    #[arg(long)]
+    pub run: PathBuf,
+    /// Folder with the data.
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Which split to score.
+    #[arg(long, value_enum, default_value_t = Split::Test)]
+    pub split: Split,
+    /// Kind of data (default: the one the run trained on).
+    #[arg(long, value_enum)]
+    pub dataset: Option<DatasetKind>,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Score only the first N images.
+    #[arg(long)]
+    pub limit: Option<usize>,
+}
+
+/// Arguments of `trainer export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Run directory with a checkpoint.
+    #[arg(long)]
+    pub run: PathBuf,
+    /// Output ONNX file.
+    #[arg(long)]
+    pub out: PathBuf,
+}

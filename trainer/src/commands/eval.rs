@@ -1,0 +1,103 @@
+//! `trainer eval`: NLL over a whole split, batched on the CPU.
+
+use anyhow::ensure;
+use burn::tensor::Device;
+use indicatif::{ProgressBar, ProgressStyle};
+use pixelcnn_runtime::Arch;
+
+use crate::checkpoint::Checkpoint;
+use crate::cli::EvalArgs;
+use crate::data::{self, Images};
+use crate::model::{forward, nats_per_image, Batch, Layout, Net};
+
+/// NLL of a split: mean nats per image and bits per dimension.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Score {
+    /// Mean negative log-likelihood per image, in nats.
+    pub nats_per_image: f64,
+    /// The same per pixel, in bits.
+    pub bits_per_dim: f64,
+    /// Images scored.
+    pub images: usize,
+}
+
+pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
+    let ckpt = Checkpoint::load(&args.run)?;
+    let kind = args.dataset.unwrap_or(ckpt.settings.dataset);
+    let images = data::load(&args.data, kind, args.split, ckpt.arch.levels)?;
+    let score = score(&ckpt.arch, &ckpt.params, &images, args.limit, !args.json)?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "nats_per_image": score.nats_per_image,
+                "bits_per_dim": score.bits_per_dim,
+                "images": score.images,
+            })
+        );
+    } else {
+        println!(
+            "{:?} split: {:.3} nats/image, {:.4} bits/dim over {} images",
+            args.split, score.nats_per_image, score.bits_per_dim, score.images
+        );
+    }
+    Ok(())
+}
+
+/// Scores `images` (the first `limit` of them) under `params`.
+pub fn score(
+    arch: &Arch,
+    params: &[f32],
+    images: &Images,
+    limit: Option<usize>,
+    bar: bool,
+) -> anyhow::Result<Score> {
+    ensure!(
+        (images.height, images.width) == (arch.height, arch.width),
+        "the data has {}x{} images, the model expects {}x{}",
+        images.height,
+        images.width,
+        arch.height,
+        arch.width
+    );
+    ensure!(
+        arch.classes == 0 || images.labels.is_some(),
+        "the model is class-conditional but the data has no labels"
+    );
+    let device = Device::flex();
+    let layout = Layout::new(*arch);
+    let net = Net::from_flat(arch, params, &device);
+    let n = limit.unwrap_or(images.len()).min(images.len());
+    ensure!(n > 0, "no images to score");
+    let progress = if bar { ProgressBar::new(n as u64) } else { ProgressBar::hidden() };
+    progress.set_style(ProgressStyle::with_template("scoring {bar:40} {pos}/{len} images {eta}")?);
+    let mut total = 0.0f64;
+    for start in (0..n).step_by(100) {
+        let end = (start + 100).min(n);
+        let batch = batch_of(arch, images, start..end, &device);
+        let logits = forward(&layout, &net, batch.x, batch.labels);
+        let mean = nats_per_image(logits, batch.levels).into_scalar::<f32>();
+        total += f64::from(mean) * (end - start) as f64;
+        progress.inc((end - start) as u64);
+    }
+    progress.finish_and_clear();
+    let nats = total / n as f64;
+    Ok(Score {
+        nats_per_image: nats,
+        bits_per_dim: nats / (arch.pixels() as f64 * std::f64::consts::LN_2),
+        images: n,
+    })
+}
+
+/// Images `range` of `images` as a batch.
+pub fn batch_of(
+    arch: &Arch,
+    images: &Images,
+    range: std::ops::Range<usize>,
+    device: &Device,
+) -> Batch {
+    let imgs: Vec<&[u8]> = range.clone().map(|i| images.image(i)).collect();
+    let labels =
+        (arch.classes > 0).then(|| range.map(|i| images.label(i).unwrap_or(0) as i64).collect());
+    Batch::new(arch, &imgs, labels, device)
+}

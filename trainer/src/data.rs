@@ -1,0 +1,292 @@
+//! Training data: IDX files (MNIST, Fashion-MNIST) and folders of PNGs,
+//! quantized to K levels, with the binarized-MNIST protocol's splits.
+//!
+//! Splits of IDX data: `train` is the first 5/6 of the training file and
+//! `valid` the last 1/6 (50,000 and 10,000 of MNIST's 60,000), `test` is the
+//! t10k file. With K = 2 every pixel is binarized once, Bernoulli(v / 255),
+//! from a fixed seed per file (static binarization), so train and valid come
+//! from the same draw whichever is loaded. Images already binary (every pixel
+//! 0 or 255) stay as they are. With K > 2 a pixel becomes
+//! `floor(v * K / 256)`.
+
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, ensure, Context};
+use pixelcnn_runtime::rng;
+use rand_core::RngCore;
+
+/// Where the images come from.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum DatasetKind {
+    /// MNIST IDX files (`train-images-idx3-ubyte[.gz]`, …), 10 classes.
+    Mnist,
+    /// Fashion-MNIST IDX files, same names and layout, 10 classes.
+    FashionMnist,
+    /// A folder of grayscale PNGs; sub-folders, if any, are the classes.
+    PngDir,
+}
+
+/// Which part of the data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Split {
+    /// Training images.
+    Train,
+    /// Validation images (held out of the training file).
+    Valid,
+    /// Test images.
+    Test,
+}
+
+/// Seeds of the static binarization, one per source file.
+const BINARIZE_SEED_TRAIN: u64 = 0x5eed_0001;
+const BINARIZE_SEED_TEST: u64 = 0x5eed_0002;
+
+/// Images quantized to `levels` levels, row-major, with optional labels.
+#[derive(Clone, Debug)]
+pub struct Images {
+    /// Image height.
+    pub height: usize,
+    /// Image width.
+    pub width: usize,
+    /// Number of levels K.
+    pub levels: usize,
+    /// Number of classes (0 when unlabelled).
+    pub classes: usize,
+    /// `len × height × width` levels.
+    pub pixels: Vec<u8>,
+    /// One label per image, when labelled.
+    pub labels: Option<Vec<u8>>,
+}
+
+impl Images {
+    /// Number of images.
+    pub fn len(&self) -> usize {
+        self.pixels.len() / (self.height * self.width)
+    }
+
+    /// True when there are no images.
+    pub fn is_empty(&self) -> bool {
+        self.pixels.is_empty()
+    }
+
+    /// Image `i`'s levels.
+    pub fn image(&self, i: usize) -> &[u8] {
+        let n = self.height * self.width;
+        &self.pixels[i * n..(i + 1) * n]
+    }
+
+    /// Image `i`'s label.
+    pub fn label(&self, i: usize) -> Option<usize> {
+        self.labels.as_ref().map(|l| usize::from(l[i]))
+    }
+}
+
+/// Raw 8-bit images with labels, as read from disk.
+#[derive(Debug)]
+struct Raw {
+    height: usize,
+    width: usize,
+    pixels: Vec<u8>,
+    labels: Option<Vec<u8>>,
+    classes: usize,
+}
+
+/// Loads one split of a dataset, quantized to `levels`.
+pub fn load(dir: &Path, kind: DatasetKind, split: Split, levels: usize) -> anyhow::Result<Images> {
+    ensure!((2..=256).contains(&levels), "--levels must be 2 to 256, got {levels}");
+    ensure!(dir.is_dir(), "data folder {} does not exist", dir.display());
+    let (raw, seed) = match kind {
+        DatasetKind::Mnist | DatasetKind::FashionMnist => {
+            let (prefix, seed) = match split {
+                Split::Train | Split::Valid => ("train", BINARIZE_SEED_TRAIN),
+                Split::Test => ("t10k", BINARIZE_SEED_TEST),
+            };
+            (read_idx_pair(dir, prefix)?, seed)
+        }
+        DatasetKind::PngDir => (read_png_dir(dir)?, BINARIZE_SEED_TRAIN),
+    };
+    let n = raw.pixels.len() / (raw.height * raw.width);
+    let range = match (kind, split) {
+        (DatasetKind::PngDir, Split::Test) | (_, Split::Valid) => n - n / 6..n,
+        (_, Split::Train) => 0..n - n / 6,
+        (_, Split::Test) => 0..n,
+    };
+    ensure!(!range.is_empty(), "the {split:?} split of {} is empty", dir.display());
+    let pixels = quantize(&raw.pixels, levels, seed);
+    let size = raw.height * raw.width;
+    Ok(Images {
+        height: raw.height,
+        width: raw.width,
+        levels,
+        classes: raw.classes,
+        pixels: pixels[range.start * size..range.end * size].to_vec(),
+        labels: raw.labels.map(|l| l[range].to_vec()),
+    })
+}
+
+/// Quantizes 8-bit intensities to `levels` levels; see the module docs.
+pub fn quantize(raw: &[u8], levels: usize, seed: u64) -> Vec<u8> {
+    if levels == 2 {
+        if raw.iter().all(|&v| v == 0 || v == 255) {
+            return raw.iter().map(|&v| u8::from(v == 255)).collect();
+        }
+        let mut rng = rng::from_seed(seed);
+        // One draw per pixel in file order: u < v/255 with u uniform in [0, 255).
+        raw.iter()
+            .map(|&v| {
+                let u = (u64::from(rng.next_u32()) * 255) >> 32;
+                u8::from(u < u64::from(v))
+            })
+            .collect()
+    } else {
+        raw.iter().map(|&v| ((usize::from(v) * levels) >> 8) as u8).collect()
+    }
+}
+
+fn find(dir: &Path, names: &[String]) -> anyhow::Result<PathBuf> {
+    for name in names {
+        let path = dir.join(name);
+        if path.is_file() {
+            return Ok(path);
+        }
+    }
+    bail!("none of {} found in {}", names.join(", "), dir.display())
+}
+
+fn idx_names(prefix: &str, what: &str, dims: u8) -> Vec<String> {
+    let base =
+        [format!("{prefix}-{what}-idx{dims}-ubyte"), format!("{prefix}-{what}.idx{dims}-ubyte")];
+    base.iter().flat_map(|b| [format!("{b}.gz"), b.clone()]).collect()
+}
+
+fn read_idx_pair(dir: &Path, prefix: &str) -> anyhow::Result<Raw> {
+    let images_path = find(dir, &idx_names(prefix, "images", 3))?;
+    let labels_path = find(dir, &idx_names(prefix, "labels", 1))?;
+    let (dims, pixels) = read_idx(&images_path, 3)?;
+    let (ldims, labels) = read_idx(&labels_path, 1)?;
+    ensure!(
+        ldims[0] == dims[0],
+        "{} has {} labels but {} has {} images",
+        labels_path.display(),
+        ldims[0],
+        images_path.display(),
+        dims[0]
+    );
+    let classes = labels.iter().map(|&l| usize::from(l) + 1).max().unwrap_or(0).max(10);
+    Ok(Raw { height: dims[1], width: dims[2], pixels, labels: Some(labels), classes })
+}
+
+/// Reads an unsigned-byte IDX file (gzip or raw) of `rank` dimensions.
+pub fn read_idx(path: &Path, rank: u8) -> anyhow::Result<(Vec<usize>, Vec<u8>)> {
+    let bytes = fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let bytes = if bytes.starts_with(&[0x1f, 0x8b]) {
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(&bytes[..])
+            .read_to_end(&mut out)
+            .with_context(|| format!("{} is not a valid gzip file", path.display()))?;
+        out
+    } else {
+        bytes
+    };
+    let expected = [0, 0, 0x08, rank];
+    ensure!(
+        bytes.len() >= 4 && bytes[..4] == expected,
+        "{} is not an unsigned-byte IDX file of rank {rank}: magic {:02x?}, expected {:02x?}",
+        path.display(),
+        &bytes[..bytes.len().min(4)],
+        expected
+    );
+    let header = 4 + 4 * usize::from(rank);
+    ensure!(bytes.len() >= header, "{} is truncated inside its header", path.display());
+    let dims: Vec<usize> = (0..usize::from(rank))
+        .map(|i| u32::from_be_bytes(bytes[4 + 4 * i..8 + 4 * i].try_into().unwrap()) as usize)
+        .collect();
+    let size = dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+    ensure!(
+        size == Some(bytes.len() - header),
+        "{} declares dimensions {dims:?} ({size:?} bytes) but holds {} bytes of data",
+        path.display(),
+        bytes.len() - header
+    );
+    ensure!(dims.iter().all(|&d| d > 0), "{} has an empty dimension: {dims:?}", path.display());
+    Ok((dims, bytes[header..].to_vec()))
+}
+
+fn read_png_dir(dir: &Path) -> anyhow::Result<Raw> {
+    let mut entries: Vec<PathBuf> = fs::read_dir(dir)
+        .with_context(|| format!("cannot list {}", dir.display()))?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<Result<_, _>>()?;
+    entries.sort();
+    let class_dirs: Vec<&PathBuf> = entries.iter().filter(|p| p.is_dir()).collect();
+    let mut files: Vec<(PathBuf, Option<u8>)> = Vec::new();
+    if class_dirs.is_empty() {
+        files.extend(entries.iter().filter(|p| is_png(p)).map(|p| (p.clone(), None)));
+    } else {
+        ensure!(class_dirs.len() <= 256, "{} has more than 256 class folders", dir.display());
+        for (class, sub) in class_dirs.iter().enumerate() {
+            let mut pngs: Vec<PathBuf> = fs::read_dir(sub)?
+                .map(|e| e.map(|e| e.path()))
+                .collect::<Result<Vec<_>, _>>()?
+                .into_iter()
+                .filter(|p| is_png(p))
+                .collect();
+            pngs.sort();
+            files.extend(pngs.into_iter().map(|p| (p, Some(class as u8))));
+        }
+    }
+    ensure!(!files.is_empty(), "no .png files in {}", dir.display());
+    let mut size: Option<(usize, usize, PathBuf)> = None;
+    let mut pixels = Vec::new();
+    for (path, _) in &files {
+        let (h, w, gray) = read_gray_png(path)?;
+        match &size {
+            None => size = Some((h, w, path.clone())),
+            Some((h0, w0, first)) => ensure!(
+                (h, w) == (*h0, *w0),
+                "images have different sizes: {} is {h0}x{w0}, {} is {h}x{w}",
+                first.display(),
+                path.display()
+            ),
+        }
+        pixels.extend(gray);
+    }
+    let (height, width, _) = size.expect("at least one file");
+    let labels: Option<Vec<u8>> = files.iter().map(|(_, l)| *l).collect();
+    Ok(Raw { height, width, pixels, labels, classes: class_dirs.len() })
+}
+
+fn is_png(p: &Path) -> bool {
+    p.is_file() && p.extension().is_some_and(|e| e.eq_ignore_ascii_case("png"))
+}
+
+/// Decodes a PNG to 8-bit gray (luma of colour images, alpha ignored).
+pub fn read_gray_png(path: &Path) -> anyhow::Result<(usize, usize, Vec<u8>)> {
+    let file = fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut decoder = png::Decoder::new(std::io::BufReader::new(file));
+    decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
+    let mut reader =
+        decoder.read_info().with_context(|| format!("{} is not a valid PNG", path.display()))?;
+    let mut buf = vec![0; reader.output_buffer_size().context("PNG too large")?];
+    let info = reader
+        .next_frame(&mut buf)
+        .with_context(|| format!("{} is not a valid PNG", path.display()))?;
+    let (w, h) = (info.width as usize, info.height as usize);
+    let channels = info.color_type.samples();
+    let gray = buf[..info.buffer_size()]
+        .chunks_exact(channels)
+        .map(|px| match channels {
+            1 | 2 => px[0],
+            _ => {
+                ((u32::from(px[0]) * 299 + u32::from(px[1]) * 587 + u32::from(px[2]) * 114) / 1000)
+                    as u8
+            }
+        })
+        .collect();
+    Ok((h, w, gray))
+}

@@ -1,0 +1,11 @@
+//! The trainer's library: data, model, checkpoints, ONNX export, commands.
+//! The `trainer` binary is a thin wrapper; tests use the library directly.
+
+pub mod checkpoint;
+pub mod cli;
+pub mod commands;
+pub mod data;
+pub mod model;
+pub mod onnx;
+pub mod plot;
+pub mod samples;
