@@ -26,7 +26,7 @@ use crate::model::{forward, initial_params, nats_per_image, Layout, Net};
 use crate::plot::{save_chart, Series};
 use crate::samples::save_sample_grid;
 
-/// Steps of linear learning-rate warm-up.
+/// Steps of linear learning-rate warm-up (at most 5% of a planned run).
 const WARMUP_STEPS: usize = 200;
 /// The learning rate decays to this fraction of the peak.
 const FINAL_LR_FRACTION: f64 = 0.05;
@@ -271,7 +271,8 @@ fn learning_rate(
     total_steps: Option<usize>,
     seconds: f64,
 ) -> f64 {
-    let warm = ((step + 1) as f64 / WARMUP_STEPS as f64).min(1.0);
+    let warmup = total_steps.map_or(WARMUP_STEPS, |t| WARMUP_STEPS.min(t / 20).max(1));
+    let warm = ((step + 1) as f64 / warmup as f64).min(1.0);
     let done = match (total_steps, settings.minutes) {
         (Some(total), _) => step as f64 / total.max(1) as f64,
         (None, Some(m)) => seconds / (m * 60.0),
