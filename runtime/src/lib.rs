@@ -16,6 +16,8 @@ pub mod params;
 pub mod rng;
 pub mod sampler;
 
+#[cfg(feature = "std")]
+pub mod onnx;
 #[cfg(feature = "alloc")]
 pub mod random;
 #[cfg(feature = "alloc")]

@@ -6,6 +6,5 @@ pub mod cli;
 pub mod commands;
 pub mod data;
 pub mod model;
-pub mod onnx;
 pub mod plot;
 pub mod samples;

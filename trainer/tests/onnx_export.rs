@@ -2,10 +2,10 @@
 //! trainer's logits within 1e-4, carries the architecture, and is causal.
 
 use burn::tensor::Device;
+use pixelcnn_runtime::onnx::to_onnx_bytes;
 use pixelcnn_runtime::random::random_params;
 use pixelcnn_runtime::{Arch, Variant, Weights};
 use pixelcnn_trainer::model::{forward, Batch, Layout, Net};
-use pixelcnn_trainer::onnx::to_onnx_bytes;
 use prost::Message;
 use tract_onnx::pb;
 use tract_onnx::prelude::*;
@@ -72,7 +72,7 @@ fn tract_gives_the_trainer_logits() {
     let device = Device::flex();
     for (seed, arch) in archs().into_iter().enumerate() {
         let params = random_params(&arch, seed as u64 + 10);
-        let bytes = to_onnx_bytes(&Weights::new(arch, &params).unwrap()).unwrap();
+        let bytes = to_onnx_bytes(&Weights::new(arch, &params).unwrap());
         let imgs = images(&arch, 3, seed);
         let labels: Vec<i64> =
             (0..3).map(|b| if arch.classes > 0 { b % arch.classes as i64 } else { 0 }).collect();
@@ -96,7 +96,7 @@ fn tract_gives_the_trainer_logits() {
 fn the_contract_holds() {
     let arch = gated();
     let params = random_params(&arch, 1);
-    let bytes = to_onnx_bytes(&Weights::new(arch, &params).unwrap()).unwrap();
+    let bytes = to_onnx_bytes(&Weights::new(arch, &params).unwrap());
     let model = pb::ModelProto::decode(&bytes[..]).unwrap();
     let graph = model.graph.unwrap();
     let names = |v: &[pb::ValueInfoProto]| v.iter().map(|i| i.name.clone()).collect::<Vec<_>>();
@@ -108,7 +108,7 @@ fn the_contract_holds() {
     assert_eq!(Arch::from_json(&json), Ok(arch));
     let unconditional = Arch { classes: 0, ..arch };
     let params = random_params(&unconditional, 1);
-    let bytes = to_onnx_bytes(&Weights::new(unconditional, &params).unwrap()).unwrap();
+    let bytes = to_onnx_bytes(&Weights::new(unconditional, &params).unwrap());
     let graph = pb::ModelProto::decode(&bytes[..]).unwrap().graph.unwrap();
     assert_eq!(names(&graph.input), ["pixels"]);
 }
@@ -122,7 +122,7 @@ fn the_exported_graph_is_causal() {
         Arch { variant: Variant::Plain, height: 5, width: 5, ..gated() },
     ] {
         let params = random_params(&arch, 4);
-        let bytes = to_onnx_bytes(&Weights::new(arch, &params).unwrap()).unwrap();
+        let bytes = to_onnx_bytes(&Weights::new(arch, &params).unwrap());
         let n = arch.pixels();
         let base_image = images(&arch, 1, 0).remove(0);
         let mut batch = vec![base_image.clone()];

@@ -1,15 +1,16 @@
 //! `trainer export`: the run's checkpoint as ONNX.
 
-use pixelcnn_runtime::Weights;
+use anyhow::Context;
+use pixelcnn_runtime::{onnx, Weights};
 
 use crate::checkpoint::Checkpoint;
 use crate::cli::ExportArgs;
-use crate::onnx;
 
 pub fn run(args: &ExportArgs) -> anyhow::Result<()> {
     let ckpt = Checkpoint::load(&args.run)?;
     let weights = Weights::new(ckpt.arch, &ckpt.params)?;
-    onnx::export(&weights, &args.out)?;
+    onnx::export(&weights, &args.out)
+        .with_context(|| format!("cannot write {}", args.out.display()))?;
     let size = std::fs::metadata(&args.out)?.len();
     println!(
         "wrote {} ({} parameters, {} bytes, trained {} epochs / {} steps)",

@@ -1,38 +1,25 @@
-//! ONNX export of a model given as runtime-layout parameters.
-//!
-//! The contract tools rely on:
-//! - input `pixels`: float32 `[N, 1, H, W]`, holding `level / (K − 1)`;
-//! - input `label`: int64 `[N]`, only in class-conditional models;
-//! - output `logits`: float32 `[N, K, H, W]`;
-//! - `metadata_props["pixelcnn"]`: the architecture as JSON ([`pixelcnn_runtime::Arch::to_json`]).
-//!
-//! Masks are baked into the weights: cropped kernels with asymmetric padding
-//! where the crop is a rectangle, explicit zeros where it is not (the centre
-//! tap of mask A, the current row of the plain network's kernels). The v→h
-//! link's down-shift is a 2×1 convolution whose lower tap is zero, padded one
-//! row on top, so row 0 gets the link's bias alone, as in the runtime.
+//! The exporter: runtime-layout parameters to an ONNX graph.
 
 use std::path::Path;
 
-use anyhow::{ensure, Context};
-use pixelcnn_runtime::params::{Layer, TensorKind};
-use pixelcnn_runtime::{Variant, Weights};
+use crate::params::{Layer, TensorKind};
+use crate::{Variant, Weights};
 use prost::Message;
 use tract_onnx::pb;
 
-/// ONNX opset the graph is written for.
-pub const OPSET: i64 = 13;
+use super::OPSET;
 
 /// Writes `weights` as an ONNX file at `path`.
-pub fn export(weights: &Weights<'_>, path: &Path) -> anyhow::Result<()> {
-    let bytes = to_onnx_bytes(weights)?;
-    std::fs::write(path, bytes).with_context(|| format!("cannot write {}", path.display()))
+///
+/// # Errors
+/// The I/O error of writing the file.
+pub fn export(weights: &Weights<'_>, path: &Path) -> std::io::Result<()> {
+    std::fs::write(path, to_onnx_bytes(weights))
 }
 
 /// The ONNX model as bytes.
-pub fn to_onnx_bytes(weights: &Weights<'_>) -> anyhow::Result<Vec<u8>> {
+pub fn to_onnx_bytes(weights: &Weights<'_>) -> Vec<u8> {
     let arch = *weights.arch();
-    ensure!(arch.levels <= 256, "levels must be at most 256");
     let mut g = Graph::default();
     let dims = |n: &str| -> Vec<Dim> {
         vec![
@@ -83,8 +70,8 @@ pub fn to_onnx_bytes(weights: &Weights<'_>) -> anyhow::Result<Vec<u8>> {
     let model = pb::ModelProto {
         ir_version: 8,
         opset_import: vec![pb::OperatorSetIdProto { domain: String::new(), version: OPSET }],
-        producer_name: "pixelcnn-trainer".into(),
-        producer_version: env!("CARGO_PKG_VERSION").into(),
+        producer_name: "pixelcnn-edge".into(),
+        producer_version: concat!("pixelcnn-runtime ", env!("CARGO_PKG_VERSION")).into(),
         doc_string: "Gated PixelCNN exported by pixelcnn-edge; masks baked into the weights".into(),
         graph: Some(pb::GraphProto {
             name: "pixelcnn".into(),
@@ -100,7 +87,7 @@ pub fn to_onnx_bytes(weights: &Weights<'_>) -> anyhow::Result<Vec<u8>> {
         }],
         ..Default::default()
     };
-    Ok(model.encode_to_vec())
+    model.encode_to_vec()
 }
 
 /// Gated stacks; returns the name of the last horizontal output.
