@@ -37,6 +37,10 @@ pub enum ArchKind {
 /// Arguments of `pixelcnn receptive-field`.
 #[derive(Debug, Args)]
 pub struct ReceptiveFieldArgs {
+    /// A model file (ONNX from `trainer export`) instead of random weights;
+    /// its architecture replaces --arch and the size options.
+    #[arg(long)]
+    pub model: Option<PathBuf>,
     /// Network variant.
     #[arg(long, value_enum, default_value_t = ArchKind::Gated)]
     pub arch: ArchKind,

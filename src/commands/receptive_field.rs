@@ -51,6 +51,14 @@ pub fn run(args: &ReceptiveFieldArgs) -> anyhow::Result<()> {
         head: args.channels,
     };
     arch.validate().context("invalid network")?;
+    let (arch, params) = match &args.model {
+        Some(path) => {
+            let m = pixelcnn_runtime::onnx::import(path)
+                .with_context(|| format!("cannot load model {}", path.display()))?;
+            (m.arch, m.params)
+        }
+        None => (arch, random_params(&arch, args.seed)),
+    };
     let target = Pixel {
         row: args.row.unwrap_or(arch.height * 2 / 3),
         col: args.col.unwrap_or(arch.width / 2),
@@ -67,7 +75,6 @@ pub fn run(args: &ReceptiveFieldArgs) -> anyhow::Result<()> {
     if args.images == 0 {
         bail!("--images must be at least 1");
     }
-    let params = random_params(&arch, args.seed);
     let weights = Weights::new(arch, &params)?;
     let influence = measured(&weights, target, args.seed, args.images)?;
     let cells = classify(&arch, target, &influence);
@@ -97,8 +104,10 @@ fn measured(
     let mut rng = rng::from_seed(seed.wrapping_add(1));
     let mut worst = vec![0.0f32; arch.pixels()];
     for _ in 0..images {
-        let image: Vec<u8> = (0..arch.pixels()).map(|_| (rng.next_u32() & 1) as u8).collect();
-        let influence = measure_influence(weights, &image, None)?;
+        let image: Vec<u8> =
+            (0..arch.pixels()).map(|_| (rng.next_u32() % arch.levels as u32) as u8).collect();
+        let class = (arch.classes > 0).then(|| rng.next_u32() as usize % arch.classes);
+        let influence = measure_influence(weights, &image, class)?;
         for (w, &d) in worst.iter_mut().zip(influence.on(target)) {
             *w = w.max(d);
         }

@@ -342,9 +342,13 @@ fn validate_and_draw(
                "nats_per_image": s.nats_per_image, "bits_per_dim": s.bits_per_dim,
                "images": s.images, "seconds": progress.seconds}),
     )?;
-    let grid = args.out.join(format!("samples-epoch-{:03}.png", progress.epoch));
-    save_sample_grid(arch, &params, &grid, 8, settings.seed)?;
-    fs::copy(&grid, args.out.join("samples-latest.png"))?;
+    // Sampling a plain PixelCNN takes a full forward pass per pixel (it has
+    // no incremental executor): minutes per grid, so only gated runs draw one.
+    if arch.variant == Variant::Gated {
+        let grid = args.out.join(format!("samples-epoch-{:03}.png", progress.epoch));
+        save_sample_grid(arch, &params, &grid, 8, settings.seed)?;
+        fs::copy(&grid, args.out.join("samples-latest.png"))?;
+    }
     plot_curves(&args.out)
 }
 
