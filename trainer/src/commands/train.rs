@@ -289,7 +289,7 @@ fn epoch_order(n: usize, seed: u64, epoch: usize) -> Vec<usize> {
     let mut order: Vec<usize> = (0..n).collect();
     let mut r = rng::from_seed(seed ^ (epoch as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
     for i in (1..n).rev() {
-        let j = (u64::from(r.next_u32()) * (i as u64 + 1) >> 32) as usize;
+        let j = ((u64::from(r.next_u32()) * (i as u64 + 1)) >> 32) as usize;
         order.swap(i, j);
     }
     order
