@@ -55,6 +55,30 @@ pub enum TensorKind {
 }
 
 impl TensorKind {
+    /// True for per-channel biases (not the per-class tables).
+    pub const fn is_bias(self) -> bool {
+        matches!(
+            self,
+            TensorKind::VBias
+                | TensorKind::HBias
+                | TensorKind::LinkBias
+                | TensorKind::OutBias
+                | TensorKind::Bias
+                | TensorKind::Head1Bias
+                | TensorKind::Head2Bias
+        )
+    }
+
+    /// True for per-class bias tables.
+    pub const fn is_class(self) -> bool {
+        matches!(self, TensorKind::VClass | TensorKind::HClass | TensorKind::Class)
+    }
+
+    /// True for convolution and matrix weights.
+    pub const fn is_weight(self) -> bool {
+        !self.is_bias() && !self.is_class()
+    }
+
     /// The tensor's name inside its layer, such as `v.weight`.
     pub const fn name(self) -> &'static str {
         match self {

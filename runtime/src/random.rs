@@ -1,7 +1,6 @@
 //! Random parameters, for tests, demos and receptive-field pictures.
 
 use crate::arch::Arch;
-use crate::params::TensorKind;
 use crate::rng::{from_seed, uniform_f32};
 use alloc::vec::Vec;
 
@@ -15,18 +14,7 @@ pub fn random_params(arch: &Arch, seed: u64) -> Vec<f32> {
     let mut rng = from_seed(seed);
     let mut out = Vec::with_capacity(arch.param_count());
     for spec in arch.tensors() {
-        let is_weight = matches!(
-            spec.kind,
-            TensorKind::VWeight
-                | TensorKind::HWeight
-                | TensorKind::LinkWeight
-                | TensorKind::OutWeight
-                | TensorKind::AboveWeight
-                | TensorKind::LeftWeight
-                | TensorKind::Head1Weight
-                | TensorKind::Head2Weight
-        );
-        let scale = if is_weight {
+        let scale = if spec.kind.is_weight() {
             // Fan-in of a weight tensor: every dimension but the output one.
             let [a, b, c, d] = spec.shape;
             let fan_in = if a == 1 && b == 1 { d } else { b * c * d };

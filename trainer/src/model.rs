@@ -61,19 +61,7 @@ pub fn initial_params(arch: &Arch, seed: u64) -> Vec<f32> {
     let mut offset = 0;
     for spec in arch.tensors() {
         let len = spec.len();
-        if matches!(
-            spec.kind,
-            TensorKind::VBias
-                | TensorKind::HBias
-                | TensorKind::LinkBias
-                | TensorKind::OutBias
-                | TensorKind::Bias
-                | TensorKind::Head1Bias
-                | TensorKind::Head2Bias
-                | TensorKind::VClass
-                | TensorKind::HClass
-                | TensorKind::Class
-        ) {
+        if !spec.kind.is_weight() {
             params[offset..offset + len].fill(0.0);
         }
         offset += len;

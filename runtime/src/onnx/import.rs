@@ -125,16 +125,12 @@ fn mapping(arch: &Arch, spec: &TensorSpec) -> Mapping {
         TensorKind::Head2Weight | TensorKind::Head2Bias => ("head2.", ""),
         _ => ("", ""),
     };
-    let leaf = match spec.kind {
-        TensorKind::VClass | TensorKind::HClass | TensorKind::Class => "class",
-        TensorKind::VBias
-        | TensorKind::HBias
-        | TensorKind::LinkBias
-        | TensorKind::OutBias
-        | TensorKind::Bias
-        | TensorKind::Head1Bias
-        | TensorKind::Head2Bias => "bias",
-        _ => "weight",
+    let leaf = if spec.kind.is_class() {
+        "class"
+    } else if spec.kind.is_bias() {
+        "bias"
+    } else {
+        "weight"
     };
     let name = format!("{layer}{stem}{leaf}{suffix}");
     let identity = |dims: Vec<usize>| {
