@@ -80,6 +80,24 @@ impl Images {
         &self.pixels[i * n..(i + 1) * n]
     }
 
+    /// Checks that these images fit `arch`: same size, labels when the
+    /// model is class-conditional.
+    pub fn check_fits(&self, arch: &pixelcnn_runtime::Arch) -> anyhow::Result<()> {
+        ensure!(
+            (self.height, self.width) == (arch.height, arch.width),
+            "the data has {}x{} images, the model expects {}x{}",
+            self.height,
+            self.width,
+            arch.height,
+            arch.width
+        );
+        ensure!(
+            arch.classes == 0 || self.labels.is_some(),
+            "the model is class-conditional but the data has no labels"
+        );
+        Ok(())
+    }
+
     /// Image `i`'s label.
     pub fn label(&self, i: usize) -> Option<usize> {
         self.labels.as_ref().map(|l| usize::from(l[i]))

@@ -52,18 +52,7 @@ pub fn score(
     limit: Option<usize>,
     bar: bool,
 ) -> anyhow::Result<Score> {
-    ensure!(
-        (images.height, images.width) == (arch.height, arch.width),
-        "the data has {}x{} images, the model expects {}x{}",
-        images.height,
-        images.width,
-        arch.height,
-        arch.width
-    );
-    ensure!(
-        arch.classes == 0 || images.labels.is_some(),
-        "the model is class-conditional but the data has no labels"
-    );
+    images.check_fits(arch)?;
     let device = Device::flex();
     let layout = Layout::new(*arch);
     let net = Net::from_flat(arch, params, &device);

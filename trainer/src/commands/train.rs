@@ -64,7 +64,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     let settings = ckpt.settings.clone();
     let train = data::load(&args.data, settings.dataset, Split::Train, arch.levels)?;
     let valid = data::load(&args.data, settings.dataset, Split::Valid, arch.levels)?;
-    check_data(&arch, &train)?;
+    train.check_fits(&arch)?;
     ensure!(
         train.len() >= settings.batch,
         "{} training images, fewer than one batch of {}",
@@ -245,22 +245,6 @@ fn new_run(args: &TrainArgs) -> anyhow::Result<Checkpoint> {
         },
         progress: Progress::default(),
     })
-}
-
-fn check_data(arch: &Arch, images: &Images) -> anyhow::Result<()> {
-    ensure!(
-        (images.height, images.width) == (arch.height, arch.width),
-        "the data has {}x{} images, the run was started on {}x{}",
-        images.height,
-        images.width,
-        arch.height,
-        arch.width
-    );
-    ensure!(
-        arch.classes == 0 || images.labels.is_some(),
-        "the run is class-conditional but the data has no labels"
-    );
-    Ok(())
 }
 
 /// Warm-up, then cosine decay from the peak to `FINAL_LR_FRACTION` of it,
