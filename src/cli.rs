@@ -3,6 +3,8 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use pixelcnn_runtime::data::Split;
+use pixelcnn_runtime::Precision;
 
 /// Run Gated PixelCNN models with cached, per-pixel sampling.
 #[derive(Debug, Parser)]
@@ -23,6 +25,159 @@ pub enum Command {
     /// plain masked-convolution PixelCNN misses a wedge above and to the
     /// right (its blind spot, drawn hatched).
     ReceptiveField(ReceptiveFieldArgs),
+    /// Convert a model (ONNX from `trainer export`, or an f32 .pcnn) to the
+    /// device format, in f32, f16 or integer-only int8.
+    Convert(ConvertArgs),
+    /// Sample images and save them as a PNG grid.
+    Sample(SampleArgs),
+    /// Fill in the lower part of given images (the seed blog's occluded
+    /// digits): original, what the model was given, and its completions.
+    Complete(CompleteArgs),
+    /// Negative log-likelihood of a dataset split, in nats per image and
+    /// bits per dimension.
+    Eval(EvalArgs),
+    /// Describe a model: architecture, parameters, flash and RAM bytes, MACs
+    /// per pixel.
+    Inspect(InspectArgs),
+}
+
+/// Which model to run, in which precision.
+#[derive(Debug, Args)]
+pub struct ModelArgs {
+    /// Model file: ONNX (from `trainer export`) or .pcnn (from `convert`).
+    #[arg(long, short, default_value = "models/gated-mnist.onnx")]
+    pub model: PathBuf,
+    /// Precision to run in. An ONNX or f32 .pcnn model is converted at load;
+    /// default: the file's own precision (f32 for ONNX).
+    #[arg(long, value_enum)]
+    pub precision: Option<Precision>,
+    #[command(flatten)]
+    pub calibration: CalibrationArgs,
+}
+
+/// Where int8 calibration images come from.
+#[derive(Debug, Args)]
+pub struct CalibrationArgs {
+    /// Folder of training images (MNIST-style IDX files or PNGs) to calibrate
+    /// int8 activation ranges on; default: samples drawn from the float model.
+    #[arg(long, value_name = "DIR")]
+    pub calib: Option<PathBuf>,
+    /// Number of calibration images.
+    #[arg(long, default_value_t = 100, value_name = "N")]
+    pub calib_images: usize,
+}
+
+/// Arguments of `pixelcnn convert`.
+#[derive(Debug, Args)]
+pub struct ConvertArgs {
+    /// Input model: ONNX from `trainer export`, or an f32 .pcnn.
+    pub input: PathBuf,
+    /// Precision of the output.
+    #[arg(long, value_enum, default_value_t = Precision::Int8)]
+    pub precision: Precision,
+    #[command(flatten)]
+    pub calibration: CalibrationArgs,
+    /// Where to write the .pcnn file.
+    #[arg(long, short)]
+    pub out: PathBuf,
+}
+
+/// Arguments of `pixelcnn sample`.
+#[derive(Debug, Args)]
+pub struct SampleArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Number of images.
+    #[arg(long, short = 'n', default_value_t = 10)]
+    pub count: usize,
+    /// Class of every image (class-conditional models); default: cycle
+    /// through the classes.
+    #[arg(long)]
+    pub class: Option<usize>,
+    /// Random seed: the same seed gives the same images.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Sampling temperature: below 1 sharper, above 1 more varied.
+    #[arg(long, default_value_t = 1.0)]
+    pub temperature: f32,
+    /// Images per row of the grid.
+    #[arg(long, default_value_t = 10)]
+    pub columns: usize,
+    /// Screen pixels per image pixel.
+    #[arg(long, default_value_t = 3)]
+    pub scale: u32,
+    /// Where to write the PNG grid.
+    #[arg(long, short, default_value = "samples.png")]
+    pub out: PathBuf,
+}
+
+/// Where images to score or complete come from.
+#[derive(Clone, Debug, Args)]
+pub struct DataArgs {
+    /// Folder with MNIST-style IDX files (gz or raw) or PNGs.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Which split of --data.
+    #[arg(long, value_enum, default_value_t = Split::Test)]
+    pub split: Split,
+    /// Grayscale PNG files instead of --data (unlabelled).
+    #[arg(long, num_args = 1.., conflicts_with = "data")]
+    pub images: Vec<PathBuf>,
+    /// Use only the first N images.
+    #[arg(long)]
+    pub limit: Option<usize>,
+}
+
+/// Arguments of `pixelcnn complete`.
+#[derive(Debug, Args)]
+pub struct CompleteArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Image rows given to the model, from the top (default: half).
+    #[arg(long)]
+    pub rows: Option<usize>,
+    /// Completions drawn per image.
+    #[arg(long, default_value_t = 4)]
+    pub samples: usize,
+    /// Random seed.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Sampling temperature.
+    #[arg(long, default_value_t = 1.0)]
+    pub temperature: f32,
+    /// Screen pixels per image pixel.
+    #[arg(long, default_value_t = 3)]
+    pub scale: u32,
+    /// Where to write the PNG.
+    #[arg(long, short, default_value = "completions.png")]
+    pub out: PathBuf,
+}
+
+/// Arguments of `pixelcnn eval`.
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `pixelcnn inspect`.
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Which network to draw.

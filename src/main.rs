@@ -6,6 +6,8 @@ use clap::Parser;
 
 mod cli;
 mod commands;
+mod images;
+mod model_file;
 mod picture;
 
 fn main() -> ExitCode {

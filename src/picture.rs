@@ -40,6 +40,35 @@ impl Canvas {
         let _ = Text::with_baseline(text, top_left, style, Baseline::Top).draw(self);
     }
 
+    /// Draws an image of `levels`-level pixels (row-major, `width` wide) as
+    /// gray squares of `scale` screen pixels; `hidden` pixels are drawn as a
+    /// hatch (what the model was not shown).
+    pub fn image(
+        &mut self,
+        top_left: Point,
+        image: &[u8],
+        width: usize,
+        levels: usize,
+        scale: u32,
+        hidden: impl Fn(usize) -> bool,
+    ) {
+        for (pos, &level) in image.iter().enumerate() {
+            let (y, x) = ((pos / width) as i32, (pos % width) as i32);
+            let at = top_left + Point::new(x * scale as i32, y * scale as i32);
+            let color = if hidden(pos) {
+                if (x + y) % 2 == 0 {
+                    Rgb888::new(90, 40, 40)
+                } else {
+                    Rgb888::new(50, 20, 20)
+                }
+            } else {
+                let v = (usize::from(level) * 255 / (levels - 1)) as u8;
+                Rgb888::new(v, v, v)
+            };
+            self.fill(at, Size::new(scale, scale), color);
+        }
+    }
+
     /// Height of one line of [`Canvas::text`].
     pub const LINE: u32 = 13;
 

@@ -205,6 +205,33 @@ impl Arch {
         self.radius_of(0) + self.blocks * self.radius_of(1)
     }
 
+    /// Multiply-accumulates per pixel of incremental sampling (gated) or of
+    /// one full forward pass divided by the pixels (plain), counting every
+    /// kernel tap: the vertical stack's row work spread over the row's
+    /// pixels, plus the horizontal stack, the links and the head.
+    pub fn macs_per_pixel(&self) -> u64 {
+        let (w, p) = (self.width as u64, self.channels as u64);
+        let mut per_pixel = 0u64;
+        let mut per_row = 0u64;
+        for l in 0..self.layers() {
+            let (r, k, cin) = (
+                self.radius_of(l) as u64,
+                self.kernel_of(l) as u64,
+                self.input_channels_of(l) as u64,
+            );
+            let left = if l == 0 { r } else { r + 1 };
+            match self.variant {
+                Variant::Gated => {
+                    per_row += w * 2 * p * ((r + 1) * k * cin + 2 * p);
+                    per_pixel += 2 * p * left * cin + if l > 0 { p * p } else { 0 };
+                }
+                Variant::Plain => per_pixel += p * (r * k + left) * cin,
+            }
+        }
+        per_pixel += p * self.head as u64 + self.head as u64 * self.levels as u64;
+        per_pixel + per_row / w.max(1)
+    }
+
     /// How many rows above a pixel its receptive field reaches: [`Arch::reach`]
     /// for the plain network; one more for the gated one, whose vertical
     /// kernels include their own row and whose link reads the row above.

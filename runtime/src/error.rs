@@ -65,6 +65,16 @@ pub enum Error {
     ImageComplete,
     /// The operation needs a Gated PixelCNN; the model is a plain PixelCNN.
     NeedsGated,
+    /// An int8 requantization multiplier is out of range.
+    InvalidRequant {
+        /// Index of the `(multiplier, shift)` pair.
+        index: usize,
+    },
+    /// An int8 dot product could overflow its int32 accumulator.
+    RowTooLong {
+        /// Longest row accepted.
+        max: usize,
+    },
 }
 
 impl fmt::Display for Error {
@@ -106,6 +116,14 @@ impl fmt::Display for Error {
             Error::NeedsGated => {
                 f.write_str("this needs a Gated PixelCNN; the model is a plain PixelCNN")
             }
+            Error::InvalidRequant { index } => write!(
+                f,
+                "int8 multiplier {index} is out of range (mantissa must be >= 0, shift -31 to 30)"
+            ),
+            Error::RowTooLong { max } => write!(
+                f,
+                "a layer's dot product is longer than {max} terms, too long for int8 inference"
+            ),
         }
     }
 }

@@ -23,8 +23,8 @@
 
 use crate::arch::{Arch, Variant};
 use crate::error::Error;
-use crate::kernels::{dot_f32, gate_f32, matvec_f32, relu_f32};
-use crate::params::{TensorKind, Weights};
+use crate::kernels::{gate_f32, relu_f32};
+use crate::params::{Param, TensorKind, Weights};
 
 /// Lengths (in f32 elements) of the parts of the incremental state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -165,8 +165,8 @@ enum Stage {
 /// # Ok(()) }
 /// ```
 #[derive(Debug)]
-pub struct Incremental<'m, 'b> {
-    weights: &'m Weights<'m>,
+pub struct Incremental<'m, 'b, T: Param = f32> {
+    weights: &'m Weights<'m, T>,
     class: Option<usize>,
     pos: usize,
     stage: Stage,
@@ -196,7 +196,7 @@ pub(crate) fn check_class(arch: &Arch, class: Option<usize>) -> Result<(), Error
     }
 }
 
-impl<'m, 'b> Incremental<'m, 'b> {
+impl<'m, 'b, T: Param> Incremental<'m, 'b, T> {
     /// An executor at pixel 0 of a new image of class `class`.
     ///
     /// # Errors
@@ -204,7 +204,7 @@ impl<'m, 'b> Incremental<'m, 'b> {
     /// when `buffer` is shorter than [`Arch::state_len`]; label errors from
     /// [`Incremental::restart`].
     pub fn new(
-        weights: &'m Weights<'m>,
+        weights: &'m Weights<'m, T>,
         buffer: &'b mut [f32],
         class: Option<usize>,
     ) -> Result<Self, Error> {
@@ -263,16 +263,10 @@ impl<'m, 'b> Incremental<'m, 'b> {
             let layer = self.weights.layer(l);
             let b = &mut self.biases[l * 2 * p2..(l + 1) * 2 * p2];
             let (bv, bh) = b.split_at_mut(p2);
-            bv.copy_from_slice(layer.get(TensorKind::VBias));
-            bh.copy_from_slice(layer.get(TensorKind::HBias));
-            let cv = layer.class_row(TensorKind::VClass, class, p2);
-            let ch = layer.class_row(TensorKind::HClass, class, p2);
-            for (b, c) in bv.iter_mut().zip(cv) {
-                *b += c;
-            }
-            for (b, c) in bh.iter_mut().zip(ch) {
-                *b += c;
-            }
+            T::copy_to(bv, layer.get(TensorKind::VBias));
+            T::copy_to(bh, layer.get(TensorKind::HBias));
+            T::add_to(bv, layer.class_row(TensorKind::VClass, class, p2));
+            T::add_to(bh, layer.class_row(TensorKind::HClass, class, p2));
         }
         self.class = class;
         self.pos = 0;
@@ -361,7 +355,7 @@ impl<'m, 'b> Incremental<'m, 'b> {
             for l in 0..arch.layers() {
                 let bias = self.weights.layer(l).get(TensorKind::LinkBias);
                 for x in 0..w {
-                    self.links[(l * w + x) * p2..][..p2].copy_from_slice(bias);
+                    T::copy_to(&mut self.links[(l * w + x) * p2..][..p2], bias);
                 }
             }
             return;
@@ -395,7 +389,7 @@ impl<'m, 'b> Incremental<'m, 'b> {
                     let src = &input[(y % input_rows) * w * cin + col0..][..run];
                     for (o, acc) in out.iter_mut().enumerate() {
                         let wrow = &vw[((o * (r + 1) + ky) * k + kx0) * cin..][..run];
-                        *acc += dot_f32(wrow, src);
+                        *acc += T::dot(wrow, src);
                     }
                 }
             }
@@ -403,8 +397,8 @@ impl<'m, 'b> Incremental<'m, 'b> {
             let link_b = layer.get(TensorKind::LinkBias);
             for x in 0..w {
                 let link = &mut self.links[(l * w + x) * p2..][..p2];
-                link.copy_from_slice(link_b);
-                matvec_f32(link, link_w, &self.vpre[x * p2..][..p2]);
+                T::copy_to(link, link_b);
+                T::matvec(link, link_w, &self.vpre[x * p2..][..p2]);
             }
             if l + 1 < arch.layers() {
                 let ring = &mut self.vertical_rings[l * ring_len..][..ring_len];
@@ -437,7 +431,7 @@ impl<'m, 'b> Incremental<'m, 'b> {
                 let row = &self.image_rows[(i % (r + 2)) * w..][..w];
                 let src = &row[j + kx0 - r..j];
                 for (o, acc) in self.hpre.iter_mut().enumerate() {
-                    *acc += dot_f32(&hw[o * r + kx0..(o + 1) * r], src);
+                    *acc += T::dot(&hw[o * r + kx0..(o + 1) * r], src);
                 }
                 gate_f32(self.gated, self.hpre);
                 self.top.copy_from_slice(self.gated);
@@ -446,13 +440,11 @@ impl<'m, 'b> Incremental<'m, 'b> {
                 // input (zeros left of the image); its newest slot is the
                 // residual.
                 let window = &self.left_windows[(l - 1) * window_len..][..window_len];
-                matvec_f32(self.hpre, hw, window);
+                T::matvec(self.hpre, hw, window);
                 gate_f32(self.gated, self.hpre);
                 self.top.copy_from_slice(&window[window_len - p..]);
-                for (t, b) in self.top.iter_mut().zip(layer.get(TensorKind::OutBias)) {
-                    *t += b;
-                }
-                matvec_f32(self.top, layer.get(TensorKind::OutWeight), self.gated);
+                T::add_to(self.top, layer.get(TensorKind::OutBias));
+                T::matvec(self.top, layer.get(TensorKind::OutWeight), self.gated);
             }
             // `top` now holds this layer's output at j; the next layer reads
             // it through its left window.
@@ -472,11 +464,11 @@ impl<'m, 'b> Incremental<'m, 'b> {
         let head = self.weights.head();
         // `top` is not read again for this pixel, so the ReLU can be in place.
         relu_f32(self.top);
-        self.head.copy_from_slice(head.get(TensorKind::Head1Bias));
-        matvec_f32(self.head, head.get(TensorKind::Head1Weight), self.top);
+        T::copy_to(self.head, head.get(TensorKind::Head1Bias));
+        T::matvec(self.head, head.get(TensorKind::Head1Weight), self.top);
         relu_f32(self.head);
-        self.logits.copy_from_slice(head.get(TensorKind::Head2Bias));
-        matvec_f32(self.logits, head.get(TensorKind::Head2Weight), self.head);
+        T::copy_to(self.logits, head.get(TensorKind::Head2Bias));
+        T::matvec(self.logits, head.get(TensorKind::Head2Weight), self.head);
     }
 }
 

@@ -9,10 +9,15 @@ extern crate alloc;
 pub mod arch;
 #[cfg(feature = "std")]
 pub mod arch_json;
+#[cfg(feature = "std")]
+pub mod data;
 pub mod error;
+pub mod format;
 pub mod incremental;
 pub mod kernels;
+pub mod model;
 pub mod params;
+pub mod quant;
 pub mod rng;
 pub mod sampler;
 
@@ -27,5 +32,9 @@ pub mod reference;
 
 pub use arch::{Arch, ArchError, Variant};
 pub use error::Error;
+pub use half::f16;
 pub use incremental::{Incremental, StateLayout};
-pub use params::{TensorKind, TensorSpec, Weights};
+pub use model::{Executor, Model, Precision};
+pub use params::{Param, TensorKind, TensorSpec, Weights};
+pub use quant::{IncrementalI8, QuantWeights};
+pub use sampler::PixelExecutor;

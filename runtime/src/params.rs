@@ -28,7 +28,92 @@
 
 use crate::arch::{Arch, Variant};
 use crate::error::Error;
+use crate::kernels;
+use core::fmt::Debug;
 use core::ops::Range;
+use half::f16;
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for f32 {}
+    impl Sealed for half::f16 {}
+}
+
+/// A stored parameter type of the float executors: `f32`, or `f16` (half the
+/// flash; the executor still accumulates in f32).
+pub trait Param: Copy + Default + Debug + PartialEq + bytemuck::Pod + sealed::Sealed {
+    /// Short name, as in `--precision`.
+    const NAME: &'static str;
+    /// The value as f32 (exact for both types).
+    fn to_f32(self) -> f32;
+    /// `dot(w, x)` accumulated in f32.
+    fn dot(w: &[Self], x: &[f32]) -> f32;
+    /// `dst[i] = src[i]`.
+    fn copy_to(dst: &mut [f32], src: &[Self]);
+    /// `dst[i] += src[i]`.
+    fn add_to(dst: &mut [f32], src: &[Self]);
+    /// `out[o] += dot(w[o*n..(o+1)*n], x)`, `n = x.len()`.
+    fn matvec(out: &mut [f32], w: &[Self], x: &[f32]) {
+        let n = x.len();
+        assert_eq!(w.len(), out.len() * n, "matvec shape mismatch");
+        if n == 0 {
+            return;
+        }
+        for (o, row) in out.iter_mut().zip(w.chunks_exact(n)) {
+            *o += Self::dot(row, x);
+        }
+    }
+}
+
+impl Param for f32 {
+    const NAME: &'static str = "f32";
+    #[inline]
+    fn to_f32(self) -> f32 {
+        self
+    }
+    #[inline]
+    fn dot(w: &[f32], x: &[f32]) -> f32 {
+        kernels::dot_f32(w, x)
+    }
+    #[inline]
+    fn copy_to(dst: &mut [f32], src: &[f32]) {
+        dst.copy_from_slice(src);
+    }
+    #[inline]
+    fn add_to(dst: &mut [f32], src: &[f32]) {
+        for (d, s) in dst.iter_mut().zip(src) {
+            *d += s;
+        }
+    }
+    #[inline]
+    fn matvec(out: &mut [f32], w: &[f32], x: &[f32]) {
+        kernels::matvec_f32(out, w, x);
+    }
+}
+
+impl Param for f16 {
+    const NAME: &'static str = "f16";
+    #[inline]
+    fn to_f32(self) -> f32 {
+        f16::to_f32(self)
+    }
+    #[inline]
+    fn dot(w: &[f16], x: &[f32]) -> f32 {
+        kernels::dot_f16(w, x)
+    }
+    #[inline]
+    fn copy_to(dst: &mut [f32], src: &[f16]) {
+        for (d, s) in dst.iter_mut().zip(src) {
+            *d = s.to_f32();
+        }
+    }
+    #[inline]
+    fn add_to(dst: &mut [f32], src: &[f16]) {
+        for (d, s) in dst.iter_mut().zip(src) {
+            *d += s.to_f32();
+        }
+    }
+}
 
 /// What a tensor is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -204,15 +289,25 @@ impl Arch {
 /// Offsets of a layer's tensors inside the parameter slice, relative to the
 /// layer's start. Absent tensors are empty ranges.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-struct LayerOffsets {
-    len: usize,
-    ranges: [Range<usize>; 18],
+pub(crate) struct LayerOffsets {
+    pub(crate) len: usize,
+    pub(crate) ranges: [Range<usize>; 18],
 }
 
 impl LayerOffsets {
     fn of(arch: &Arch, layer: Option<usize>) -> Self {
+        Self::of_kinds(arch, layer, |_| true)
+    }
+
+    /// Offsets of only the tensors whose kind passes `keep`, packed in
+    /// layout order (the int8 format stores weights and biases apart).
+    pub(crate) fn of_kinds(
+        arch: &Arch,
+        layer: Option<usize>,
+        keep: fn(TensorKind) -> bool,
+    ) -> Self {
         let mut offsets = LayerOffsets::default();
-        for spec in arch.layer_tensors(layer).specs.into_iter().flatten() {
+        for spec in arch.layer_tensors(layer).specs.into_iter().flatten().filter(|s| keep(s.kind)) {
             let len = spec.len();
             offsets.ranges[spec.kind as usize] = offsets.len..offsets.len + len;
             offsets.len += len;
@@ -226,9 +321,9 @@ impl LayerOffsets {
 /// Layers after the first all have the same layout, so a layer's tensors are
 /// found in O(1) without a table that grows with depth.
 #[derive(Clone, Debug)]
-pub struct Weights<'a> {
+pub struct Weights<'a, T: Param = f32> {
     arch: Arch,
-    data: &'a [f32],
+    data: &'a [T],
     first: LayerOffsets,
     block: LayerOffsets,
     head: LayerOffsets,
@@ -236,21 +331,21 @@ pub struct Weights<'a> {
 
 /// The tensors of one layer, as slices.
 #[derive(Clone, Copy, Debug)]
-pub struct Layer<'a> {
+pub struct Layer<'a, T: Param = f32> {
     /// Layer index.
     pub index: usize,
-    data: &'a [f32],
+    data: &'a [T],
     offsets: &'a LayerOffsets,
 }
 
-impl<'a> Layer<'a> {
+impl<'a, T: Param> Layer<'a, T> {
     /// The tensor of `kind`; empty when this layer has none.
-    pub fn get(&self, kind: TensorKind) -> &'a [f32] {
+    pub fn get(&self, kind: TensorKind) -> &'a [T] {
         &self.data[self.offsets.ranges[kind as usize].clone()]
     }
 
     /// Row `class` of a `[classes, n]` class-bias tensor; empty when absent.
-    pub fn class_row(&self, kind: TensorKind, class: Option<usize>, n: usize) -> &'a [f32] {
+    pub fn class_row(&self, kind: TensorKind, class: Option<usize>, n: usize) -> &'a [T] {
         match class {
             Some(c) => {
                 let t = self.get(kind);
@@ -265,20 +360,20 @@ impl<'a> Layer<'a> {
     }
 }
 
-impl<'a> Weights<'a> {
+impl<'a, T: Param> Weights<'a, T> {
     /// Wraps `data` as the parameters of `arch`.
     ///
     /// # Errors
     /// [`Error::Arch`] for an invalid architecture, [`Error::ParamCount`] when
     /// `data` has the wrong length, [`Error::NonFinite`] for a NaN or infinite
     /// weight (it would poison every later pixel).
-    pub fn new(arch: Arch, data: &'a [f32]) -> Result<Self, Error> {
+    pub fn new(arch: Arch, data: &'a [T]) -> Result<Self, Error> {
         arch.validate()?;
         let expected = arch.param_count();
         if data.len() != expected {
             return Err(Error::ParamCount { expected, found: data.len() });
         }
-        if let Some(index) = data.iter().position(|w| !w.is_finite()) {
+        if let Some(index) = data.iter().position(|w| !w.to_f32().is_finite()) {
             return Err(Error::NonFinite { index });
         }
         Ok(Weights {
@@ -296,7 +391,7 @@ impl<'a> Weights<'a> {
     }
 
     /// All parameters, in layout order.
-    pub fn as_slice(&self) -> &'a [f32] {
+    pub fn as_slice(&self) -> &'a [T] {
         self.data
     }
 
@@ -304,7 +399,7 @@ impl<'a> Weights<'a> {
     ///
     /// # Panics
     /// If `layer >= arch.layers()`.
-    pub fn layer(&self, layer: usize) -> Layer<'_> {
+    pub fn layer(&self, layer: usize) -> Layer<'_, T> {
         assert!(layer < self.arch.layers(), "layer {layer} out of range");
         let (start, offsets) = if layer == 0 {
             (0, &self.first)
@@ -315,7 +410,7 @@ impl<'a> Weights<'a> {
     }
 
     /// The head's tensors.
-    pub fn head(&self) -> Layer<'_> {
+    pub fn head(&self) -> Layer<'_, T> {
         let start = self.data.len() - self.head.len;
         Layer { index: self.arch.layers(), data: &self.data[start..], offsets: &self.head }
     }

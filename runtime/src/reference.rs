@@ -163,10 +163,48 @@ pub fn forward(
         *v = f32::from(level) / (arch.levels - 1) as f32;
     }
     let hidden = match arch.variant {
-        Variant::Gated => gated_stacks(weights, &x, class),
+        Variant::Gated => gated_stacks(weights, &x, class, None),
         Variant::Plain => plain_stack(weights, &x, class),
     };
-    Ok(head(weights, hidden))
+    Ok(head(weights, hidden, None))
+}
+
+/// Intermediate activations of a gated forward pass, each channel-major
+/// (`[c][y][x]`): what int8 calibration measures.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Trace {
+    /// Per layer: the vertical pre-activation (`2p` maps, class included).
+    pub vertical_pre: Vec<Vec<f32>>,
+    /// Per layer: the horizontal stack's output (`p` maps, the residual stream).
+    pub layer_out: Vec<Vec<f32>>,
+    /// The head's hidden layer after its ReLU (`head` maps).
+    pub head_hidden: Vec<f32>,
+}
+
+/// [`forward`] of a Gated PixelCNN that also returns its intermediate
+/// activations.
+///
+/// # Errors
+/// As [`forward`], and [`Error::NeedsGated`] for a plain PixelCNN.
+pub fn trace(
+    weights: &Weights<'_>,
+    image: &[u8],
+    class: Option<usize>,
+) -> Result<(Vec<f32>, Trace), Error> {
+    let arch = *weights.arch();
+    if arch.variant != Variant::Gated {
+        return Err(Error::NeedsGated);
+    }
+    check_image(&arch, image)?;
+    check_class(&arch, class)?;
+    let mut x = Maps::zeros(1, arch.height, arch.width);
+    for (v, &level) in x.data.iter_mut().zip(image) {
+        *v = f32::from(level) / (arch.levels - 1) as f32;
+    }
+    let mut trace = Trace::default();
+    let hidden = gated_stacks(weights, &x, class, Some(&mut trace));
+    let logits = head(weights, hidden, Some(&mut trace));
+    Ok((logits, trace))
 }
 
 /// Checks size and levels of an image for `arch`.
@@ -189,7 +227,12 @@ fn class_bias<'a>(
     layer.class_row(kind, class, n)
 }
 
-fn gated_stacks(weights: &Weights<'_>, x: &Maps, class: Option<usize>) -> Maps {
+fn gated_stacks(
+    weights: &Weights<'_>,
+    x: &Maps,
+    class: Option<usize>,
+    mut trace: Option<&mut Trace>,
+) -> Maps {
     let arch = weights.arch();
     let (p, p2) = (arch.channels, 2 * arch.channels);
     let mut v = x.clone();
@@ -239,6 +282,10 @@ fn gated_stacks(weights: &Weights<'_>, x: &Maps, class: Option<usize>) -> Maps {
             out
         };
         v = v_pre.gate();
+        if let Some(t) = trace.as_deref_mut() {
+            t.vertical_pre.push(v_pre.data.clone());
+            t.layer_out.push(h.data.clone());
+        }
         debug_assert_eq!(h.channels, p);
     }
     h
@@ -290,13 +337,16 @@ fn plain_stack(weights: &Weights<'_>, x: &Maps, class: Option<usize>) -> Maps {
     h
 }
 
-fn head(weights: &Weights<'_>, mut hidden: Maps) -> Vec<f32> {
+fn head(weights: &Weights<'_>, mut hidden: Maps, trace: Option<&mut Trace>) -> Vec<f32> {
     let arch = weights.arch();
     let head = weights.head();
     hidden.relu();
     let mut a =
         pointwise(&hidden, head.get(TensorKind::Head1Weight), head.get(TensorKind::Head1Bias));
     a.relu();
+    if let Some(t) = trace {
+        t.head_hidden = a.data.clone();
+    }
     let logits = pointwise(&a, head.get(TensorKind::Head2Weight), head.get(TensorKind::Head2Bias));
     let k = arch.levels;
     let mut out = vec![0.0; arch.pixels() * k];

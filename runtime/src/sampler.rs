@@ -1,11 +1,65 @@
-//! Sampling, completion and scoring over the incremental executor.
+//! Sampling, completion and scoring over any incremental executor.
 //!
 //! Nothing here allocates: the executor's state is the caller's buffer and the
 //! image is the caller's slice.
 
+use crate::arch::Arch;
 use crate::error::Error;
 use crate::incremental::Incremental;
+use crate::params::Param;
 use crate::rng::{uniform_f32, Rng};
+
+/// A network evaluated pixel by pixel in raster order: the float executor
+/// ([`Incremental`], f32 or f16 weights) and the integer one
+/// ([`crate::quant::IncrementalI8`]).
+pub trait PixelExecutor {
+    /// The architecture.
+    fn arch(&self) -> &Arch;
+    /// Starts a new image of class `class`.
+    ///
+    /// # Errors
+    /// Label errors.
+    fn restart(&mut self, class: Option<usize>) -> Result<(), Error>;
+    /// Raster index of the next pixel.
+    fn position(&self) -> usize;
+    /// Sets the current pixel to `level` and moves on.
+    ///
+    /// # Errors
+    /// [`Error::LevelOutOfRange`], [`Error::ImageComplete`].
+    fn push(&mut self, level: u8) -> Result<(), Error>;
+    /// Draws the current pixel from `softmax(logits / temperature)`, taking
+    /// one number from `rng`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidTemperature`], [`Error::ImageComplete`].
+    fn sample(&mut self, temperature: f32, rng: &mut Rng) -> Result<u8, Error>;
+    /// `log p(level)` of the current pixel, in nats.
+    ///
+    /// # Errors
+    /// [`Error::ImageComplete`].
+    fn log_probability(&mut self, level: u8) -> Result<f64, Error>;
+}
+
+impl<T: Param> PixelExecutor for Incremental<'_, '_, T> {
+    fn arch(&self) -> &Arch {
+        Incremental::arch(self)
+    }
+    fn restart(&mut self, class: Option<usize>) -> Result<(), Error> {
+        Incremental::restart(self, class)
+    }
+    fn position(&self) -> usize {
+        Incremental::position(self)
+    }
+    fn push(&mut self, level: u8) -> Result<(), Error> {
+        Incremental::push(self, level)
+    }
+    fn sample(&mut self, temperature: f32, rng: &mut Rng) -> Result<u8, Error> {
+        sample_level(self.logits()?, temperature, rng)
+    }
+    fn log_probability(&mut self, level: u8) -> Result<f64, Error> {
+        Ok(log_probability(self.logits()?, usize::from(level)))
+    }
+}
 
 /// Checks that a temperature is finite and above zero.
 fn check_temperature(temperature: f32) -> Result<(), Error> {
@@ -58,8 +112,8 @@ pub fn log_probability(logits: &[f32], level: usize) -> f64 {
 /// # Errors
 /// [`Error::ImageSize`] when `out` does not hold one image, label and
 /// temperature errors.
-pub fn generate(
-    inc: &mut Incremental<'_, '_>,
+pub fn generate<E: PixelExecutor + ?Sized>(
+    inc: &mut E,
     class: Option<usize>,
     temperature: f32,
     rng: &mut Rng,
@@ -74,8 +128,8 @@ pub fn generate(
 /// # Errors
 /// [`Error::ImageSize`] when `image` or a non-empty `known` is not one image,
 /// [`Error::LevelOutOfRange`] for a known pixel, label and temperature errors.
-pub fn complete(
-    inc: &mut Incremental<'_, '_>,
+pub fn complete<E: PixelExecutor + ?Sized>(
+    inc: &mut E,
     class: Option<usize>,
     temperature: f32,
     rng: &mut Rng,
@@ -92,7 +146,7 @@ pub fn complete(
     inc.restart(class)?;
     for (pos, pixel) in image.iter_mut().enumerate() {
         if !known.get(pos).copied().unwrap_or(false) {
-            *pixel = sample_level(inc.logits()?, temperature, rng)?;
+            *pixel = inc.sample(temperature, rng)?;
         }
         inc.push(*pixel)?;
     }
@@ -104,8 +158,8 @@ pub fn complete(
 ///
 /// # Errors
 /// [`Error::ImageSize`], [`Error::LevelOutOfRange`] and label errors.
-pub fn log_likelihood(
-    inc: &mut Incremental<'_, '_>,
+pub fn log_likelihood<E: PixelExecutor + ?Sized>(
+    inc: &mut E,
     class: Option<usize>,
     image: &[u8],
 ) -> Result<f64, Error> {
@@ -120,7 +174,7 @@ pub fn log_likelihood(
         if usize::from(level) >= levels {
             return Err(Error::LevelOutOfRange { pixel: inc.position(), level, levels });
         }
-        total += log_probability(inc.logits()?, usize::from(level));
+        total += inc.log_probability(level)?;
         inc.push(level)?;
     }
     Ok(total)

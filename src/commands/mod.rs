@@ -1,6 +1,11 @@
 //! One module per subcommand.
 
+mod complete;
+mod convert;
+mod eval;
+mod inspect;
 mod receptive_field;
+mod sample;
 
 use crate::cli::{Cli, Command};
 
@@ -8,5 +13,10 @@ use crate::cli::{Cli, Command};
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::ReceptiveField(args) => receptive_field::run(&args),
+        Command::Convert(args) => convert::run(&args),
+        Command::Sample(args) => sample::run(&args),
+        Command::Complete(args) => complete::run(&args),
+        Command::Eval(args) => eval::run(&args),
+        Command::Inspect(args) => inspect::run(&args),
     }
 }

@@ -4,7 +4,7 @@
 pub mod checkpoint;
 pub mod cli;
 pub mod commands;
-pub mod data;
+pub use pixelcnn_runtime::data;
 pub mod model;
 pub mod plot;
 pub mod samples;

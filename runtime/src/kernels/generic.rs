@@ -27,6 +27,41 @@ pub fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
     (pairs[0] + pairs[2]) + (pairs[1] + pairs[3]) + tail
 }
 
+/// Dot product of f16 weights with f32 inputs, accumulated in f32.
+///
+/// Converts a block at a time (exactly: every f16 is an f32) and reuses
+/// [`dot_f32`]; `half` uses the CPU's conversion instructions where it can.
+///
+/// # Panics
+/// If the lengths differ.
+#[inline]
+pub fn dot_f16(w: &[half::f16], x: &[f32]) -> f32 {
+    use half::slice::HalfFloatSliceExt;
+    assert_eq!(w.len(), x.len(), "dot_f16 length mismatch");
+    const BLOCK: usize = 64;
+    let mut buf = [0.0f32; BLOCK];
+    let mut total = 0.0f32;
+    for (wb, xb) in w.chunks(BLOCK).zip(x.chunks(BLOCK)) {
+        let wf = &mut buf[..wb.len()];
+        wb.convert_to_f32_slice(wf);
+        total += dot_f32(wf, xb);
+    }
+    total
+}
+
+/// Dot product of two equally long int8 slices, in i32.
+///
+/// Exact for up to 2^31 / 127² ≈ 133,000 terms; the int8 model's rows are
+/// checked against that bound when it is loaded. Sums wrap rather than panic.
+///
+/// # Panics
+/// If the lengths differ.
+#[inline]
+pub fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
+    assert_eq!(a.len(), b.len(), "dot_i8 length mismatch");
+    a.iter().zip(b).fold(0i32, |acc, (&x, &y)| acc.wrapping_add(i32::from(x) * i32::from(y)))
+}
+
 /// `out[o] += dot(w[o*n..(o+1)*n], x)` for every output `o`, where
 /// `n = x.len()` and `w` is row-major `[out.len()][n]`.
 ///

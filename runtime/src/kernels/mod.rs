@@ -5,4 +5,4 @@
 
 pub mod generic;
 
-pub use generic::{dot_f32, gate_f32, matvec_f32, relu_f32};
+pub use generic::{dot_f16, dot_f32, dot_i8, gate_f32, matvec_f32, relu_f32};

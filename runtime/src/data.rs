@@ -13,15 +13,15 @@ use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+use crate::rng;
 use anyhow::{bail, ensure, Context};
-use pixelcnn_runtime::rng;
 use rand_core::RngCore;
 
 /// Where the images come from.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
-)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "kebab-case"))]
 pub enum DatasetKind {
     /// MNIST IDX files (`train-images-idx3-ubyte[.gz]`, …), 10 classes.
     Mnist,
@@ -32,7 +32,8 @@ pub enum DatasetKind {
 }
 
 /// Which part of the data.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum Split {
     /// Training images.
     Train,
@@ -82,7 +83,7 @@ impl Images {
 
     /// Checks that these images fit `arch`: same size, labels when the
     /// model is class-conditional.
-    pub fn check_fits(&self, arch: &pixelcnn_runtime::Arch) -> anyhow::Result<()> {
+    pub fn check_fits(&self, arch: &crate::Arch) -> anyhow::Result<()> {
         ensure!(
             (self.height, self.width) == (arch.height, arch.width),
             "the data has {}x{} images, the model expects {}x{}",

@@ -1,0 +1,165 @@
+//! A model in any precision, and an executor over it: what firmware and
+//! tools hold after parsing a `.pcnn` file.
+
+use half::f16;
+
+use crate::arch::Arch;
+use crate::error::Error;
+use crate::incremental::Incremental;
+use crate::params::Weights;
+use crate::quant::{IncrementalI8, QuantWeights};
+use crate::rng::Rng;
+use crate::sampler::PixelExecutor;
+
+/// How weights are stored and computed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+pub enum Precision {
+    /// 32-bit float weights and arithmetic.
+    F32,
+    /// 16-bit float weights, f32 arithmetic.
+    F16,
+    /// Integer-only: int8 weights and activations, int32 accumulators.
+    Int8,
+}
+
+impl Precision {
+    /// The name used on the command line and in reports.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Precision::F32 => "f32",
+            Precision::F16 => "f16",
+            Precision::Int8 => "int8",
+        }
+    }
+}
+
+impl core::fmt::Display for Precision {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Validated weights in one of the three precisions.
+#[derive(Clone, Debug)]
+pub enum Model<'a> {
+    /// f32 weights.
+    F32(Weights<'a, f32>),
+    /// f16 weights.
+    F16(Weights<'a, f16>),
+    /// int8 weights, int32 biases, fixed-point multipliers.
+    Int8(QuantWeights<'a>),
+}
+
+impl Model<'_> {
+    /// The architecture.
+    pub fn arch(&self) -> &Arch {
+        match self {
+            Model::F32(w) => w.arch(),
+            Model::F16(w) => w.arch(),
+            Model::Int8(w) => w.arch(),
+        }
+    }
+
+    /// The precision.
+    pub fn precision(&self) -> Precision {
+        match self {
+            Model::F32(_) => Precision::F32,
+            Model::F16(_) => Precision::F16,
+            Model::Int8(_) => Precision::Int8,
+        }
+    }
+
+    /// 32-bit words of executor state ([`Executor::new`]'s buffer).
+    pub fn state_words(&self) -> usize {
+        match self {
+            Model::F32(_) | Model::F16(_) => self.arch().state_len(),
+            Model::Int8(_) => self.arch().quant_state_words(),
+        }
+    }
+
+    /// Bytes of the weights, biases and multipliers (the flash they take).
+    pub fn weight_bytes(&self) -> usize {
+        match self {
+            Model::F32(w) => core::mem::size_of_val(w.as_slice()),
+            Model::F16(w) => core::mem::size_of_val(w.as_slice()),
+            Model::Int8(w) => {
+                let (a, b, c) = w.as_slices();
+                a.len() + 4 * (b.len() + c.len())
+            }
+        }
+    }
+}
+
+/// The incremental executor of a [`Model`], whatever its precision.
+#[derive(Debug)]
+pub enum Executor<'m, 'b> {
+    /// Float weights (f32).
+    F32(Incremental<'m, 'b, f32>),
+    /// Float weights (f16).
+    F16(Incremental<'m, 'b, f16>),
+    /// Integer-only.
+    Int8(IncrementalI8<'m, 'b>),
+}
+
+impl<'m, 'b> Executor<'m, 'b> {
+    /// An executor over `model` with state in `buffer`
+    /// ([`Model::state_words`] words), at pixel 0 of an image of `class`.
+    ///
+    /// # Errors
+    /// [`Error::BufferTooSmall`], [`Error::NeedsGated`], label errors.
+    pub fn new(
+        model: &'m Model<'m>,
+        buffer: &'b mut [u32],
+        class: Option<usize>,
+    ) -> Result<Self, Error> {
+        Ok(match model {
+            Model::F32(w) => {
+                Executor::F32(Incremental::new(w, bytemuck::cast_slice_mut(buffer), class)?)
+            }
+            Model::F16(w) => {
+                Executor::F16(Incremental::new(w, bytemuck::cast_slice_mut(buffer), class)?)
+            }
+            Model::Int8(w) => {
+                Executor::Int8(IncrementalI8::new(w, bytemuck::cast_slice_mut(buffer), class)?)
+            }
+        })
+    }
+
+    fn inner(&mut self) -> &mut dyn PixelExecutor {
+        match self {
+            Executor::F32(e) => e,
+            Executor::F16(e) => e,
+            Executor::Int8(e) => e,
+        }
+    }
+}
+
+impl PixelExecutor for Executor<'_, '_> {
+    fn arch(&self) -> &Arch {
+        match self {
+            Executor::F32(e) => e.arch(),
+            Executor::F16(e) => e.arch(),
+            Executor::Int8(e) => e.arch(),
+        }
+    }
+    fn restart(&mut self, class: Option<usize>) -> Result<(), Error> {
+        self.inner().restart(class)
+    }
+    fn position(&self) -> usize {
+        match self {
+            Executor::F32(e) => e.position(),
+            Executor::F16(e) => e.position(),
+            Executor::Int8(e) => e.position(),
+        }
+    }
+    fn push(&mut self, level: u8) -> Result<(), Error> {
+        self.inner().push(level)
+    }
+    fn sample(&mut self, temperature: f32, rng: &mut Rng) -> Result<u8, Error> {
+        self.inner().sample(temperature, rng)
+    }
+    fn log_probability(&mut self, level: u8) -> Result<f64, Error> {
+        self.inner().log_probability(level)
+    }
+}

@@ -1,0 +1,250 @@
+//! Host side of int8: measure activation ranges on images, then quantize a
+//! float model into the integer format of [`super::QuantWeights`].
+
+use alloc::vec;
+use alloc::vec::Vec;
+
+use super::weights::{requant_entries, QuantWeights, RequantPoint};
+use super::{QuantMultiplier, LOGIT_SCALE, PRE_SCALE, UNIT_SCALE};
+use crate::arch::{Arch, Variant};
+use crate::error::Error;
+use crate::params::{TensorKind, TensorSpec, Weights};
+use crate::reference;
+
+/// Largest absolute activations seen on calibration images.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Calibration {
+    /// Per layer: largest |vertical pre-activation| (the link's input).
+    pub vertical_pre: Vec<f32>,
+    /// Per layer: largest |residual stream| value.
+    pub layer_out: Vec<f32>,
+    /// Largest value of the head's hidden layer.
+    pub head_hidden: f32,
+    /// Images observed.
+    pub images: usize,
+}
+
+fn max_abs(values: &[f32]) -> f32 {
+    values.iter().fold(0.0f32, |m, v| m.max(v.abs()))
+}
+
+impl Calibration {
+    /// No observations yet.
+    pub fn new(arch: &Arch) -> Self {
+        Calibration {
+            vertical_pre: vec![0.0; arch.layers()],
+            layer_out: vec![0.0; arch.layers()],
+            head_hidden: 0.0,
+            images: 0,
+        }
+    }
+
+    /// Runs the float model on `image` and widens the ranges.
+    ///
+    /// # Errors
+    /// As [`reference::trace`].
+    pub fn observe(
+        &mut self,
+        weights: &Weights<'_>,
+        image: &[u8],
+        class: Option<usize>,
+    ) -> Result<(), Error> {
+        let (_, trace) = reference::trace(weights, image, class)?;
+        for (m, v) in self.vertical_pre.iter_mut().zip(&trace.vertical_pre) {
+            *m = m.max(max_abs(v));
+        }
+        for (m, v) in self.layer_out.iter_mut().zip(&trace.layer_out) {
+            *m = m.max(max_abs(v));
+        }
+        self.head_hidden = self.head_hidden.max(max_abs(&trace.head_hidden));
+        self.images += 1;
+        Ok(())
+    }
+}
+
+/// An int8 model in owned buffers, ready to view or to write to a file.
+#[derive(Clone, Debug, PartialEq)]
+pub struct QuantModel {
+    /// The architecture.
+    pub arch: Arch,
+    /// int8 weights (weight tensors in layout order).
+    pub weights: Vec<i8>,
+    /// int32 biases and class tables in layout order.
+    pub biases: Vec<i32>,
+    /// `(multiplier, shift)` pairs.
+    pub requant: Vec<i32>,
+}
+
+impl QuantModel {
+    /// A validated view.
+    ///
+    /// # Errors
+    /// As [`QuantWeights::new`].
+    pub fn view(&self) -> Result<QuantWeights<'_>, Error> {
+        QuantWeights::new(self.arch, &self.weights, &self.biases, &self.requant)
+    }
+}
+
+/// Output channels of a weight tensor: convolutions are `[out, kh, kw, in]`,
+/// 1×1 layers `[1, 1, out, in]`.
+fn out_channels(spec: &TensorSpec) -> usize {
+    match spec.kind {
+        TensorKind::VWeight | TensorKind::HWeight => spec.shape[0],
+        _ => spec.shape[2],
+    }
+}
+
+fn tensor<'a>(weights: &'a Weights<'_>, spec: &TensorSpec) -> &'a [f32] {
+    match spec.layer {
+        Some(l) => weights.layer(l).get(spec.kind),
+        None => weights.head().get(spec.kind),
+    }
+}
+
+/// The activation scales (real value of one integer unit) of a layer.
+struct LayerScales {
+    /// Input of the horizontal convolution.
+    h_in: f64,
+    /// The link's int8 input.
+    v_link: f64,
+    /// This layer's residual stream.
+    top: f64,
+    /// The previous layer's residual stream.
+    top_prev: f64,
+}
+
+/// The scale of a range: the largest value maps to 127. A range of zero
+/// (a dead activation) keeps the unit scale.
+fn scale_of(max: f32) -> f64 {
+    if max > 0.0 && max.is_finite() {
+        f64::from(max) / f64::from(UNIT_SCALE)
+    } else {
+        1.0 / f64::from(UNIT_SCALE)
+    }
+}
+
+/// Quantizes a float Gated PixelCNN with the ranges in `calibration`.
+///
+/// # Errors
+/// [`Error::NeedsGated`] for a plain PixelCNN, [`Error::InvalidRequant`]
+/// when a scale ratio does not fit a multiplier.
+pub fn quantize(weights: &Weights<'_>, calibration: &Calibration) -> Result<QuantModel, Error> {
+    let arch = *weights.arch();
+    if arch.variant != Variant::Gated {
+        return Err(Error::NeedsGated);
+    }
+    let unit = 1.0 / f64::from(UNIT_SCALE);
+    let layer_scales = |l: usize| {
+        let top = |l: usize| if l == 0 { unit } else { scale_of(calibration.layer_out[l]) };
+        LayerScales {
+            h_in: if l == 0 { unit } else { top(l - 1) },
+            v_link: scale_of(calibration.vertical_pre[l]),
+            top: top(l),
+            top_prev: if l == 0 { unit } else { top(l - 1) },
+        }
+    };
+    let last_top = layer_scales(arch.layers() - 1).top;
+    let hidden = scale_of(calibration.head_hidden);
+
+    let mut q_weights = Vec::new();
+    let mut q_biases = Vec::new();
+    // Per-channel weight scales of the current layer, by weight kind.
+    let mut channel_scales: Vec<(TensorKind, Vec<f64>)> = Vec::new();
+    let mut current_layer = Some(usize::MAX);
+    for spec in arch.tensors() {
+        if spec.layer != current_layer {
+            channel_scales.clear();
+            current_layer = spec.layer;
+        }
+        let data = tensor(weights, &spec);
+        if spec.kind.is_weight() {
+            let out = out_channels(&spec);
+            let row = data.len() / out.max(1);
+            let mut scales = Vec::with_capacity(out);
+            for chunk in data.chunks(row.max(1)) {
+                let s = scale_of(max_abs(chunk));
+                scales.push(s);
+                q_weights.extend(
+                    chunk.iter().map(|&w| libm::round(f64::from(w) / s).clamp(-127.0, 127.0) as i8),
+                );
+            }
+            channel_scales.push((spec.kind, scales));
+            continue;
+        }
+        // A bias is stored in the units of the accumulator it is added to.
+        let (weight_kind, input_scale) = match (spec.kind, spec.layer) {
+            (TensorKind::VBias | TensorKind::VClass, _) => (TensorKind::VWeight, unit),
+            (TensorKind::HBias | TensorKind::HClass, Some(l)) => {
+                (TensorKind::HWeight, layer_scales(l).h_in)
+            }
+            (TensorKind::LinkBias, Some(l)) => (TensorKind::LinkWeight, layer_scales(l).v_link),
+            (TensorKind::OutBias, _) => (TensorKind::OutWeight, unit),
+            (TensorKind::Head1Bias, None) => (TensorKind::Head1Weight, last_top),
+            (TensorKind::Head2Bias, None) => (TensorKind::Head2Weight, hidden),
+            _ => unreachable!("gated models have no {:?} tensor", spec.kind),
+        };
+        let scales =
+            &channel_scales.iter().find(|(k, _)| *k == weight_kind).expect("weights first").1;
+        for (i, &b) in data.iter().enumerate() {
+            let s = scales[i % scales.len()] * input_scale;
+            q_biases.push(
+                libm::round(f64::from(b) / s).clamp(f64::from(i32::MIN), f64::from(i32::MAX))
+                    as i32,
+            );
+        }
+    }
+
+    let mut requant = Vec::with_capacity(2 * requant_entries(&arch));
+    let mut push = |real: f64, index: usize| -> Result<(), Error> {
+        let m = QuantMultiplier::from_real(real).ok_or(Error::InvalidRequant { index })?;
+        requant.push(m.multiplier);
+        requant.push(i32::from(m.shift));
+        Ok(())
+    };
+    let pre = f64::from(PRE_SCALE);
+    let scales_of = |layer: Option<usize>, kind: TensorKind| -> Vec<f64> {
+        let spec = arch.tensors().find(|s| s.layer == layer && s.kind == kind).expect("tensor");
+        let data = tensor(weights, &spec);
+        let row = data.len() / out_channels(&spec);
+        data.chunks(row).map(|c| scale_of(max_abs(c))).collect()
+    };
+    let mut index = 0;
+    for l in 0..arch.layers() {
+        let s = layer_scales(l);
+        let (vw, hw, lw) = (
+            scales_of(Some(l), TensorKind::VWeight),
+            scales_of(Some(l), TensorKind::HWeight),
+            scales_of(Some(l), TensorKind::LinkWeight),
+        );
+        let mut points: Vec<(RequantPoint, Vec<f64>)> = vec![
+            (RequantPoint::VGate, vw.iter().map(|w| w * unit * pre).collect()),
+            (RequantPoint::VLink, vw.iter().map(|w| w * unit / s.v_link).collect()),
+            (RequantPoint::Horizontal, hw.iter().map(|w| w * s.h_in * pre).collect()),
+            (RequantPoint::Link, lw.iter().map(|w| w * s.v_link * pre).collect()),
+        ];
+        if l > 0 {
+            let ow = scales_of(Some(l), TensorKind::OutWeight);
+            points.push((RequantPoint::Out, ow.iter().map(|w| w * unit / s.top).collect()));
+            points.push((RequantPoint::Residual, vec![s.top_prev / s.top]));
+        }
+        for (_, reals) in points {
+            for real in reals {
+                push(real, index)?;
+                index += 1;
+            }
+        }
+    }
+    let h1 = scales_of(None, TensorKind::Head1Weight);
+    let h2 = scales_of(None, TensorKind::Head2Weight);
+    for real in h1.iter().map(|w| w * last_top / hidden) {
+        push(real, index)?;
+        index += 1;
+    }
+    for real in h2.iter().map(|w| w * hidden * f64::from(LOGIT_SCALE)) {
+        push(real, index)?;
+        index += 1;
+    }
+    let model = QuantModel { arch, weights: q_weights, biases: q_biases, requant };
+    model.view()?;
+    Ok(model)
+}

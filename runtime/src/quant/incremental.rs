@@ -1,0 +1,452 @@
+//! The int8 incremental executor: the same caches as the float
+//! [`crate::Incremental`] (vertical rings per row, links from the
+//! down-shifted vertical pre-activation, left windows per pixel), in
+//! integers only.
+//!
+//! State is one caller-provided `&mut [i32]` of [`Arch::quant_state_words`]
+//! words, cut into int8, int16 and int32 parts.
+
+use super::softmax;
+use super::weights::{QuantWeights, RequantPoint};
+use super::{clamp_i8, clamp_pre, gate_i8, UNIT_SCALE};
+use crate::arch::Arch;
+use crate::error::Error;
+use crate::incremental::check_class;
+use crate::kernels::dot_i8;
+use crate::params::TensorKind;
+use crate::rng::Rng;
+use crate::sampler::PixelExecutor;
+
+/// Element counts of the parts of the int8 state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QuantStateLayout {
+    /// int8: image rows read by the first vertical layer, and the current row.
+    pub image_rows: usize,
+    /// int8: vertical rings of layers `1..layers` (gate outputs).
+    pub vertical_rings: usize,
+    /// int16: links of the row above, in gate-input units.
+    pub links: usize,
+    /// int8: left windows of layers `1..layers` (residual stream).
+    pub left_windows: usize,
+    /// int32: per-layer vertical and horizontal biases with the class folded in.
+    pub biases: usize,
+    /// int32 words of scratch: accumulators, gate inputs, the link input,
+    /// gate output, residual, head and logits.
+    pub scratch_words: usize,
+}
+
+const fn words(bytes: usize) -> usize {
+    bytes.div_ceil(4)
+}
+
+impl QuantStateLayout {
+    /// The layout of `arch`. Call [`Arch::validate`] first: sizes saturate.
+    pub const fn of(arch: &Arch) -> QuantStateLayout {
+        let (w, p, r) = (arch.width, arch.channels, arch.radius_of(1));
+        QuantStateLayout {
+            image_rows: (arch.radius_of(0) + 2).saturating_mul(w),
+            vertical_rings: arch.blocks.saturating_mul(r + 1).saturating_mul(w).saturating_mul(p),
+            links: (arch.blocks + 1).saturating_mul(w).saturating_mul(2 * p),
+            left_windows: arch.blocks.saturating_mul(r + 1).saturating_mul(p),
+            biases: (arch.blocks + 1).saturating_mul(4 * p),
+            scratch_words: 2 * p          // accumulators (i32)
+                + words(4 * p)            // gate inputs (i16)
+                + words(2 * p)            // link input (i8)
+                + words(p) * 2            // gate output, residual (i8)
+                + words(arch.head)        // head hidden (i8)
+                + arch.levels, // logits (i32)
+        }
+    }
+
+    /// Total i32 words.
+    pub const fn words(&self) -> usize {
+        words(self.image_rows)
+            .saturating_add(words(self.vertical_rings))
+            .saturating_add(words(self.links.saturating_mul(2)))
+            .saturating_add(words(self.left_windows))
+            .saturating_add(self.biases)
+            .saturating_add(self.scratch_words)
+    }
+}
+
+impl Arch {
+    /// i32 words of state the int8 executor needs; `const`, for static buffers.
+    pub const fn quant_state_words(&self) -> usize {
+        QuantStateLayout::of(self).words()
+    }
+
+    /// Bytes of state the int8 executor needs.
+    pub const fn quant_state_bytes(&self) -> usize {
+        self.quant_state_words().saturating_mul(4)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stage {
+    Pending,
+    Hidden,
+    Logits,
+}
+
+/// The int8 incremental executor. Same interface as [`crate::Incremental`];
+/// logits are int32 in units of 1/256 nat.
+#[derive(Debug)]
+pub struct IncrementalI8<'m, 'b> {
+    weights: &'m QuantWeights<'m>,
+    class: Option<usize>,
+    pos: usize,
+    stage: Stage,
+    image_rows: &'b mut [i8],
+    vertical_rings: &'b mut [i8],
+    links: &'b mut [i16],
+    left_windows: &'b mut [i8],
+    biases: &'b mut [i32],
+    acc: &'b mut [i32],
+    pre: &'b mut [i16],
+    link_in: &'b mut [i8],
+    gated: &'b mut [i8],
+    top: &'b mut [i8],
+    hidden: &'b mut [i8],
+    logits: &'b mut [i32],
+}
+
+/// Splits `words` words off `buf` and views them as `n` elements of `T`.
+fn take<'b, T: bytemuck::Pod>(buf: &mut &'b mut [i32], n: usize) -> &'b mut [T] {
+    let nwords = (n * core::mem::size_of::<T>()).div_ceil(4);
+    let (head, rest) = core::mem::take(buf).split_at_mut(nwords);
+    *buf = rest;
+    &mut bytemuck::cast_slice_mut::<i32, T>(head)[..n]
+}
+
+impl<'m, 'b> IncrementalI8<'m, 'b> {
+    /// An executor at pixel 0 of a new image of class `class`.
+    ///
+    /// # Errors
+    /// [`Error::BufferTooSmall`] when `buffer` is shorter than
+    /// [`Arch::quant_state_words`]; label errors.
+    pub fn new(
+        weights: &'m QuantWeights<'m>,
+        buffer: &'b mut [i32],
+        class: Option<usize>,
+    ) -> Result<Self, Error> {
+        let arch = *weights.arch();
+        let layout = QuantStateLayout::of(&arch);
+        let needed = layout.words();
+        if buffer.len() < needed {
+            return Err(Error::BufferTooSmall { needed, found: buffer.len() });
+        }
+        let p = arch.channels;
+        let mut buf = buffer;
+        let mut inc = IncrementalI8 {
+            weights,
+            class: None,
+            pos: 0,
+            stage: Stage::Pending,
+            image_rows: take(&mut buf, layout.image_rows),
+            vertical_rings: take(&mut buf, layout.vertical_rings),
+            links: take(&mut buf, layout.links),
+            left_windows: take(&mut buf, layout.left_windows),
+            biases: take(&mut buf, layout.biases),
+            acc: take(&mut buf, 2 * p),
+            pre: take(&mut buf, 2 * p),
+            link_in: take(&mut buf, 2 * p),
+            gated: take(&mut buf, p),
+            top: take(&mut buf, p),
+            hidden: take(&mut buf, arch.head),
+            logits: take(&mut buf, arch.levels),
+        };
+        inc.restart(class)?;
+        Ok(inc)
+    }
+
+    /// Starts a new image of class `class`, folding the class into the biases.
+    ///
+    /// # Errors
+    /// Label errors, as [`crate::Incremental::restart`].
+    pub fn restart(&mut self, class: Option<usize>) -> Result<(), Error> {
+        let arch = *self.weights.arch();
+        check_class(&arch, class)?;
+        let p2 = 2 * arch.channels;
+        for l in 0..arch.layers() {
+            let layer = self.weights.layer(l);
+            let (bv, bh) = self.biases[l * 2 * p2..(l + 1) * 2 * p2].split_at_mut(p2);
+            bv.copy_from_slice(layer.bias(TensorKind::VBias));
+            bh.copy_from_slice(layer.bias(TensorKind::HBias));
+            for (b, c) in bv.iter_mut().zip(layer.class_row(TensorKind::VClass, class, p2)) {
+                *b = b.saturating_add(*c);
+            }
+            for (b, c) in bh.iter_mut().zip(layer.class_row(TensorKind::HClass, class, p2)) {
+                *b = b.saturating_add(*c);
+            }
+        }
+        self.class = class;
+        self.pos = 0;
+        self.stage = Stage::Pending;
+        Ok(())
+    }
+
+    /// The architecture.
+    pub fn arch(&self) -> &Arch {
+        self.weights.arch()
+    }
+
+    /// The class label of the current image.
+    pub fn class(&self) -> Option<usize> {
+        self.class
+    }
+
+    /// Raster index of the next pixel.
+    pub fn position(&self) -> usize {
+        self.pos
+    }
+
+    /// True when every pixel has been pushed.
+    pub fn is_complete(&self) -> bool {
+        self.pos >= self.arch().pixels()
+    }
+
+    /// Logits of the current pixel in units of 1/256 nat.
+    ///
+    /// # Errors
+    /// [`Error::ImageComplete`] after the last pixel.
+    pub fn logits(&mut self) -> Result<&[i32], Error> {
+        if self.stage != Stage::Logits {
+            self.hidden_state()?;
+            self.compute_head();
+            self.stage = Stage::Logits;
+        }
+        Ok(self.logits)
+    }
+
+    /// Sets the current pixel to `level` and moves to the next one.
+    ///
+    /// # Errors
+    /// [`Error::LevelOutOfRange`], [`Error::ImageComplete`].
+    pub fn push(&mut self, level: u8) -> Result<(), Error> {
+        let arch = *self.arch();
+        if usize::from(level) >= arch.levels {
+            return Err(Error::LevelOutOfRange { pixel: self.pos, level, levels: arch.levels });
+        }
+        self.hidden_state()?;
+        let (i, j) = (self.pos / arch.width, self.pos % arch.width);
+        let slot = i % (arch.radius_of(0) + 2);
+        self.image_rows[slot * arch.width + j] = quantize_level(level, arch.levels);
+        self.pos += 1;
+        self.stage = Stage::Pending;
+        Ok(())
+    }
+
+    fn hidden_state(&mut self) -> Result<(), Error> {
+        if self.is_complete() {
+            return Err(Error::ImageComplete);
+        }
+        if self.stage == Stage::Pending {
+            let width = self.arch().width;
+            let (i, j) = (self.pos / width, self.pos % width);
+            if j == 0 {
+                self.compute_vertical_row(i);
+            }
+            self.compute_horizontal(j);
+            self.stage = Stage::Hidden;
+        }
+        Ok(())
+    }
+
+    fn compute_vertical_row(&mut self, i: usize) {
+        let arch = *self.arch();
+        let (w, p) = (arch.width, arch.channels);
+        let p2 = 2 * p;
+        if i == 0 {
+            for l in 0..arch.layers() {
+                let layer = self.weights.layer(l);
+                let (bias, mult) =
+                    (layer.bias(TensorKind::LinkBias), layer.requant(RequantPoint::Link));
+                for x in 0..w {
+                    for (o, link) in self.links[(l * w + x) * p2..][..p2].iter_mut().enumerate() {
+                        *link = clamp_i16(mult.get(o).apply(bias[o]));
+                    }
+                }
+            }
+            return;
+        }
+        let row = i - 1;
+        let ring_rows = arch.radius_of(1) + 1;
+        let ring_len = ring_rows * w * p;
+        for l in 0..arch.layers() {
+            let layer = self.weights.layer(l);
+            let (r, k, cin) = (arch.radius_of(l), arch.kernel_of(l), arch.input_channels_of(l));
+            let vw = layer.weight(TensorKind::VWeight);
+            let (gate_mult, link_mult) =
+                (layer.requant(RequantPoint::VGate), layer.requant(RequantPoint::VLink));
+            let (lw, lb, lmult) = (
+                layer.weight(TensorKind::LinkWeight),
+                layer.bias(TensorKind::LinkBias),
+                layer.requant(RequantPoint::Link),
+            );
+            let bias = &self.biases[l * 2 * p2..][..p2];
+            // Layer l reads ring l - 1 and writes ring l.
+            let (done, ahead) = self.vertical_rings.split_at_mut(l * ring_len);
+            let (input, input_rows) = if l == 0 {
+                (&*self.image_rows, r + 2)
+            } else {
+                (&done[(l - 1) * ring_len..], ring_rows)
+            };
+            for x in 0..w {
+                self.acc.copy_from_slice(bias);
+                let kx0 = r.saturating_sub(x);
+                let kx1 = k.min(w + r - x);
+                let run = (kx1 - kx0) * cin;
+                let col0 = (x + kx0 - r) * cin;
+                for ky in 0..=r {
+                    let Some(y) = (row + ky).checked_sub(r) else {
+                        continue;
+                    };
+                    let src = &input[(y % input_rows) * w * cin + col0..][..run];
+                    for (o, acc) in self.acc.iter_mut().enumerate() {
+                        let wrow = &vw[((o * (r + 1) + ky) * k + kx0) * cin..][..run];
+                        *acc = acc.wrapping_add(dot_i8(wrow, src));
+                    }
+                }
+                for o in 0..p2 {
+                    self.pre[o] = clamp_pre(gate_mult.get(o).apply(self.acc[o])) as i16;
+                    self.link_in[o] = clamp_i8(link_mult.get(o).apply(self.acc[o]));
+                }
+                let link = &mut self.links[(l * w + x) * p2..][..p2];
+                for (o, out) in link.iter_mut().enumerate() {
+                    let a = lb[o].wrapping_add(dot_i8(&lw[o * p2..][..p2], self.link_in));
+                    *out = clamp_i16(lmult.get(o).apply(a));
+                }
+                if l + 1 < arch.layers() {
+                    let ring = &mut ahead[..ring_len];
+                    let slot = row % ring_rows;
+                    for (c, g) in ring[(slot * w + x) * p..][..p].iter_mut().enumerate() {
+                        *g = gate_i8(i32::from(self.pre[c]), i32::from(self.pre[p + c]));
+                    }
+                }
+            }
+        }
+    }
+
+    fn compute_horizontal(&mut self, j: usize) {
+        let arch = *self.arch();
+        let (w, p) = (arch.width, arch.channels);
+        let p2 = 2 * p;
+        let window_len = (arch.radius_of(1) + 1) * p;
+        let i = self.pos / w;
+        for l in 0..arch.layers() {
+            let layer = self.weights.layer(l);
+            let hw = layer.weight(TensorKind::HWeight);
+            self.acc.copy_from_slice(&self.biases[l * 2 * p2 + p2..][..p2]);
+            if l == 0 {
+                let r = arch.radius_of(0);
+                let kx0 = r.saturating_sub(j);
+                let row = &self.image_rows[(i % (r + 2)) * w..][..w];
+                let src = &row[j + kx0 - r..j];
+                for (o, acc) in self.acc.iter_mut().enumerate() {
+                    *acc = acc.wrapping_add(dot_i8(&hw[o * r + kx0..(o + 1) * r], src));
+                }
+            } else {
+                let window = &self.left_windows[(l - 1) * window_len..][..window_len];
+                for (o, acc) in self.acc.iter_mut().enumerate() {
+                    *acc = acc.wrapping_add(dot_i8(&hw[o * window_len..][..window_len], window));
+                }
+            }
+            let mult = layer.requant(RequantPoint::Horizontal);
+            let links = &self.links[(l * w + j) * p2..][..p2];
+            for o in 0..p2 {
+                let pre = mult.get(o).apply(self.acc[o]).saturating_add(i32::from(links[o]));
+                self.pre[o] = clamp_pre(pre) as i16;
+            }
+            for c in 0..p {
+                self.gated[c] = gate_i8(i32::from(self.pre[c]), i32::from(self.pre[p + c]));
+            }
+            if l == 0 {
+                self.top.copy_from_slice(self.gated);
+            } else {
+                let window = &self.left_windows[(l - 1) * window_len..][..window_len];
+                let residual = &window[window_len - p..];
+                let (ow, ob) =
+                    (layer.weight(TensorKind::OutWeight), layer.bias(TensorKind::OutBias));
+                let out_mult = layer.requant(RequantPoint::Out);
+                let res_mult = layer.requant(RequantPoint::Residual).get(0);
+                for o in 0..p {
+                    let a = ob[o].wrapping_add(dot_i8(&ow[o * p..][..p], self.gated));
+                    let v = res_mult
+                        .apply(i32::from(residual[o]))
+                        .saturating_add(out_mult.get(o).apply(a));
+                    self.top[o] = clamp_i8(v);
+                }
+            }
+            if l + 1 < arch.layers() {
+                let window = &mut self.left_windows[l * window_len..][..window_len];
+                if j == 0 {
+                    window.fill(0);
+                } else {
+                    window.copy_within(p.., 0);
+                }
+                window[window_len - p..].copy_from_slice(self.top);
+            }
+        }
+    }
+
+    fn compute_head(&mut self) {
+        let head = self.weights.head();
+        for t in self.top.iter_mut() {
+            *t = (*t).max(0);
+        }
+        let p = self.top.len();
+        let (w1, b1, m1) = (
+            head.weight(TensorKind::Head1Weight),
+            head.bias(TensorKind::Head1Bias),
+            head.requant(RequantPoint::Head1),
+        );
+        for (o, h) in self.hidden.iter_mut().enumerate() {
+            let a = b1[o].wrapping_add(dot_i8(&w1[o * p..][..p], self.top));
+            *h = clamp_i8(m1.get(o).apply(a)).max(0);
+        }
+        let n = self.hidden.len();
+        let (w2, b2, m2) = (
+            head.weight(TensorKind::Head2Weight),
+            head.bias(TensorKind::Head2Bias),
+            head.requant(RequantPoint::Head2),
+        );
+        for (o, logit) in self.logits.iter_mut().enumerate() {
+            let a = b2[o].wrapping_add(dot_i8(&w2[o * n..][..n], self.hidden));
+            *logit = m2.get(o).apply(a);
+        }
+    }
+}
+
+/// A level as the int8 image value `round(127 · level / (K − 1))`.
+#[inline]
+pub fn quantize_level(level: u8, levels: usize) -> i8 {
+    let k1 = (levels - 1) as u32;
+    ((u32::from(level) * UNIT_SCALE as u32 + k1 / 2) / k1) as i8
+}
+
+#[inline]
+fn clamp_i16(x: i32) -> i16 {
+    x.clamp(i32::from(i16::MIN), i32::from(i16::MAX)) as i16
+}
+
+impl PixelExecutor for IncrementalI8<'_, '_> {
+    fn arch(&self) -> &Arch {
+        IncrementalI8::arch(self)
+    }
+    fn restart(&mut self, class: Option<usize>) -> Result<(), Error> {
+        IncrementalI8::restart(self, class)
+    }
+    fn position(&self) -> usize {
+        IncrementalI8::position(self)
+    }
+    fn push(&mut self, level: u8) -> Result<(), Error> {
+        IncrementalI8::push(self, level)
+    }
+    fn sample(&mut self, temperature: f32, rng: &mut Rng) -> Result<u8, Error> {
+        let inv = softmax::inverse_temperature(temperature)?;
+        Ok(softmax::sample(self.logits()?, inv, rng))
+    }
+    fn log_probability(&mut self, level: u8) -> Result<f64, Error> {
+        Ok(softmax::log_probability(self.logits()?, usize::from(level)))
+    }
+}

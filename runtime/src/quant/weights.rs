@@ -1,0 +1,301 @@
+//! A validated, zero-copy view of an int8 model: int8 weights, int32 biases
+//! and the requantization multipliers, each one flat slice.
+//!
+//! Weights and biases keep the float layout's tensor order
+//! ([`Arch::tensors`]), filtered by kind: the int8 slice holds the weight
+//! tensors, the int32 slice the biases and per-class bias tables. The
+//! multipliers are `(multiplier, shift)` pairs, per layer in the order of
+//! [`RequantPoint`], then the head's.
+
+use crate::arch::{Arch, Variant};
+use crate::error::Error;
+use crate::params::{LayerOffsets, TensorKind};
+use crate::quant::QuantMultiplier;
+
+/// Longest dot product the int32 accumulator holds exactly: 2^31 / 128².
+pub const MAX_ROW: usize = 131_072;
+
+/// A rescaling point of a layer, with what it converts from and to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RequantPoint {
+    /// Vertical accumulator → gate input (1/64), per pre-activation channel.
+    VGate,
+    /// Vertical accumulator → the link's int8 input, per channel.
+    VLink,
+    /// Horizontal accumulator → gate input, per channel.
+    Horizontal,
+    /// Link accumulator → gate input, per channel.
+    Link,
+    /// `out` 1×1 accumulator → residual stream, per channel (layers ≥ 1).
+    Out,
+    /// Previous residual stream → this layer's scale, one value (layers ≥ 1).
+    Residual,
+    /// Head's first 1×1 → hidden int8, per channel.
+    Head1,
+    /// Head's second 1×1 → logits (1/256 nat), per level.
+    Head2,
+}
+
+impl RequantPoint {
+    /// Entries of the point, and whether `layer` has it (`None`: the head).
+    fn len(self, arch: &Arch, layer: Option<usize>) -> usize {
+        let p = arch.channels;
+        match (self, layer) {
+            (Self::VGate | Self::VLink | Self::Horizontal | Self::Link, Some(_)) => 2 * p,
+            (Self::Out, Some(l)) if l > 0 => p,
+            (Self::Residual, Some(l)) if l > 0 => 1,
+            (Self::Head1, None) => arch.head,
+            (Self::Head2, None) => arch.levels,
+            _ => 0,
+        }
+    }
+
+    const ALL: [RequantPoint; 8] = [
+        Self::VGate,
+        Self::VLink,
+        Self::Horizontal,
+        Self::Link,
+        Self::Out,
+        Self::Residual,
+        Self::Head1,
+        Self::Head2,
+    ];
+
+    /// Offset (in entries) of `self` inside its layer's block, and the block
+    /// length.
+    fn offset(self, arch: &Arch, layer: Option<usize>) -> (usize, usize) {
+        let mut offset = 0;
+        let mut found = 0;
+        for point in Self::ALL {
+            if point == self {
+                found = offset;
+            }
+            offset += point.len(arch, layer);
+        }
+        (found, offset)
+    }
+}
+
+/// Number of `(multiplier, shift)` entries of an architecture.
+pub fn requant_entries(arch: &Arch) -> usize {
+    let first = RequantPoint::VGate.offset(arch, Some(0)).1;
+    let block = RequantPoint::VGate.offset(arch, Some(1)).1;
+    let head = RequantPoint::VGate.offset(arch, None).1;
+    first + arch.blocks * block + head
+}
+
+/// Number of int8 weights of an architecture.
+pub fn weight_count(arch: &Arch) -> usize {
+    arch.tensors().filter(|s| s.kind.is_weight()).map(|s| s.len()).sum()
+}
+
+/// Number of int32 biases (including class tables) of an architecture.
+pub fn bias_count(arch: &Arch) -> usize {
+    arch.tensors().filter(|s| !s.kind.is_weight()).map(|s| s.len()).sum()
+}
+
+/// The multipliers of one [`RequantPoint`] of one layer.
+#[derive(Clone, Copy, Debug)]
+pub struct Requant<'a> {
+    pairs: &'a [i32],
+}
+
+impl Requant<'_> {
+    /// The multiplier of entry `i`.
+    #[inline]
+    pub fn get(&self, i: usize) -> QuantMultiplier {
+        let (m, s) = (self.pairs[2 * i], self.pairs[2 * i + 1]);
+        // Validated at load; `apply` is safe for any pair regardless.
+        QuantMultiplier { multiplier: m, shift: s as i8 }
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.pairs.len() / 2
+    }
+
+    /// True when the point does not exist in this layer.
+    pub fn is_empty(&self) -> bool {
+        self.pairs.is_empty()
+    }
+}
+
+/// One layer's (or the head's) tensors of an int8 model.
+#[derive(Clone, Copy, Debug)]
+pub struct QuantLayer<'a> {
+    arch: &'a Arch,
+    layer: Option<usize>,
+    weights: &'a [i8],
+    w_offsets: &'a LayerOffsets,
+    biases: &'a [i32],
+    b_offsets: &'a LayerOffsets,
+    requant: &'a [i32],
+}
+
+impl<'a> QuantLayer<'a> {
+    /// An int8 weight tensor; empty when absent.
+    pub fn weight(&self, kind: TensorKind) -> &'a [i8] {
+        &self.weights[self.w_offsets.ranges[kind as usize].clone()]
+    }
+
+    /// An int32 bias tensor; empty when absent.
+    pub fn bias(&self, kind: TensorKind) -> &'a [i32] {
+        &self.biases[self.b_offsets.ranges[kind as usize].clone()]
+    }
+
+    /// Row `class` of a per-class bias table; empty when absent.
+    pub fn class_row(&self, kind: TensorKind, class: Option<usize>, n: usize) -> &'a [i32] {
+        let t = self.bias(kind);
+        match class {
+            Some(c) if !t.is_empty() => &t[c * n..(c + 1) * n],
+            _ => &[],
+        }
+    }
+
+    /// The multipliers of `point`.
+    pub fn requant(&self, point: RequantPoint) -> Requant<'a> {
+        let (start, _) = point.offset(self.arch, self.layer);
+        let len = point.len(self.arch, self.layer);
+        Requant { pairs: &self.requant[2 * start..2 * (start + len)] }
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Offsets {
+    weights: LayerOffsets,
+    biases: LayerOffsets,
+    requant: usize,
+}
+
+impl Offsets {
+    fn of(arch: &Arch, layer: Option<usize>) -> Self {
+        Offsets {
+            weights: LayerOffsets::of_kinds(arch, layer, TensorKind::is_weight),
+            biases: LayerOffsets::of_kinds(arch, layer, |k| !k.is_weight()),
+            requant: RequantPoint::VGate.offset(arch, layer).1,
+        }
+    }
+}
+
+/// A validated int8 Gated PixelCNN, borrowed from three slices.
+#[derive(Clone, Debug)]
+pub struct QuantWeights<'a> {
+    arch: Arch,
+    weights: &'a [i8],
+    biases: &'a [i32],
+    requant: &'a [i32],
+    first: Offsets,
+    block: Offsets,
+    head: Offsets,
+}
+
+impl<'a> QuantWeights<'a> {
+    /// Wraps the slices of an int8 model of `arch`.
+    ///
+    /// # Errors
+    /// [`Error::NeedsGated`] for a plain PixelCNN, [`Error::Arch`],
+    /// [`Error::ParamCount`] when a slice has the wrong length,
+    /// [`Error::InvalidRequant`] for a multiplier out of range,
+    /// [`Error::RowTooLong`] when a dot product could overflow int32.
+    pub fn new(
+        arch: Arch,
+        weights: &'a [i8],
+        biases: &'a [i32],
+        requant: &'a [i32],
+    ) -> Result<Self, Error> {
+        if arch.variant != Variant::Gated {
+            return Err(Error::NeedsGated);
+        }
+        arch.validate()?;
+        let longest = [
+            (arch.radius_of(0) + 1) * arch.first_kernel,
+            (arch.radius_of(1) + 1) * arch.kernel * arch.channels,
+            2 * arch.channels,
+            arch.head,
+        ];
+        if longest.iter().any(|&n| n > MAX_ROW) {
+            return Err(Error::RowTooLong { max: MAX_ROW });
+        }
+        for (expected, found) in [
+            (weight_count(&arch), weights.len()),
+            (bias_count(&arch), biases.len()),
+            (2 * requant_entries(&arch), requant.len()),
+        ] {
+            if expected != found {
+                return Err(Error::ParamCount { expected, found });
+            }
+        }
+        for (index, pair) in requant.chunks_exact(2).enumerate() {
+            if QuantMultiplier::from_parts(pair[0], pair[1]).is_none() {
+                return Err(Error::InvalidRequant { index });
+            }
+        }
+        Ok(QuantWeights {
+            arch,
+            weights,
+            biases,
+            requant,
+            first: Offsets::of(&arch, Some(0)),
+            block: Offsets::of(&arch, Some(1)),
+            head: Offsets::of(&arch, None),
+        })
+    }
+
+    /// The architecture.
+    pub fn arch(&self) -> &Arch {
+        &self.arch
+    }
+
+    /// The three slices: int8 weights, int32 biases, multiplier pairs.
+    pub fn as_slices(&self) -> (&'a [i8], &'a [i32], &'a [i32]) {
+        (self.weights, self.biases, self.requant)
+    }
+
+    /// The tensors of `layer` (`0..arch.layers()`).
+    ///
+    /// # Panics
+    /// If `layer >= arch.layers()`.
+    pub fn layer(&self, layer: usize) -> QuantLayer<'_> {
+        assert!(layer < self.arch.layers(), "layer {layer} out of range");
+        let (w0, b0, q0, offsets) = if layer == 0 {
+            (0, 0, 0, &self.first)
+        } else {
+            let n = layer - 1;
+            (
+                self.first.weights.len + n * self.block.weights.len,
+                self.first.biases.len + n * self.block.biases.len,
+                self.first.requant + n * self.block.requant,
+                &self.block,
+            )
+        };
+        self.view(Some(layer), w0, b0, q0, offsets)
+    }
+
+    /// The head's tensors.
+    pub fn head(&self) -> QuantLayer<'_> {
+        let h = &self.head;
+        let w0 = self.weights.len() - h.weights.len;
+        let b0 = self.biases.len() - h.biases.len;
+        let q0 = self.requant.len() / 2 - h.requant;
+        self.view(None, w0, b0, q0, h)
+    }
+
+    fn view<'s>(
+        &'s self,
+        layer: Option<usize>,
+        w0: usize,
+        b0: usize,
+        q0: usize,
+        offsets: &'s Offsets,
+    ) -> QuantLayer<'s> {
+        QuantLayer {
+            arch: &self.arch,
+            layer,
+            weights: &self.weights[w0..w0 + offsets.weights.len],
+            w_offsets: &offsets.weights,
+            biases: &self.biases[b0..b0 + offsets.biases.len],
+            b_offsets: &offsets.biases,
+            requant: &self.requant[2 * q0..2 * (q0 + offsets.requant)],
+        }
+    }
+}

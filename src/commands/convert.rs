@@ -1,0 +1,22 @@
+//! `pixelcnn convert`: write the device format in a chosen precision.
+
+use anyhow::Context;
+
+use crate::cli::ConvertArgs;
+use crate::model_file;
+
+pub fn run(args: &ConvertArgs) -> anyhow::Result<()> {
+    let file = model_file::open(&args.input, Some(args.precision), &args.calibration)?;
+    let model = file.model()?;
+    std::fs::write(&args.out, file.pcnn_bytes())
+        .with_context(|| format!("cannot write {}", args.out.display()))?;
+    println!(
+        "wrote {} ({}, {} bytes: {} of weights; {} bytes of RAM to run)",
+        args.out.display(),
+        model.precision(),
+        file.pcnn_bytes().len(),
+        model.weight_bytes(),
+        4 * model.state_words()
+    );
+    Ok(())
+}

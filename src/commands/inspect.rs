@@ -1,0 +1,81 @@
+//! `pixelcnn inspect`: what a model costs on a device.
+
+use pixelcnn_runtime::format;
+use pixelcnn_runtime::{Model, Precision, StateLayout, Variant};
+
+use crate::cli::InspectArgs;
+use crate::model_file;
+
+pub fn run(args: &InspectArgs) -> anyhow::Result<()> {
+    let file = model_file::load(&args.model)?;
+    let model = file.model()?;
+    let arch = *model.arch();
+    let state = 4 * model.state_words();
+    // Scratch is per pixel; the rest (rings, links, windows, biases) are caches.
+    let scratch = match model {
+        Model::F32(_) | Model::F16(_) => StateLayout::checked(&arch).map_or(0, |l| 4 * l.scratch),
+        Model::Int8(_) => 4 * pixelcnn_runtime::quant::QuantStateLayout::of(&arch).scratch_words,
+    };
+    let notes = format::notes(file.pcnn_bytes()).unwrap_or("");
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "model": file.path.display().to_string(),
+                "origin": file.origin,
+                "precision": model.precision().name(),
+                "variant": match arch.variant { Variant::Gated => "gated", Variant::Plain => "plain" },
+                "height": arch.height, "width": arch.width, "levels": arch.levels,
+                "classes": arch.classes, "channels": arch.channels, "blocks": arch.blocks,
+                "first_kernel": arch.first_kernel, "kernel": arch.kernel, "head": arch.head,
+                "parameters": arch.param_count(),
+                "file_bytes": file.file_len,
+                "flash_bytes": file.pcnn_bytes().len(),
+                "weight_bytes": model.weight_bytes(),
+                "ram_bytes": state,
+                "ram_cache_bytes": state - scratch,
+                "ram_scratch_bytes": scratch,
+                "macs_per_pixel": arch.macs_per_pixel(),
+            })
+        );
+        return Ok(());
+    }
+    println!("model        {} ({})", file.path.display(), file.origin);
+    println!(
+        "network      {} PixelCNN, {}x{} pixels, {} levels, {}",
+        match arch.variant {
+            Variant::Gated => "gated",
+            Variant::Plain => "plain",
+        },
+        arch.height,
+        arch.width,
+        arch.levels,
+        if arch.classes > 0 { format!("{} classes", arch.classes) } else { "unconditional".into() }
+    );
+    println!(
+        "layers       {}x{} mask A, then {} blocks of {}x{}; {} channels, head {}",
+        arch.first_kernel,
+        arch.first_kernel,
+        arch.blocks,
+        arch.kernel,
+        arch.kernel,
+        arch.channels,
+        arch.head
+    );
+    println!("parameters   {}", arch.param_count());
+    println!(
+        "flash        {} bytes as .pcnn {} ({} of weights)",
+        file.pcnn_bytes().len(),
+        model.precision(),
+        model.weight_bytes()
+    );
+    println!("RAM          {state} bytes: {} of caches, {scratch} of scratch", state - scratch);
+    println!("MACs/pixel   {}", arch.macs_per_pixel());
+    if model.precision() == Precision::Int8 && !notes.is_empty() {
+        println!("notes");
+        for line in notes.lines() {
+            println!("  {line}");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,62 @@
+//! Images to score or complete: a dataset split or PNG files.
+
+use std::path::Path;
+
+use anyhow::{bail, ensure, Context};
+use pixelcnn_runtime::data::{self, DatasetKind, Images};
+use pixelcnn_runtime::Arch;
+
+use crate::cli::DataArgs;
+
+/// MNIST-style IDX files when the folder has them, else a PNG folder.
+pub fn detect_kind(dir: &Path) -> anyhow::Result<DatasetKind> {
+    let entries = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot read data folder {}", dir.display()))?;
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.contains("-idx3-ubyte") {
+            return Ok(DatasetKind::Mnist);
+        }
+    }
+    Ok(DatasetKind::PngDir)
+}
+
+/// Loads the images of `args` for `arch`, quantized to its levels.
+pub fn load(args: &DataArgs, arch: &Arch) -> anyhow::Result<Images> {
+    let mut images = if let Some(dir) = &args.data {
+        data::load(dir, detect_kind(dir)?, args.split, arch.levels)?
+    } else if !args.images.is_empty() {
+        let mut raw = Vec::new();
+        for path in &args.images {
+            let (h, w, pixels) = data::read_gray_png(path)?;
+            ensure!(
+                (h, w) == (arch.height, arch.width),
+                "{} is {w}x{h}, the model expects {}x{}",
+                path.display(),
+                arch.width,
+                arch.height
+            );
+            raw.extend(pixels);
+        }
+        Images {
+            height: arch.height,
+            width: arch.width,
+            levels: arch.levels,
+            classes: 0,
+            pixels: data::quantize(&raw, arch.levels, 0x5eed_0003),
+            labels: None,
+        }
+    } else {
+        bail!("give images with --data DIR (IDX or PNG folder) or --images FILE.png ...");
+    };
+    if let Some(limit) = args.limit {
+        let n = limit.min(images.len());
+        images.pixels.truncate(n * arch.pixels());
+        if let Some(labels) = &mut images.labels {
+            labels.truncate(n);
+        }
+    }
+    ensure!(!images.is_empty(), "no images to use");
+    images.check_fits(arch)?;
+    Ok(images)
+}

@@ -1,0 +1,181 @@
+//! Model files as the tool sees them: ONNX or `.pcnn`, converted to the
+//! precision asked for on the way in. Whatever the source, the result is
+//! `.pcnn` bytes read back through the device parser, so the tool runs
+//! exactly what a device would.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use indicatif::{ProgressBar, ProgressStyle};
+use pixelcnn_runtime::data::{self, Split};
+use pixelcnn_runtime::format::{self, AlignedBytes};
+use pixelcnn_runtime::quant::calibrate::{quantize, Calibration};
+use pixelcnn_runtime::{f16, rng, sampler, Arch, Incremental, Model, Precision, Weights};
+
+use crate::cli::{CalibrationArgs, ModelArgs};
+use crate::images::detect_kind;
+
+/// A loaded model: `.pcnn` bytes in an aligned buffer.
+#[derive(Debug)]
+pub struct ModelFile {
+    bytes: AlignedBytes,
+    /// Where it came from.
+    pub path: PathBuf,
+    /// Bytes of the file on disk.
+    pub file_len: u64,
+    /// How it was obtained, for reports ("read", "converted from ONNX …").
+    pub origin: String,
+}
+
+impl ModelFile {
+    /// The parsed model.
+    pub fn model(&self) -> anyhow::Result<Model<'_>> {
+        Ok(format::parse(self.bytes.as_bytes())?)
+    }
+
+    /// The `.pcnn` encoding (what `convert` writes).
+    pub fn pcnn_bytes(&self) -> &[u8] {
+        self.bytes.as_bytes()
+    }
+}
+
+/// Loads `--model` in `--precision`.
+pub fn load(args: &ModelArgs) -> anyhow::Result<ModelFile> {
+    open(&args.model, args.precision, &args.calibration)
+}
+
+/// Opens a model file, converting it to `precision` when asked.
+pub fn open(
+    path: &Path,
+    precision: Option<Precision>,
+    calibration: &CalibrationArgs,
+) -> anyhow::Result<ModelFile> {
+    let bytes = std::fs::read(path).with_context(|| {
+        format!("cannot read model {} (train and export one with `trainer`)", path.display())
+    })?;
+    let file_len = bytes.len() as u64;
+    let done = |bytes: &[u8], origin: String| -> anyhow::Result<ModelFile> {
+        let file =
+            ModelFile { bytes: AlignedBytes::new(bytes), path: path.into(), file_len, origin };
+        file.model()?;
+        Ok(file)
+    };
+    if bytes.starts_with(&format::MAGIC) {
+        let aligned = AlignedBytes::new(&bytes);
+        let model = format::parse(aligned.as_bytes())
+            .with_context(|| format!("cannot load model {}", path.display()))?;
+        let have = model.precision();
+        return match (have, precision) {
+            (_, None) => done(&bytes, format!("{have} .pcnn")),
+            (have, Some(want)) if have == want => done(&bytes, format!("{have} .pcnn")),
+            (Precision::F32, Some(want)) => {
+                let Model::F32(w) = &model else { unreachable!("precision is f32") };
+                let converted = convert(w.arch(), w.as_slice(), want, calibration, path)?;
+                done(&converted, format!("f32 .pcnn converted to {want}"))
+            }
+            (have, Some(want)) => bail!(
+                "{} is stored in {have}; {want} needs the float model (the ONNX file or an f32 .pcnn)",
+                path.display()
+            ),
+        };
+    }
+    let imported = pixelcnn_runtime::onnx::import_bytes(&bytes).with_context(|| {
+        format!("cannot load model {}: neither a .pcnn file nor a usable ONNX file", path.display())
+    })?;
+    let want = precision.unwrap_or(Precision::F32);
+    let converted = convert(&imported.arch, &imported.params, want, calibration, path)?;
+    done(&converted, format!("ONNX converted to {want}"))
+}
+
+/// Encodes float parameters as a `.pcnn` file in `precision`.
+pub fn convert(
+    arch: &Arch,
+    params: &[f32],
+    precision: Precision,
+    calibration: &CalibrationArgs,
+    source: &Path,
+) -> anyhow::Result<Vec<u8>> {
+    let weights = Weights::new(*arch, params)?;
+    let name = source.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    Ok(match precision {
+        Precision::F32 => {
+            format::to_bytes(&Model::F32(weights), &format!("source={name}\nprecision=f32\n"))
+        }
+        Precision::F16 => {
+            let halves: Vec<f16> = params.iter().map(|&w| f16::from_f32(w)).collect();
+            let model =
+                Model::F16(Weights::new(*arch, &halves).context(
+                    "a weight is too large for f16 (above 65504); keep this model in f32",
+                )?);
+            format::to_bytes(&model, &format!("source={name}\nprecision=f16\n"))
+        }
+        Precision::Int8 => {
+            if arch.variant != pixelcnn_runtime::Variant::Gated {
+                bail!("int8 needs a Gated PixelCNN; this is a plain PixelCNN (use f32 or f16)");
+            }
+            let (images, described) = calibration_images(&weights, calibration)?;
+            let bar = progress(images.len() as u64, "calibrating int8");
+            let mut cal = Calibration::new(arch);
+            for (image, class) in &images {
+                cal.observe(&weights, image, *class)?;
+                bar.inc(1);
+            }
+            bar.finish_and_clear();
+            let quant = quantize(&weights, &cal)?;
+            let notes = format!(
+                "source={name}\nprecision=int8\ncalibration={described}\nlayer_out_max={:?}\nvertical_pre_max={:?}\nhead_hidden_max={}\n",
+                cal.layer_out, cal.vertical_pre, cal.head_hidden
+            );
+            format::to_bytes(&Model::Int8(quant.view()?), &notes)
+        }
+    })
+}
+
+type Labelled = Vec<(Vec<u8>, Option<usize>)>;
+
+/// Training images from `--calib`, or samples of the float model.
+fn calibration_images(
+    weights: &Weights<'_>,
+    args: &CalibrationArgs,
+) -> anyhow::Result<(Labelled, String)> {
+    let arch = *weights.arch();
+    if args.calib_images == 0 {
+        bail!("--calib-images must be at least 1");
+    }
+    if let Some(dir) = &args.calib {
+        let images = data::load(dir, detect_kind(dir)?, Split::Train, arch.levels)?;
+        images.check_fits(&arch)?;
+        let n = args.calib_images.min(images.len());
+        let pairs = (0..n)
+            .map(|i| (images.image(i).to_vec(), images.label(i).filter(|_| arch.classes > 0)))
+            .collect();
+        return Ok((pairs, format!("{n} training images from {}", dir.display())));
+    }
+    let bar = progress(args.calib_images as u64, "sampling calibration images");
+    let mut state = vec![0.0f32; arch.state_len()];
+    let first = (arch.classes > 0).then_some(0);
+    let mut inc = Incremental::new(weights, &mut state, first)?;
+    let mut pairs = Vec::new();
+    let mut g = rng::from_seed(0xca11_b8a7e);
+    for i in 0..args.calib_images {
+        let class = (arch.classes > 0).then(|| i % arch.classes);
+        let mut image = vec![0u8; arch.pixels()];
+        sampler::generate(&mut inc, class, 1.0, &mut g, &mut image)?;
+        pairs.push((image, class));
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    Ok((pairs, format!("{} samples of the float model", args.calib_images)))
+}
+
+/// A progress bar on stderr (hidden when stderr is not a terminal).
+pub fn progress(len: u64, what: &str) -> ProgressBar {
+    let bar = ProgressBar::new(len);
+    bar.set_style(
+        ProgressStyle::with_template("{msg:>28} [{bar:30}] {pos}/{len} ({eta} left)")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar.set_message(what.to_string());
+    bar
+}
