@@ -64,3 +64,135 @@ fn an_even_kernel_is_refused_with_the_reason() {
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(stderr.contains("kernel is 4, expected an odd kernel size"), "{stderr}");
 }
+
+const MINI: &str = "tests/fixtures/mnist-mini";
+
+fn stdout_of(out: &Output) -> String {
+    assert!(out.status.success(), "failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+#[test]
+fn eval_prints_the_json_contract_for_onnx_and_pcnn() {
+    for (model, precision) in [
+        ("models/gated-mnist.onnx", "f32"),
+        ("models/gated-mnist.onnx", "f16"),
+        ("models/gated-mnist-int8.pcnn", "int8"),
+    ] {
+        let out = pixelcnn(&[
+            "eval",
+            "--model",
+            model,
+            "--data",
+            MINI,
+            "--split",
+            "test",
+            "--precision",
+            precision,
+            "--limit",
+            "12",
+            "--json",
+        ]);
+        let v: serde_json::Value = serde_json::from_str(stdout_of(&out).trim()).unwrap();
+        assert_eq!(v["images"], 12);
+        assert_eq!(v["precision"], precision);
+        let nats = v["nats_per_image"].as_f64().unwrap();
+        assert!((40.0..200.0).contains(&nats), "{model} {precision}: {nats}");
+        let bits = v["bits_per_dim"].as_f64().unwrap();
+        assert!((bits - nats / (784.0 * std::f64::consts::LN_2)).abs() < 1e-9);
+    }
+}
+
+#[test]
+fn convert_then_inspect_reports_flash_and_ram() {
+    let out = temp_png("converted").with_extension("pcnn");
+    stdout_of(&pixelcnn(&[
+        "convert",
+        "models/gated-mnist.onnx",
+        "--precision",
+        "int8",
+        "--calib",
+        MINI,
+        "--calib-images",
+        "8",
+        "--out",
+        out.to_str().unwrap(),
+    ]));
+    let v: serde_json::Value = serde_json::from_str(
+        stdout_of(&pixelcnn(&["inspect", "--model", out.to_str().unwrap(), "--json"])).trim(),
+    )
+    .unwrap();
+    assert_eq!(v["precision"], "int8");
+    assert_eq!(v["parameters"], 123_714);
+    let flash = v["flash_bytes"].as_u64().unwrap();
+    assert_eq!(flash, std::fs::metadata(&out).unwrap().len());
+    // int8 weights: about one byte per parameter plus int32 biases.
+    assert!((123_714..200_000).contains(&flash), "{flash}");
+    assert_eq!(
+        v["ram_bytes"].as_u64().unwrap(),
+        4 * pixelcnn_runtime::Arch::MNIST_GATED.quant_state_words() as u64
+    );
+}
+
+#[test]
+fn sample_and_complete_write_pictures() {
+    let samples = temp_png("samples");
+    stdout_of(&pixelcnn(&[
+        "sample",
+        "--model",
+        "models/gated-mnist-int8.pcnn",
+        "--count",
+        "4",
+        "--columns",
+        "2",
+        "--scale",
+        "2",
+        "--out",
+        samples.to_str().unwrap(),
+    ]));
+    assert_eq!(png_size(&samples), (2 * (56 + 2) + 2, 2 * (56 + 2) + 2));
+    let completions = temp_png("completions");
+    stdout_of(&pixelcnn(&[
+        "complete",
+        "--model",
+        "models/gated-mnist-int8.pcnn",
+        "--data",
+        MINI,
+        "--limit",
+        "2",
+        "--samples",
+        "3",
+        "--out",
+        completions.to_str().unwrap(),
+    ]));
+    let (w, _) = png_size(&completions);
+    assert_eq!(w, 5 * (28 * 3 + 4) + 4);
+}
+
+#[test]
+fn bad_models_and_labels_are_clear_errors() {
+    let corrupt = temp_png("corrupt").with_extension("pcnn");
+    let mut bytes = std::fs::read("models/gated-mnist-int8.pcnn").unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x40;
+    std::fs::write(&corrupt, &bytes).unwrap();
+    let out = pixelcnn(&["inspect", "--model", corrupt.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("corrupt"), "{out:?}");
+
+    let out = pixelcnn(&["sample", "--model", "models/gated-mnist-int8.pcnn", "--class", "10"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--class 10 out of range"), "{out:?}");
+
+    let out = pixelcnn(&[
+        "eval",
+        "--model",
+        "models/gated-mnist-int8.pcnn",
+        "--precision",
+        "f32",
+        "--data",
+        MINI,
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("needs the float model"), "{out:?}");
+}

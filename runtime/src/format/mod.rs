@@ -13,7 +13,7 @@ pub use write::{to_bytes, AlignedBytes};
 
 use core::fmt;
 
-use crate::arch::{Arch, Variant};
+use crate::arch::{Arch, ArchError, Variant};
 use crate::error::Error;
 use crate::model::{Model, Precision};
 use crate::params::Weights;
@@ -177,8 +177,12 @@ fn u32_at(b: &[u8], at: usize) -> u32 {
     u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
 }
 
-/// The CRC-32 of a whole file with its checksum field read as zero.
-pub(crate) fn checksum(bytes: &[u8]) -> u32 {
+/// The CRC-32 a file must carry: of every byte, with the checksum field
+/// read as zero. (Tests use it to craft files that pass the checksum.)
+///
+/// # Panics
+/// If `bytes` is shorter than the header.
+pub fn checksum(bytes: &[u8]) -> u32 {
     let mut digest = CRC.digest();
     digest.update(&bytes[..CRC_OFFSET]);
     digest.update(&[0; 4]);
@@ -330,14 +334,19 @@ pub fn parse(bytes: &[u8]) -> Result<Model<'_>, FormatError> {
     if bytes.as_ptr().align_offset(4) != 0 {
         return Err(FormatError::Misaligned);
     }
+    // Sizes of a valid architecture fit usize as element counts, but not
+    // necessarily as byte counts on a 32-bit target.
+    let bytes_of = |count: usize, size: usize| {
+        count.checked_mul(size).ok_or(FormatError::Model(Error::Arch(ArchError::TooLarge)))
+    };
     let params = arch.param_count();
     Ok(match header.precision {
         Precision::F32 => {
-            let data = required(&header, bytes, section::PARAMS_F32, params * 4)?;
+            let data = required(&header, bytes, section::PARAMS_F32, bytes_of(params, 4)?)?;
             Model::F32(Weights::new(arch, cast(data)?)?)
         }
         Precision::F16 => {
-            let data = required(&header, bytes, section::PARAMS_F16, params * 2)?;
+            let data = required(&header, bytes, section::PARAMS_F16, bytes_of(params, 2)?)?;
             Model::F16(Weights::new(arch, cast(data)?)?)
         }
         Precision::Int8 => {
@@ -346,8 +355,13 @@ pub fn parse(bytes: &[u8]) -> Result<Model<'_>, FormatError> {
                 return Err(FormatError::Model(Error::NeedsGated));
             }
             let w = required(&header, bytes, section::WEIGHTS_I8, weight_count(&arch))?;
-            let b = required(&header, bytes, section::BIASES_I32, 4 * bias_count(&arch))?;
-            let q = required(&header, bytes, section::REQUANT_I32, 8 * requant_entries(&arch))?;
+            let b = required(&header, bytes, section::BIASES_I32, bytes_of(bias_count(&arch), 4)?)?;
+            let q = required(
+                &header,
+                bytes,
+                section::REQUANT_I32,
+                bytes_of(requant_entries(&arch), 8)?,
+            )?;
             Model::Int8(QuantWeights::new(arch, cast(w)?, cast(b)?, cast(q)?)?)
         }
     })
