@@ -1,45 +1,71 @@
-//! Per-pixel cost of sampling: the incremental executor against the naive
-//! path (one full forward pass per pixel), on the MNIST-sized architecture
-//! with random weights, batch 1, one thread.
+//! Per-pixel cost of sampling on the default model (batch 1, one thread):
+//! whole-image incremental generation in f32, f16 and int8 (every int8
+//! kernel this CPU runs), against the naive paths that run the whole network
+//! once per pixel: the runtime's reference executor and tract-onnx.
 //!
-//! `cargo bench --bench per_pixel`
+//! `cargo bench --bench per_pixel`. Divide an image time by 784 for the mean
+//! per-pixel latency; a full pass *is* the naive cost of one pixel.
 
-use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use pixelcnn_runtime::random::random_params;
-use pixelcnn_runtime::{reference, rng, sampler, Arch, Incremental, Weights};
 use std::hint::black_box;
+use std::path::Path;
 
-fn per_pixel(c: &mut Criterion) {
-    let arch = Arch::MNIST_GATED;
-    let params = random_params(&arch, 1);
-    let weights = Weights::new(arch, &params).expect("valid random model");
-    let mut state = vec![0.0f32; arch.state_len()];
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use pixelcnn_runtime::format::{self, AlignedBytes};
+use pixelcnn_runtime::kernels::Int8Kernel;
+use pixelcnn_runtime::onnx::{import, TractRunner};
+use pixelcnn_runtime::{f16, reference, rng, sampler, Executor, Model, Weights};
 
-    let mut group = c.benchmark_group("f32_mnist_gated");
-    group.throughput(Throughput::Elements(arch.pixels() as u64));
-    group.bench_function("incremental_image", |b| {
-        let mut inc = Incremental::new(&weights, &mut state, Some(3)).expect("executor");
-        let mut image = vec![0u8; arch.pixels()];
-        let mut seed = 0;
+const ONNX: &str = "models/gated-mnist.onnx";
+const INT8: &str = "models/gated-mnist-int8.pcnn";
+
+fn generate_images(c: &mut Criterion, name: &str, model: &Model<'_>) {
+    let pixels = model.arch().pixels();
+    let mut state = vec![0u32; model.state_words()];
+    let mut exec = Executor::new(model, &mut state, Some(3)).expect("executor");
+    let mut image = vec![0u8; pixels];
+    let mut group = c.benchmark_group("incremental_image");
+    group.throughput(Throughput::Elements(pixels as u64));
+    let mut seed = 0;
+    group.bench_function(name, |b| {
         b.iter(|| {
             seed += 1;
-            sampler::generate(&mut inc, Some(3), 1.0, &mut rng::from_seed(seed), &mut image)
+            sampler::generate(&mut exec, Some(3), 1.0, &mut rng::from_seed(seed), &mut image)
                 .expect("sample");
             black_box(&image);
         });
     });
-    group.throughput(Throughput::Elements(1));
+    group.finish();
+}
+
+fn benches(c: &mut Criterion) {
+    let imported = import(Path::new(ONNX)).expect("default model");
+    let arch = imported.arch;
+    let weights = Weights::new(arch, &imported.params).expect("weights");
+    generate_images(c, "f32", &Model::F32(weights.clone()));
+    let halves: Vec<f16> = imported.params.iter().map(|&w| f16::from_f32(w)).collect();
+    generate_images(c, "f16", &Model::F16(Weights::new(arch, &halves).expect("f16")));
+    let int8 = AlignedBytes::new(&std::fs::read(INT8).expect("int8 model"));
+    let int8 = format::parse(int8.as_bytes()).expect("int8");
+    let best = Int8Kernel::best();
+    for kernel in Int8Kernel::available() {
+        kernel.prefer();
+        generate_images(c, &format!("int8_{}", kernel.name()), &int8);
+    }
+    best.prefer();
+
+    let image = vec![0u8; arch.pixels()];
+    let mut group = c.benchmark_group("full_pass_per_pixel");
     group.sample_size(10);
-    group.bench_function("naive_one_pixel", |b| {
-        let image = vec![1u8; arch.pixels()];
-        b.iter_batched(
-            || image.clone(),
-            |img| black_box(reference::forward(&weights, &img, Some(3)).expect("forward")),
-            BatchSize::SmallInput,
-        );
+    group.bench_function("reference", |b| {
+        b.iter(|| black_box(reference::forward(&weights, &image, Some(3)).expect("forward")));
+    });
+    let runner = TractRunner::new(&std::fs::read(ONNX).expect("onnx"), &arch).expect("tract");
+    group.sample_size(30);
+    group.bench_function("tract", |b| {
+        b.iter(|| black_box(runner.logits(&image, Some(3)).expect("tract")));
     });
     group.finish();
 }
 
-criterion_group!(benches, per_pixel);
-criterion_main!(benches);
+criterion_group!(per_pixel, benches);
+criterion_main!(per_pixel);

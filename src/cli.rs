@@ -36,6 +36,10 @@ pub enum Command {
     /// Negative log-likelihood of a dataset split, in nats per image and
     /// bits per dimension.
     Eval(EvalArgs),
+    /// Measure per-pixel sampling latency (p50/p99 per pixel, per row, per
+    /// image), MACs per pixel and GMAC/s; with --baseline, also the full
+    /// forward pass per pixel of the runtime's naive path and of tract-onnx.
+    Bench(BenchArgs),
     /// Describe a model: architecture, parameters, flash and RAM bytes, MACs
     /// per pixel.
     Inspect(InspectArgs),
@@ -165,6 +169,32 @@ pub struct EvalArgs {
     /// Worker threads (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `pixelcnn bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Images to generate while timing every pixel (after one warm-up image).
+    #[arg(long, default_value_t = 5)]
+    pub images: usize,
+    /// Also time the naive paths: one full forward pass per pixel in the
+    /// runtime's reference executor and in tract-onnx, on the float model.
+    #[arg(long)]
+    pub baseline: bool,
+    /// The float ONNX model for --baseline (default: --model when it is
+    /// ONNX, else models/gated-mnist.onnx); it must have the same
+    /// architecture.
+    #[arg(long)]
+    pub baseline_onnx: Option<PathBuf>,
+    /// int8 kernel to use instead of the fastest one (generic, avx2, neon,
+    /// neon-dotprod).
+    #[arg(long)]
+    pub kernel: Option<String>,
     /// Print one JSON object instead of a table.
     #[arg(long)]
     pub json: bool,

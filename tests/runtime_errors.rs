@@ -51,7 +51,7 @@ fn invalid_architectures() {
         Err(ArchError::EvenKernel { field: "kernel", value: 4 })
     );
     assert_eq!(
-        Weights::new(Arch { levels: 1, ..base }, &[]).unwrap_err().to_string(),
+        Weights::<f32>::new(Arch { levels: 1, ..base }, &[]).unwrap_err().to_string(),
         "invalid architecture: levels is 1, expected 2 to 256"
     );
 }

@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+mod bench;
 mod complete;
 mod convert;
 mod eval;
@@ -18,5 +19,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Complete(args) => complete::run(&args),
         Command::Eval(args) => eval::run(&args),
         Command::Inspect(args) => inspect::run(&args),
+        Command::Bench(args) => bench::run(&args),
     }
 }

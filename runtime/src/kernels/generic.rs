@@ -62,6 +62,23 @@ pub fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
     a.iter().zip(b).fold(0i32, |acc, (&x, &y)| acc.wrapping_add(i32::from(x) * i32::from(y)))
 }
 
+/// `out[o] += dot_i8(w[o*n..(o+1)*n], x)` for every row `o`, with wrapping
+/// int32 arithmetic; `n = x.len()`. The reference of the SIMD kernels.
+///
+/// # Panics
+/// If `w.len() != out.len() * x.len()`.
+#[inline]
+pub fn matvec_i8(out: &mut [i32], w: &[i8], x: &[i8]) {
+    let n = x.len();
+    assert_eq!(w.len(), out.len() * n, "matvec_i8 shape mismatch");
+    if n == 0 {
+        return;
+    }
+    for (o, row) in out.iter_mut().zip(w.chunks_exact(n)) {
+        *o = o.wrapping_add(dot_i8(row, x));
+    }
+}
+
 /// `out[o] += dot(w[o*n..(o+1)*n], x)` for every output `o`, where
 /// `n = x.len()` and `w` is row-major `[out.len()][n]`.
 ///

@@ -269,7 +269,65 @@ fn read_tensor(
     Ok(())
 }
 
-/// Runs the ONNX graph in tract on a probe batch and returns the largest
+/// An exported model loaded into tract-onnx, optimized for batch 1: the
+/// full-image forward pass a user of a general ONNX runtime would run once
+/// per pixel.
+#[derive(Debug)]
+pub struct TractRunner {
+    arch: Arch,
+    runnable: std::sync::Arc<TypedSimplePlan>,
+}
+
+impl TractRunner {
+    /// Loads and optimizes `bytes` for one `arch`-sized image.
+    ///
+    /// # Errors
+    /// [`ImportError::Tract`] when tract cannot load the graph.
+    pub fn new(bytes: &[u8], arch: &Arch) -> Result<Self, ImportError> {
+        let (h, w) = (arch.height, arch.width);
+        let tract = |e: TractError| ImportError::Tract(format!("{e:#}"));
+        let mut model = tract_onnx::onnx()
+            .model_for_read(&mut &bytes[..])
+            .map_err(tract)?
+            .with_input_fact(0, InferenceFact::dt_shape(f32::datum_type(), tvec!(1, 1, h, w)))
+            .map_err(tract)?;
+        if arch.classes > 0 {
+            model = model
+                .with_input_fact(1, InferenceFact::dt_shape(i64::datum_type(), tvec!(1)))
+                .map_err(tract)?;
+        }
+        let runnable = model.into_optimized().map_err(tract)?.into_runnable().map_err(tract)?;
+        Ok(TractRunner { arch: *arch, runnable })
+    }
+
+    /// Logits of every pixel of `image` (levels), pixel-major like
+    /// [`reference::forward`].
+    ///
+    /// # Errors
+    /// [`ImportError::Tract`] when the run fails.
+    pub fn logits(&self, image: &[u8], class: Option<usize>) -> Result<Vec<f32>, ImportError> {
+        let arch = self.arch;
+        let (h, w, k) = (arch.height, arch.width, arch.levels);
+        let tract = |e: TractError| ImportError::Tract(format!("{e:#}"));
+        let scale = 1.0 / (k - 1) as f32;
+        let pixels: Vec<f32> = image.iter().map(|&l| f32::from(l) * scale).collect();
+        let mut inputs: TVec<TValue> =
+            tvec!(Tensor::from_shape(&[1, 1, h, w], &pixels).map_err(tract)?.into());
+        if let Some(c) = class {
+            inputs.push(Tensor::from_shape(&[1], &[c as i64]).map_err(tract)?.into());
+        }
+        let out = self.runnable.run(inputs).map_err(tract)?;
+        let got = out[0].to_plain_array_view::<f32>().map_err(tract)?;
+        let n = arch.pixels();
+        let mut logits = vec![0.0; n * k];
+        for (idx, v) in got.iter().enumerate() {
+            logits[(idx % n) * k + idx / n] = *v;
+        }
+        Ok(logits)
+    }
+}
+
+/// Runs the ONNX graph in tract on a probe image and returns the largest
 /// difference from the runtime's reference executor on `imported`.
 ///
 /// # Errors
@@ -277,37 +335,11 @@ fn read_tensor(
 pub fn verify_with_tract(bytes: &[u8], imported: &Imported) -> Result<f32, ImportError> {
     let arch = imported.arch;
     let weights = Weights::new(arch, &imported.params)?;
-    let (h, w, k) = (arch.height, arch.width, arch.levels);
-    let tract = |e: TractError| ImportError::Tract(format!("{e:#}"));
-    let mut model = tract_onnx::onnx()
-        .model_for_read(&mut &bytes[..])
-        .map_err(tract)?
-        .with_input_fact(0, InferenceFact::dt_shape(f32::datum_type(), tvec!(1, 1, h, w)))
-        .map_err(tract)?;
-    if arch.classes > 0 {
-        model = model
-            .with_input_fact(1, InferenceFact::dt_shape(i64::datum_type(), tvec!(1)))
-            .map_err(tract)?;
-    }
-    let runnable = model.into_optimized().map_err(tract)?.into_runnable().map_err(tract)?;
+    let k = arch.levels;
     let image: Vec<u8> =
         (0..arch.pixels()).map(|i| ((i * 2654435761) >> 7) as u8 % k as u8).collect();
     let class = (arch.classes > 0).then_some(arch.classes - 1);
-    let scale = 1.0 / (k - 1) as f32;
-    let pixels: Vec<f32> = image.iter().map(|&l| f32::from(l) * scale).collect();
-    let mut inputs: TVec<TValue> =
-        tvec!(Tensor::from_shape(&[1, 1, h, w], &pixels).map_err(tract)?.into());
-    if let Some(c) = class {
-        inputs.push(Tensor::from_shape(&[1], &[c as i64]).map_err(tract)?.into());
-    }
-    let out = runnable.run(inputs).map_err(tract)?;
-    let got = out[0].to_plain_array_view::<f32>().map_err(tract)?;
+    let got = TractRunner::new(bytes, &arch)?.logits(&image, class)?;
     let want = reference::forward(&weights, &image, class)?;
-    let n = arch.pixels();
-    let mut worst = 0.0f32;
-    for (idx, v) in got.iter().enumerate() {
-        let (level, pos) = (idx / n, idx % n);
-        worst = worst.max((v - want[pos * k + level]).abs());
-    }
-    Ok(worst)
+    Ok(got.iter().zip(&want).fold(0.0f32, |m, (g, w)| m.max((g - w).abs())))
 }

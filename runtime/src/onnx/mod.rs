@@ -22,7 +22,7 @@ mod export;
 mod import;
 
 pub use export::{export, to_onnx_bytes};
-pub use import::{import, import_bytes, verify_with_tract, ImportError, Imported};
+pub use import::{import, import_bytes, verify_with_tract, ImportError, Imported, TractRunner};
 
 /// ONNX opset the graph is written for.
 pub const OPSET: i64 = 13;

@@ -12,7 +12,7 @@ use super::{clamp_i8, clamp_pre, gate_i8, UNIT_SCALE};
 use crate::arch::Arch;
 use crate::error::Error;
 use crate::incremental::check_class;
-use crate::kernels::dot_i8;
+use crate::kernels::{dot_i8, matvec_i8};
 use crate::params::TensorKind;
 use crate::rng::Rng;
 use crate::sampler::PixelExecutor;
@@ -31,12 +31,33 @@ pub struct QuantStateLayout {
     /// int32: per-layer vertical and horizontal biases with the class folded in.
     pub biases: usize,
     /// int32 words of scratch: accumulators, gate inputs, the link input,
-    /// gate output, residual, head and logits.
+    /// gate output, residual, head, logits, and one vertical kernel window
+    /// gathered contiguously (so each output is one dot product).
     pub scratch_words: usize,
 }
 
 const fn words(bytes: usize) -> usize {
     bytes.div_ceil(4)
+}
+
+/// Accumulators: the widest layer output, `2p` or the head's width.
+const fn acc_len(arch: &Arch) -> usize {
+    if arch.head > 2 * arch.channels {
+        arch.head
+    } else {
+        2 * arch.channels
+    }
+}
+
+/// Longest vertical kernel window, `(r + 1) · k · cin`, over the layers.
+const fn gather_len(arch: &Arch) -> usize {
+    let first = (arch.radius_of(0) + 1) * arch.first_kernel;
+    let block = (arch.radius_of(1) + 1) * arch.kernel * arch.channels;
+    if arch.blocks > 0 && block > first {
+        block
+    } else {
+        first
+    }
 }
 
 impl QuantStateLayout {
@@ -49,12 +70,13 @@ impl QuantStateLayout {
             links: (arch.blocks + 1).saturating_mul(w).saturating_mul(2 * p),
             left_windows: arch.blocks.saturating_mul(r + 1).saturating_mul(p),
             biases: (arch.blocks + 1).saturating_mul(4 * p),
-            scratch_words: 2 * p          // accumulators (i32)
+            scratch_words: acc_len(arch)  // accumulators (i32)
                 + words(4 * p)            // gate inputs (i16)
                 + words(2 * p)            // link input (i8)
                 + words(p) * 2            // gate output, residual (i8)
                 + words(arch.head)        // head hidden (i8)
-                + arch.levels, // logits (i32)
+                + arch.levels             // logits (i32)
+                + words(gather_len(arch)), // vertical window (i8)
         }
     }
 
@@ -108,6 +130,7 @@ pub struct IncrementalI8<'m, 'b> {
     top: &'b mut [i8],
     hidden: &'b mut [i8],
     logits: &'b mut [i32],
+    window: &'b mut [i8],
 }
 
 /// Splits `words` words off `buf` and views them as `n` elements of `T`.
@@ -147,13 +170,14 @@ impl<'m, 'b> IncrementalI8<'m, 'b> {
             links: take(&mut buf, layout.links),
             left_windows: take(&mut buf, layout.left_windows),
             biases: take(&mut buf, layout.biases),
-            acc: take(&mut buf, 2 * p),
+            acc: take(&mut buf, acc_len(&arch)),
             pre: take(&mut buf, 2 * p),
             link_in: take(&mut buf, 2 * p),
             gated: take(&mut buf, p),
             top: take(&mut buf, p),
             hidden: take(&mut buf, arch.head),
             logits: take(&mut buf, arch.levels),
+            window: take(&mut buf, gather_len(&arch)),
         };
         inc.restart(class)?;
         Ok(inc)
@@ -291,30 +315,37 @@ impl<'m, 'b> IncrementalI8<'m, 'b> {
             } else {
                 (&done[(l - 1) * ring_len..], ring_rows)
             };
+            let window = &mut self.window[..(r + 1) * k * cin];
             for x in 0..w {
-                self.acc.copy_from_slice(bias);
-                let kx0 = r.saturating_sub(x);
-                let kx1 = k.min(w + r - x);
-                let run = (kx1 - kx0) * cin;
-                let col0 = (x + kx0 - r) * cin;
+                // Gather rows row - r ..= row, columns x - r ..= x + r into
+                // one contiguous window, zeros outside the image, so that
+                // each output is a single dot product with its weight row.
                 for ky in 0..=r {
-                    let Some(y) = (row + ky).checked_sub(r) else {
-                        continue;
-                    };
-                    let src = &input[(y % input_rows) * w * cin + col0..][..run];
-                    for (o, acc) in self.acc.iter_mut().enumerate() {
-                        let wrow = &vw[((o * (r + 1) + ky) * k + kx0) * cin..][..run];
-                        *acc = acc.wrapping_add(dot_i8(wrow, src));
+                    let dst = &mut window[ky * k * cin..][..k * cin];
+                    match (row + ky).checked_sub(r) {
+                        None => dst.fill(0),
+                        Some(y) => {
+                            let kx0 = r.saturating_sub(x);
+                            let kx1 = k.min(w + r - x);
+                            dst[..kx0 * cin].fill(0);
+                            dst[kx1 * cin..].fill(0);
+                            let src = &input[(y % input_rows) * w * cin..][..w * cin];
+                            dst[kx0 * cin..kx1 * cin]
+                                .copy_from_slice(&src[(x + kx0 - r) * cin..(x + kx1 - r) * cin]);
+                        }
                     }
                 }
+                self.acc[..p2].copy_from_slice(bias);
+                matvec_i8(&mut self.acc[..p2], vw, window);
                 for o in 0..p2 {
                     self.pre[o] = clamp_pre(gate_mult.get(o).apply(self.acc[o])) as i16;
                     self.link_in[o] = clamp_i8(link_mult.get(o).apply(self.acc[o]));
                 }
+                self.acc[..p2].copy_from_slice(lb);
+                matvec_i8(&mut self.acc[..p2], lw, self.link_in);
                 let link = &mut self.links[(l * w + x) * p2..][..p2];
                 for (o, out) in link.iter_mut().enumerate() {
-                    let a = lb[o].wrapping_add(dot_i8(&lw[o * p2..][..p2], self.link_in));
-                    *out = clamp_i16(lmult.get(o).apply(a));
+                    *out = clamp_i16(lmult.get(o).apply(self.acc[o]));
                 }
                 if l + 1 < arch.layers() {
                     let ring = &mut ahead[..ring_len];
@@ -336,20 +367,18 @@ impl<'m, 'b> IncrementalI8<'m, 'b> {
         for l in 0..arch.layers() {
             let layer = self.weights.layer(l);
             let hw = layer.weight(TensorKind::HWeight);
-            self.acc.copy_from_slice(&self.biases[l * 2 * p2 + p2..][..p2]);
+            self.acc[..p2].copy_from_slice(&self.biases[l * 2 * p2 + p2..][..p2]);
             if l == 0 {
                 let r = arch.radius_of(0);
                 let kx0 = r.saturating_sub(j);
                 let row = &self.image_rows[(i % (r + 2)) * w..][..w];
                 let src = &row[j + kx0 - r..j];
-                for (o, acc) in self.acc.iter_mut().enumerate() {
+                for (o, acc) in self.acc[..p2].iter_mut().enumerate() {
                     *acc = acc.wrapping_add(dot_i8(&hw[o * r + kx0..(o + 1) * r], src));
                 }
             } else {
                 let window = &self.left_windows[(l - 1) * window_len..][..window_len];
-                for (o, acc) in self.acc.iter_mut().enumerate() {
-                    *acc = acc.wrapping_add(dot_i8(&hw[o * window_len..][..window_len], window));
-                }
+                matvec_i8(&mut self.acc[..p2], hw, window);
             }
             let mult = layer.requant(RequantPoint::Horizontal);
             let links = &self.links[(l * w + j) * p2..][..p2];
@@ -369,11 +398,13 @@ impl<'m, 'b> IncrementalI8<'m, 'b> {
                     (layer.weight(TensorKind::OutWeight), layer.bias(TensorKind::OutBias));
                 let out_mult = layer.requant(RequantPoint::Out);
                 let res_mult = layer.requant(RequantPoint::Residual).get(0);
+                let out = &mut self.acc[..p];
+                out.copy_from_slice(ob);
+                matvec_i8(out, ow, self.gated);
                 for o in 0..p {
-                    let a = ob[o].wrapping_add(dot_i8(&ow[o * p..][..p], self.gated));
                     let v = res_mult
                         .apply(i32::from(residual[o]))
-                        .saturating_add(out_mult.get(o).apply(a));
+                        .saturating_add(out_mult.get(o).apply(out[o]));
                     self.top[o] = clamp_i8(v);
                 }
             }
@@ -394,25 +425,26 @@ impl<'m, 'b> IncrementalI8<'m, 'b> {
         for t in self.top.iter_mut() {
             *t = (*t).max(0);
         }
-        let p = self.top.len();
         let (w1, b1, m1) = (
             head.weight(TensorKind::Head1Weight),
             head.bias(TensorKind::Head1Bias),
             head.requant(RequantPoint::Head1),
         );
+        let a1 = &mut self.acc[..self.hidden.len()];
+        a1.copy_from_slice(b1);
+        matvec_i8(a1, w1, self.top);
         for (o, h) in self.hidden.iter_mut().enumerate() {
-            let a = b1[o].wrapping_add(dot_i8(&w1[o * p..][..p], self.top));
-            *h = clamp_i8(m1.get(o).apply(a)).max(0);
+            *h = clamp_i8(m1.get(o).apply(a1[o])).max(0);
         }
-        let n = self.hidden.len();
         let (w2, b2, m2) = (
             head.weight(TensorKind::Head2Weight),
             head.bias(TensorKind::Head2Bias),
             head.requant(RequantPoint::Head2),
         );
+        self.logits.copy_from_slice(b2);
+        matvec_i8(self.logits, w2, self.hidden);
         for (o, logit) in self.logits.iter_mut().enumerate() {
-            let a = b2[o].wrapping_add(dot_i8(&w2[o * n..][..n], self.hidden));
-            *logit = m2.get(o).apply(a);
+            *logit = m2.get(o).apply(*logit);
         }
     }
 }

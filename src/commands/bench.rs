@@ -1,0 +1,194 @@
+//! `pixelcnn bench`: per-pixel latency of incremental sampling, and the
+//! naive full-pass-per-pixel paths it replaces.
+//!
+//! `--json` contract: `{"per_pixel_us_p50", "per_pixel_us_p99", "image_ms",
+//! "macs_per_pixel", "gmacs", "baseline": {"naive_ratio", "tract_ratio"}}`
+//! plus more detail.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, ensure, Context};
+use pixelcnn_runtime::kernels::Int8Kernel;
+use pixelcnn_runtime::onnx::{import, TractRunner};
+use pixelcnn_runtime::{reference, rng, Executor, PixelExecutor, Weights};
+
+use crate::cli::BenchArgs;
+use crate::model_file;
+
+/// The `q`-quantile of sorted values (nearest rank).
+fn quantile(sorted: &[f64], q: f64) -> f64 {
+    sorted[((sorted.len() - 1) as f64 * q).round() as usize]
+}
+
+fn sorted(mut v: Vec<f64>) -> Vec<f64> {
+    v.sort_by(f64::total_cmp);
+    v
+}
+
+/// Median seconds of `reps` calls of `f`, after one warm-up call.
+fn median_secs(reps: usize, mut f: impl FnMut() -> anyhow::Result<()>) -> anyhow::Result<f64> {
+    f()?;
+    let mut times = Vec::with_capacity(reps);
+    for _ in 0..reps {
+        let t = Instant::now();
+        f()?;
+        times.push(t.elapsed().as_secs_f64());
+    }
+    Ok(quantile(&sorted(times), 0.5))
+}
+
+pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
+    ensure!(args.images >= 1, "--images must be at least 1");
+    if let Some(name) = &args.kernel {
+        let Some(kernel) = Int8Kernel::available().find(|k| k.name() == name) else {
+            let names: Vec<_> = Int8Kernel::available().map(|k| k.name()).collect();
+            bail!("kernel {name} cannot run here; available: {}", names.join(", "));
+        };
+        kernel.prefer();
+    }
+    let file = model_file::load(&args.model)?;
+    let model = file.model()?;
+    let arch = *model.arch();
+    let mut state = vec![0u32; model.state_words()];
+    let class_of = |i: usize| (arch.classes > 0).then(|| i % arch.classes);
+    let mut exec = Executor::new(&model, &mut state, class_of(0))?;
+    let pixels = arch.pixels();
+    let mut per_pixel = Vec::with_capacity(args.images * pixels);
+    let mut per_row = Vec::new();
+    let mut per_image = Vec::new();
+    // Image 0 warms caches and branch predictors and is not counted.
+    for i in 0..=args.images {
+        exec.restart(class_of(i))?;
+        let mut g = rng::from_seed(1000 + i as u64);
+        let mut row_time = 0.0;
+        let image_start = Instant::now();
+        for pos in 0..pixels {
+            let t = Instant::now();
+            let level = exec.sample(1.0, &mut g)?;
+            exec.push(level)?;
+            let dt = t.elapsed().as_secs_f64();
+            row_time += dt;
+            if i > 0 {
+                per_pixel.push(dt);
+            }
+            if (pos + 1) % arch.width == 0 {
+                if i > 0 {
+                    per_row.push(row_time);
+                }
+                row_time = 0.0;
+            }
+        }
+        if i > 0 {
+            per_image.push(image_start.elapsed().as_secs_f64());
+        }
+    }
+    let mean_pixel = per_pixel.iter().sum::<f64>() / per_pixel.len() as f64;
+    let (pp, pr, pi) = (sorted(per_pixel), sorted(per_row), sorted(per_image));
+    let macs = arch.macs_per_pixel();
+    let gmacs = macs as f64 / mean_pixel / 1e9;
+    let kernel = match model.precision() {
+        pixelcnn_runtime::Precision::Int8 => Int8Kernel::best().name(),
+        _ => "portable",
+    };
+
+    let baseline = if args.baseline {
+        let onnx = baseline_onnx(args, &file.path);
+        let imported =
+            import(&onnx).with_context(|| format!("cannot load baseline {}", onnx.display()))?;
+        ensure!(
+            imported.arch == arch,
+            "the baseline {} has a different architecture from the model",
+            onnx.display()
+        );
+        let weights = Weights::new(arch, &imported.params)?;
+        let image = vec![0u8; pixels];
+        let naive = median_secs(3, || {
+            reference::forward(&weights, &image, class_of(0))?;
+            Ok(())
+        })?;
+        let runner = TractRunner::new(&std::fs::read(&onnx)?, &arch)?;
+        let tract = median_secs(20, || {
+            runner.logits(&image, class_of(0))?;
+            Ok(())
+        })?;
+        Some((naive, tract))
+    } else {
+        None
+    };
+
+    if args.json {
+        let mut v = serde_json::json!({
+            "model": file.path.display().to_string(),
+            "precision": model.precision().name(),
+            "kernel": kernel,
+            "images": args.images,
+            "per_pixel_us_p50": 1e6 * quantile(&pp, 0.5),
+            "per_pixel_us_p99": 1e6 * quantile(&pp, 0.99),
+            "per_pixel_us_mean": 1e6 * mean_pixel,
+            "per_row_us_p50": 1e6 * quantile(&pr, 0.5),
+            "per_row_us_p99": 1e6 * quantile(&pr, 0.99),
+            "image_ms": 1e3 * pi.iter().sum::<f64>() / pi.len() as f64,
+            "macs_per_pixel": macs,
+            "gmacs": gmacs,
+        });
+        if let Some((naive, tract)) = baseline {
+            v["baseline"] = serde_json::json!({
+                "naive_pass_ms": 1e3 * naive,
+                "tract_pass_ms": 1e3 * tract,
+                "naive_ratio": naive / mean_pixel,
+                "tract_ratio": tract / mean_pixel,
+            });
+        }
+        println!("{v}");
+        return Ok(());
+    }
+    println!(
+        "{} ({}, {} kernel), {} images of {}x{} after one warm-up",
+        file.path.display(),
+        model.precision(),
+        kernel,
+        args.images,
+        arch.height,
+        arch.width
+    );
+    println!(
+        "per pixel   p50 {:>9.2} µs   p99 {:>9.2} µs   mean {:.2} µs",
+        1e6 * quantile(&pp, 0.5),
+        1e6 * quantile(&pp, 0.99),
+        1e6 * mean_pixel
+    );
+    println!(
+        "per row     p50 {:>9.1} µs   p99 {:>9.1} µs",
+        1e6 * quantile(&pr, 0.5),
+        1e6 * quantile(&pr, 0.99)
+    );
+    println!(
+        "per image   p50 {:>9.2} ms   p99 {:>9.2} ms",
+        1e3 * quantile(&pi, 0.5),
+        1e3 * quantile(&pi, 0.99)
+    );
+    println!("work        {macs} MACs per pixel, {gmacs:.2} GMAC/s");
+    if let Some((naive, tract)) = baseline {
+        println!(
+            "naive       one full pass per pixel: reference {:.2} ms ({:.0}x slower), tract-onnx {:.3} ms ({:.0}x slower)",
+            1e3 * naive,
+            naive / mean_pixel,
+            1e3 * tract,
+            tract / mean_pixel
+        );
+    }
+    Ok(())
+}
+
+fn baseline_onnx(args: &BenchArgs, model: &Path) -> PathBuf {
+    if let Some(p) = &args.baseline_onnx {
+        return p.clone();
+    }
+    let is_onnx = std::fs::read(model).map(|b| !b.starts_with(&pixelcnn_runtime::format::MAGIC));
+    if is_onnx.unwrap_or(false) {
+        model.to_path_buf()
+    } else {
+        PathBuf::from("models/gated-mnist.onnx")
+    }
+}
