@@ -139,16 +139,11 @@ where
         StepError::Display(never) => match never {},
     };
     let Ok(()) = app.start(&mut display);
-    loop {
-        match app.step(&mut display, &clock).map_err(infallible)? {
-            Step::Pixel { micros: us, .. } => {
-                micros.push(us);
-                if micros.len() % frame_every == 0 {
-                    frames.push(frame(&display, &settings));
-                    on_frame(&display);
-                }
-            }
-            Step::Finished => break,
+    while let Step::Pixel { micros: us, .. } = app.step(&mut display, &clock).map_err(infallible)? {
+        micros.push(us);
+        if micros.len() % frame_every == 0 {
+            frames.push(frame(&display, &settings));
+            on_frame(&display);
         }
     }
     if micros.len() % frame_every != 0 || frames.is_empty() {

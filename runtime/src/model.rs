@@ -41,6 +41,9 @@ impl core::fmt::Display for Precision {
 }
 
 /// Validated weights in one of the three precisions.
+// The int8 variant's offset tables make it the largest; a model is made once
+// and lives in a static or on the stack, and boxing needs an allocator.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
 pub enum Model<'a> {
     /// f32 weights.

@@ -74,15 +74,15 @@ unsafe fn rows4(w: *const i8, n: usize, x: &[i8]) -> [i32; 4] {
         i += 16;
     }
     let mut out = [0i32; 4];
-    for (r, a) in acc.iter().enumerate() {
+    for (r, (a, o)) in acc.iter().zip(&mut out).enumerate() {
         // Safety: AVX2 is enabled for this function.
         let mut s = unsafe { hsum(*a) };
-        for j in i..n {
+        for (j, &xj) in x.iter().enumerate().skip(i) {
             // Safety: j < n: inside row r.
             let wj = unsafe { *w.add(r * n + j) };
-            s = s.wrapping_add(i32::from(wj) * i32::from(x[j]));
+            s = s.wrapping_add(i32::from(wj) * i32::from(xj));
         }
-        out[r] = s;
+        *o = s;
     }
     out
 }
@@ -106,9 +106,9 @@ unsafe fn rows1(w: *const i8, x: &[i8]) -> i32 {
     }
     // Safety: AVX2 is enabled for this function.
     let mut s = unsafe { hsum(acc) };
-    for j in i..n {
+    for (j, &xj) in x.iter().enumerate().skip(i) {
         // Safety: j < n.
-        s = s.wrapping_add(i32::from(unsafe { *w.add(j) }) * i32::from(x[j]));
+        s = s.wrapping_add(i32::from(unsafe { *w.add(j) }) * i32::from(xj));
     }
     s
 }

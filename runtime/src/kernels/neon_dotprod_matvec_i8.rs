@@ -41,9 +41,9 @@ pub unsafe fn matvec_i8(out: &mut [i32], w: &[i8], x: &[i8]) {
             i += 16;
         }
         let mut s = vaddvq_s32(acc);
-        for j in i..n {
+        for (j, &xj) in x.iter().enumerate().skip(i) {
             // Safety: j < n.
-            s = s.wrapping_add(i32::from(unsafe { *row.add(j) }) * i32::from(x[j]));
+            s = s.wrapping_add(i32::from(unsafe { *row.add(j) }) * i32::from(xj));
         }
         *acc_out = acc_out.wrapping_add(s);
     }

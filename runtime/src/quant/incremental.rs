@@ -382,9 +382,9 @@ impl<'m, 'b> IncrementalI8<'m, 'b> {
             }
             let mult = layer.requant(RequantPoint::Horizontal);
             let links = &self.links[(l * w + j) * p2..][..p2];
-            for o in 0..p2 {
-                let pre = mult.get(o).apply(self.acc[o]).saturating_add(i32::from(links[o]));
-                self.pre[o] = clamp_pre(pre) as i16;
+            for (o, (pre, &link)) in self.pre.iter_mut().zip(links).enumerate() {
+                let v = mult.get(o).apply(self.acc[o]).saturating_add(i32::from(link));
+                *pre = clamp_pre(v) as i16;
             }
             for c in 0..p {
                 self.gated[c] = gate_i8(i32::from(self.pre[c]), i32::from(self.pre[p + c]));
