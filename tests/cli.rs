@@ -196,3 +196,61 @@ fn bad_models_and_labels_are_clear_errors() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("needs the float model"), "{out:?}");
 }
+
+#[test]
+fn eval_scores_a_plain_pixelcnn_with_one_full_pass_per_image() {
+    use pixelcnn_runtime::data::{self, DatasetKind, Split};
+    use pixelcnn_runtime::{random::random_params, reference, sampler, Arch, Variant, Weights};
+    let arch = Arch {
+        variant: Variant::Plain,
+        classes: 0,
+        channels: 4,
+        blocks: 2,
+        head: 4,
+        ..Arch::MNIST_GATED
+    };
+    let params = random_params(&arch, 5);
+    let weights = Weights::new(arch, &params).unwrap();
+    let path = temp_png("plain").with_extension("onnx");
+    std::fs::write(&path, pixelcnn_runtime::onnx::to_onnx_bytes(&weights)).unwrap();
+    let images =
+        data::load(std::path::Path::new(MINI), DatasetKind::Mnist, Split::Test, 2).unwrap();
+    let want: f64 = (0..6)
+        .map(|i| {
+            let logits = reference::forward(&weights, images.image(i), None).unwrap();
+            images
+                .image(i)
+                .iter()
+                .enumerate()
+                .map(|(p, &l)| -sampler::log_probability(&logits[2 * p..2 * p + 2], l.into()))
+                .sum::<f64>()
+        })
+        .sum::<f64>()
+        / 6.0;
+    let out = pixelcnn(&[
+        "eval",
+        "--model",
+        path.to_str().unwrap(),
+        "--data",
+        MINI,
+        "--limit",
+        "6",
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(stdout_of(&out).trim()).unwrap();
+    let got = v["nats_per_image"].as_f64().unwrap();
+    assert!((got - want).abs() < 1e-6 * want, "{got} vs {want}");
+    let out = pixelcnn(&[
+        "eval",
+        "--model",
+        path.to_str().unwrap(),
+        "--precision",
+        "int8",
+        "--data",
+        MINI,
+    ]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("int8 needs a Gated PixelCNN"),
+        "{out:?}"
+    );
+}
