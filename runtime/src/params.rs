@@ -95,7 +95,7 @@ impl Param for f16 {
     const NAME: &'static str = "f16";
     #[inline]
     fn to_f32(self) -> f32 {
-        f16::to_f32(self)
+        kernels::generic::f16_to_f32(self)
     }
     #[inline]
     fn dot(w: &[f16], x: &[f32]) -> f32 {
@@ -103,14 +103,14 @@ impl Param for f16 {
     }
     #[inline]
     fn copy_to(dst: &mut [f32], src: &[f16]) {
-        for (d, s) in dst.iter_mut().zip(src) {
-            *d = s.to_f32();
+        for (d, &s) in dst.iter_mut().zip(src) {
+            *d = kernels::generic::finite_f16_to_f32(s);
         }
     }
     #[inline]
     fn add_to(dst: &mut [f32], src: &[f16]) {
-        for (d, s) in dst.iter_mut().zip(src) {
-            *d += s.to_f32();
+        for (d, &s) in dst.iter_mut().zip(src) {
+            *d += kernels::generic::finite_f16_to_f32(s);
         }
     }
 }

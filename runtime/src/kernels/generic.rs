@@ -27,26 +27,67 @@ pub fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
     (pairs[0] + pairs[2]) + (pairs[1] + pairs[3]) + tail
 }
 
-/// Dot product of f16 weights with f32 inputs, accumulated in f32.
-///
-/// Converts a block at a time (exactly: every f16 is an f32) and reuses
-/// [`dot_f32`]; `half` uses the CPU's conversion instructions where it can.
+/// Converts f16 bits to f32, exactly (every f16 is an f32), without
+/// branches the compiler cannot turn into selects, so loops over it
+/// vectorize (F. Giesen's "half to float" with the magic-number renormalize).
+#[inline(always)]
+pub fn f16_to_f32(h: half::f16) -> f32 {
+    let h = u32::from(h.to_bits());
+    let sign = (h & 0x8000) << 16;
+    let bits = (h & 0x7fff) << 13;
+    let exp = bits & (0x7c00 << 13);
+    let normal = f32::from_bits(bits + ((127 - 15) << 23));
+    // Zero and subnormals: renormalize through a float subtraction.
+    let small = f32::from_bits(bits + (113 << 23)) - f32::from_bits(113 << 23);
+    // Infinity and NaN: push the exponent to all ones.
+    let special = f32::from_bits(bits + ((255 - 31) << 23));
+    let value = if exp == 0 {
+        small
+    } else if exp == 0x7c00 << 13 {
+        special
+    } else {
+        normal
+    };
+    f32::from_bits(value.to_bits() | sign)
+}
+
+/// Converts a *finite* f16 to f32, exactly and without branches: the f16's
+/// exponent and mantissa bits, moved into f32 position, are an f32 2^112
+/// times too small (a subnormal f16 lands on an f32 subnormal, so it is
+/// exact too); one multiply rescales. Infinity and NaN come out finite, so
+/// weights are checked with the exact [`f16_to_f32`] when a model loads.
+#[inline(always)]
+pub fn finite_f16_to_f32(h: half::f16) -> f32 {
+    let h = u32::from(h.to_bits());
+    let magnitude = f32::from_bits((h & 0x7fff) << 13) * f32::from_bits((127 + 112) << 23);
+    f32::from_bits(magnitude.to_bits() | ((h & 0x8000) << 16))
+}
+
+/// Dot product of f16 weights with f32 inputs, accumulated in f32 in the
+/// same eight lanes as [`dot_f32`], converting each weight on the way
+/// ([`finite_f16_to_f32`]: weights are checked finite at load), so short
+/// rows pay no buffer set-up.
 ///
 /// # Panics
 /// If the lengths differ.
 #[inline]
 pub fn dot_f16(w: &[half::f16], x: &[f32]) -> f32 {
-    use half::slice::HalfFloatSliceExt;
     assert_eq!(w.len(), x.len(), "dot_f16 length mismatch");
-    const BLOCK: usize = 64;
-    let mut buf = [0.0f32; BLOCK];
-    let mut total = 0.0f32;
-    for (wb, xb) in w.chunks(BLOCK).zip(x.chunks(BLOCK)) {
-        let wf = &mut buf[..wb.len()];
-        wb.convert_to_f32_slice(wf);
-        total += dot_f32(wf, xb);
+    const LANES: usize = 8;
+    let mut acc = [0.0f32; LANES];
+    let mut cw = w.chunks_exact(LANES);
+    let mut cx = x.chunks_exact(LANES);
+    for (a, b) in (&mut cw).zip(&mut cx) {
+        for i in 0..LANES {
+            acc[i] += finite_f16_to_f32(a[i]) * b[i];
+        }
     }
-    total
+    let mut tail = 0.0f32;
+    for (&a, b) in cw.remainder().iter().zip(cx.remainder()) {
+        tail += finite_f16_to_f32(a) * b;
+    }
+    let pairs = [acc[0] + acc[4], acc[1] + acc[5], acc[2] + acc[6], acc[3] + acc[7]];
+    (pairs[0] + pairs[2]) + (pairs[1] + pairs[3]) + tail
 }
 
 /// Dot product of two equally long int8 slices, in i32.
@@ -138,6 +179,22 @@ mod tests {
             let b: [f32; 40] = core::array::from_fn(|i| (i as f32 * 0.91).cos());
             let seq: f32 = a[..n].iter().zip(&b[..n]).map(|(x, y)| x * y).sum();
             assert!((dot_f32(&a[..n], &b[..n]) - seq).abs() < 1e-5, "n = {n}");
+        }
+    }
+
+    #[test]
+    fn f16_conversion_is_exact_for_every_value() {
+        for bits in 0..=u16::MAX {
+            let h = half::f16::from_bits(bits);
+            let (got, want) = (f16_to_f32(h), h.to_f32());
+            if want.is_nan() {
+                assert!(got.is_nan(), "{bits:#06x}");
+            } else {
+                assert_eq!(got.to_bits(), want.to_bits(), "{bits:#06x}");
+            }
+            if want.is_finite() {
+                assert_eq!(finite_f16_to_f32(h).to_bits(), want.to_bits(), "{bits:#06x}");
+            }
         }
     }
 
