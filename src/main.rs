@@ -4,6 +4,15 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// `println!` that returns the write error (a closed pipe ends the program
+/// quietly in `main`) instead of panicking.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*)
+    }};
+}
+
 mod cli;
 mod commands;
 mod images;

@@ -32,7 +32,7 @@ fn image(arch: &Arch, seed: usize) -> Vec<u8> {
 }
 
 fn class(arch: &Arch) -> Option<usize> {
-    (arch.classes > 0).then_some(arch.classes - 1)
+    (arch.classes > 0).then(|| arch.classes - 1)
 }
 
 #[test]

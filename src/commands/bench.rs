@@ -140,10 +140,10 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
                 "tract_ratio": tract / mean_pixel,
             });
         }
-        println!("{v}");
+        say!("{v}")?;
         return Ok(());
     }
-    println!(
+    say!(
         "{} ({}, {} kernel), {} images of {}x{} after one warm-up",
         file.path.display(),
         model.precision(),
@@ -151,32 +151,32 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         args.images,
         arch.height,
         arch.width
-    );
-    println!(
+    )?;
+    say!(
         "per pixel   p50 {:>9.2} µs   p99 {:>9.2} µs   mean {:.2} µs",
         1e6 * quantile(&pp, 0.5),
         1e6 * quantile(&pp, 0.99),
         1e6 * mean_pixel
-    );
-    println!(
+    )?;
+    say!(
         "per row     p50 {:>9.1} µs   p99 {:>9.1} µs",
         1e6 * quantile(&pr, 0.5),
         1e6 * quantile(&pr, 0.99)
-    );
-    println!(
+    )?;
+    say!(
         "per image   p50 {:>9.2} ms   p99 {:>9.2} ms",
         1e3 * quantile(&pi, 0.5),
         1e3 * quantile(&pi, 0.99)
-    );
-    println!("work        {macs} MACs per pixel, {gmacs:.2} GMAC/s");
+    )?;
+    say!("work        {macs} MACs per pixel, {gmacs:.2} GMAC/s")?;
     if let Some((naive, tract)) = baseline {
-        println!(
+        say!(
             "naive       one full pass per pixel: reference {:.2} ms ({:.0}x slower), tract-onnx {:.3} ms ({:.0}x slower)",
             1e3 * naive,
             naive / mean_pixel,
             1e3 * tract,
             tract / mean_pixel
-        );
+        )?;
     }
     Ok(())
 }

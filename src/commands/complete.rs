@@ -58,12 +58,12 @@ pub fn run(args: &CompleteArgs) -> anyhow::Result<()> {
         }
     }
     canvas.save_png(&args.out).with_context(|| format!("cannot save {}", args.out.display()))?;
-    println!(
+    say!(
         "completed {} images from their top {rows} rows, {} samples each: {} ({})",
         set.len(),
         args.samples,
         args.out.display(),
         model.precision()
-    );
+    )?;
     Ok(())
 }

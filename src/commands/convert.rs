@@ -10,13 +10,13 @@ pub fn run(args: &ConvertArgs) -> anyhow::Result<()> {
     let model = file.model()?;
     std::fs::write(&args.out, file.pcnn_bytes())
         .with_context(|| format!("cannot write {}", args.out.display()))?;
-    println!(
+    say!(
         "wrote {} ({}, {} bytes: {} of weights; {} bytes of RAM to run)",
         args.out.display(),
         model.precision(),
         file.pcnn_bytes().len(),
         model.weight_bytes(),
         4 * model.state_words()
-    );
+    )?;
     Ok(())
 }

@@ -48,7 +48,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
     let nats = total? / set.len() as f64;
     let bits_per_dim = nats / (arch.pixels() as f64 * std::f64::consts::LN_2);
     if args.json {
-        println!(
+        say!(
             "{}",
             serde_json::json!({
                 "nats_per_image": nats,
@@ -56,16 +56,16 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
                 "images": set.len(),
                 "precision": model.precision().name(),
             })
-        );
+        )?;
     } else {
-        println!(
+        say!(
             "{} images: {nats:.4} nats/image, {bits_per_dim:.5} bits/dim ({}, {} from {}, {:.1} s)",
             set.len(),
             model.precision(),
             file.origin,
             file.path.display(),
             start.elapsed().as_secs_f64()
-        );
+        )?;
     }
     Ok(())
 }

@@ -18,7 +18,7 @@ pub fn run(args: &InspectArgs) -> anyhow::Result<()> {
     };
     let notes = format::notes(file.pcnn_bytes()).unwrap_or("");
     if args.json {
-        println!(
+        say!(
             "{}",
             serde_json::json!({
                 "model": file.path.display().to_string(),
@@ -37,11 +37,11 @@ pub fn run(args: &InspectArgs) -> anyhow::Result<()> {
                 "ram_scratch_bytes": scratch,
                 "macs_per_pixel": arch.macs_per_pixel(),
             })
-        );
+        )?;
         return Ok(());
     }
-    println!("model        {} ({})", file.path.display(), file.origin);
-    println!(
+    say!("model        {} ({})", file.path.display(), file.origin)?;
+    say!(
         "network      {} PixelCNN, {}x{} pixels, {} levels, {}",
         match arch.variant {
             Variant::Gated => "gated",
@@ -51,8 +51,8 @@ pub fn run(args: &InspectArgs) -> anyhow::Result<()> {
         arch.width,
         arch.levels,
         if arch.classes > 0 { format!("{} classes", arch.classes) } else { "unconditional".into() }
-    );
-    println!(
+    )?;
+    say!(
         "layers       {}x{} mask A, then {} blocks of {}x{}; {} channels, head {}",
         arch.first_kernel,
         arch.first_kernel,
@@ -61,20 +61,20 @@ pub fn run(args: &InspectArgs) -> anyhow::Result<()> {
         arch.kernel,
         arch.channels,
         arch.head
-    );
-    println!("parameters   {}", arch.param_count());
-    println!(
+    )?;
+    say!("parameters   {}", arch.param_count())?;
+    say!(
         "flash        {} bytes as .pcnn {} ({} of weights)",
         file.pcnn_bytes().len(),
         model.precision(),
         model.weight_bytes()
-    );
-    println!("RAM          {state} bytes: {} of caches, {scratch} of scratch", state - scratch);
-    println!("MACs/pixel   {}", arch.macs_per_pixel());
+    )?;
+    say!("RAM          {state} bytes: {} of caches, {scratch} of scratch", state - scratch)?;
+    say!("MACs/pixel   {}", arch.macs_per_pixel())?;
     if model.precision() == Precision::Int8 && !notes.is_empty() {
-        println!("notes");
+        say!("notes")?;
         for line in notes.lines() {
-            println!("  {line}");
+            say!("  {line}")?;
         }
     }
     Ok(())

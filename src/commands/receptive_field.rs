@@ -81,7 +81,7 @@ pub fn run(args: &ReceptiveFieldArgs) -> anyhow::Result<()> {
     let canvas = draw(&arch, target, &cells, args);
     canvas.save_png(&args.out)?;
     let count = |f: fn(&Cell) -> bool| cells.iter().filter(|c| f(c)).count();
-    println!(
+    say!(
         "{}: pixel ({}, {}) is influenced by {} earlier pixels; blind spot: {} pixels -> {}",
         name(&arch),
         target.row,
@@ -89,7 +89,7 @@ pub fn run(args: &ReceptiveFieldArgs) -> anyhow::Result<()> {
         count(|c| matches!(c, Cell::Influences(_))),
         count(|c| *c == Cell::Blind),
         args.out.display()
-    );
+    )?;
     Ok(())
 }
 

@@ -56,7 +56,7 @@ pub fn run(args: &SampleArgs) -> anyhow::Result<()> {
     }
     canvas.save_png(&args.out).with_context(|| format!("cannot save {}", args.out.display()))?;
     let pixels = (args.count * arch.pixels()) as f64;
-    println!(
+    say!(
         "wrote {} images to {} ({}, {:.1} µs per pixel, {} from {})",
         args.count,
         args.out.display(),
@@ -64,6 +64,6 @@ pub fn run(args: &SampleArgs) -> anyhow::Result<()> {
         elapsed.as_secs_f64() * 1e6 / pixels,
         file.origin,
         file.path.display()
-    );
+    )?;
     Ok(())
 }
