@@ -65,18 +65,27 @@ pub fn open(
         let model = format::parse(aligned.as_bytes())
             .with_context(|| format!("cannot load model {}", path.display()))?;
         let have = model.precision();
-        return match (have, precision) {
-            (_, None) => done(&bytes, format!("{have} .pcnn")),
-            (have, Some(want)) if have == want => done(&bytes, format!("{have} .pcnn")),
+        let converted = match (have, precision) {
+            (_, None) => None,
+            (have, Some(want)) if have == want => None,
             (Precision::F32, Some(want)) => {
                 let Model::F32(w) = &model else { unreachable!("precision is f32") };
-                let converted = convert(w.arch(), w.as_slice(), want, calibration, path)?;
-                done(&converted, format!("f32 .pcnn converted to {want}"))
+                Some((convert(w.arch(), w.as_slice(), want, calibration, path)?, want))
             }
             (have, Some(want)) => bail!(
                 "{} is stored in {have}; {want} needs the float model (the ONNX file or an f32 .pcnn)",
                 path.display()
             ),
+        };
+        return match converted {
+            // Already parsed above: keep this aligned copy as it is.
+            None => Ok(ModelFile {
+                bytes: aligned,
+                path: path.into(),
+                file_len,
+                origin: format!("{have} .pcnn"),
+            }),
+            Some((bytes, want)) => done(&bytes, format!("f32 .pcnn converted to {want}")),
         };
     }
     let imported = pixelcnn_runtime::onnx::import_bytes(&bytes).with_context(|| {

@@ -11,6 +11,7 @@ use embedded_graphics::mono_font::{ascii, MonoFont, MonoTextStyle};
 use embedded_graphics::prelude::*;
 use embedded_graphics::primitives::{PrimitiveStyle, Rectangle};
 use embedded_graphics::text::{Baseline, Text};
+use pixelcnn_runtime::incremental::check_class;
 use pixelcnn_runtime::rng::{self, Rng};
 use pixelcnn_runtime::{Arch, Error, Executor, Model, PixelExecutor};
 
@@ -195,7 +196,7 @@ impl<'m> App<'m> {
         // Every digit's label is checked now, not halfway through the loop.
         if config.count > 0 {
             for i in 0..arch.classes.max(1).min(config.count) {
-                check_label(&arch, class_of(i)).map_err(InitError::Class)?;
+                check_class(&arch, class_of(i)).map_err(InitError::Class)?;
             }
         }
         let exec = Executor::new(model, state, class_of(0))?;
@@ -355,15 +356,5 @@ fn class_for(arch: &Arch, class: Option<usize>, digit: usize) -> Option<usize> {
         (0, c) => c,
         (_, Some(c)) => Some(c),
         (n, None) => Some(digit % n),
-    }
-}
-
-fn check_label(arch: &Arch, class: Option<usize>) -> Result<(), Error> {
-    match (arch.classes, class) {
-        (0, None) => Ok(()),
-        (0, Some(_)) => Err(Error::UnconditionalModel),
-        (n, None) => Err(Error::MissingLabel { classes: n }),
-        (n, Some(c)) if c >= n => Err(Error::LabelOutOfRange { label: c, classes: n }),
-        _ => Ok(()),
     }
 }

@@ -135,9 +135,10 @@ impl Arch {
     }
 }
 
-/// How far the current pixel has been computed.
+/// How far the current pixel has been computed (shared with the int8
+/// executor, which follows the same protocol).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Stage {
+pub(crate) enum Stage {
     /// Nothing for the current pixel yet.
     Pending,
     /// The hidden state of the current pixel (enough to move on).
@@ -183,8 +184,13 @@ pub struct Incremental<'m, 'b, T: Param = f32> {
     logits: &'b mut [f32],
 }
 
-/// Checks a class label against the architecture.
-pub(crate) fn check_class(arch: &Arch, class: Option<usize>) -> Result<(), Error> {
+/// Checks a class label against the architecture: a label below
+/// `classes` for a conditional model, none for an unconditional one.
+///
+/// # Errors
+/// [`Error::MissingLabel`], [`Error::LabelOutOfRange`],
+/// [`Error::UnconditionalModel`].
+pub fn check_class(arch: &Arch, class: Option<usize>) -> Result<(), Error> {
     match (arch.classes, class) {
         (0, None) => Ok(()),
         (0, Some(_)) => Err(Error::UnconditionalModel),

@@ -148,14 +148,14 @@ pub fn quantize(weights: &Weights<'_>, calibration: &Calibration) -> Result<Quan
 
     let mut q_weights = Vec::new();
     let mut q_biases = Vec::new();
-    // Per-channel weight scales of the current layer, by weight kind.
-    let mut channel_scales: Vec<(TensorKind, Vec<f64>)> = Vec::new();
-    let mut current_layer = Some(usize::MAX);
+    // Per-channel weight scales of every weight tensor: the biases and the
+    // multipliers are expressed in them.
+    let mut weight_scales: Vec<(Option<usize>, TensorKind, Vec<f64>)> = Vec::new();
+    let scales_of = |all: &[(Option<usize>, TensorKind, Vec<f64>)], layer, kind| -> Vec<f64> {
+        let found = all.iter().find(|(l, k, _)| *l == layer && *k == kind);
+        found.expect("weight tensors come before their biases").2.clone()
+    };
     for spec in arch.tensors() {
-        if spec.layer != current_layer {
-            channel_scales.clear();
-            current_layer = spec.layer;
-        }
         let data = tensor(weights, &spec);
         if spec.kind.is_weight() {
             let out = out_channels(&spec);
@@ -168,7 +168,7 @@ pub fn quantize(weights: &Weights<'_>, calibration: &Calibration) -> Result<Quan
                     chunk.iter().map(|&w| libm::round(f64::from(w) / s).clamp(-127.0, 127.0) as i8),
                 );
             }
-            channel_scales.push((spec.kind, scales));
+            weight_scales.push((spec.layer, spec.kind, scales));
             continue;
         }
         // A bias is stored in the units of the accumulator it is added to.
@@ -183,8 +183,7 @@ pub fn quantize(weights: &Weights<'_>, calibration: &Calibration) -> Result<Quan
             (TensorKind::Head2Bias, None) => (TensorKind::Head2Weight, hidden),
             _ => unreachable!("gated models have no {:?} tensor", spec.kind),
         };
-        let scales =
-            &channel_scales.iter().find(|(k, _)| *k == weight_kind).expect("weights first").1;
+        let scales = scales_of(&weight_scales, spec.layer, weight_kind);
         for (i, &b) in data.iter().enumerate() {
             let s = scales[i % scales.len()] * input_scale;
             q_biases.push(
@@ -202,19 +201,13 @@ pub fn quantize(weights: &Weights<'_>, calibration: &Calibration) -> Result<Quan
         Ok(())
     };
     let pre = f64::from(PRE_SCALE);
-    let scales_of = |layer: Option<usize>, kind: TensorKind| -> Vec<f64> {
-        let spec = arch.tensors().find(|s| s.layer == layer && s.kind == kind).expect("tensor");
-        let data = tensor(weights, &spec);
-        let row = data.len() / out_channels(&spec);
-        data.chunks(row).map(|c| scale_of(max_abs(c))).collect()
-    };
     let mut index = 0;
     for l in 0..arch.layers() {
         let s = layer_scales(l);
         let (vw, hw, lw) = (
-            scales_of(Some(l), TensorKind::VWeight),
-            scales_of(Some(l), TensorKind::HWeight),
-            scales_of(Some(l), TensorKind::LinkWeight),
+            scales_of(&weight_scales, Some(l), TensorKind::VWeight),
+            scales_of(&weight_scales, Some(l), TensorKind::HWeight),
+            scales_of(&weight_scales, Some(l), TensorKind::LinkWeight),
         );
         let mut points: Vec<(RequantPoint, Vec<f64>)> = vec![
             (RequantPoint::VGate, vw.iter().map(|w| w * unit * pre).collect()),
@@ -223,7 +216,7 @@ pub fn quantize(weights: &Weights<'_>, calibration: &Calibration) -> Result<Quan
             (RequantPoint::Link, lw.iter().map(|w| w * s.v_link * pre).collect()),
         ];
         if l > 0 {
-            let ow = scales_of(Some(l), TensorKind::OutWeight);
+            let ow = scales_of(&weight_scales, Some(l), TensorKind::OutWeight);
             points.push((RequantPoint::Out, ow.iter().map(|w| w * unit / s.top).collect()));
             points.push((RequantPoint::Residual, vec![s.top_prev / s.top]));
         }
@@ -234,8 +227,8 @@ pub fn quantize(weights: &Weights<'_>, calibration: &Calibration) -> Result<Quan
             }
         }
     }
-    let h1 = scales_of(None, TensorKind::Head1Weight);
-    let h2 = scales_of(None, TensorKind::Head2Weight);
+    let h1 = scales_of(&weight_scales, None, TensorKind::Head1Weight);
+    let h2 = scales_of(&weight_scales, None, TensorKind::Head2Weight);
     for real in h1.iter().map(|w| w * last_top / hidden) {
         push(real, index)?;
         index += 1;

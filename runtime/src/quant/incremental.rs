@@ -11,7 +11,7 @@ use super::weights::{QuantWeights, RequantPoint};
 use super::{clamp_i8, clamp_pre, gate_i8, UNIT_SCALE};
 use crate::arch::Arch;
 use crate::error::Error;
-use crate::incremental::check_class;
+use crate::incremental::{check_class, Stage};
 use crate::kernels::{dot_i8, matvec_i8};
 use crate::params::TensorKind;
 use crate::rng::Rng;
@@ -101,13 +101,6 @@ impl Arch {
     pub const fn quant_state_bytes(&self) -> usize {
         self.quant_state_words().saturating_mul(4)
     }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Stage {
-    Pending,
-    Hidden,
-    Logits,
 }
 
 /// The int8 incremental executor. Same interface as [`crate::Incremental`];
