@@ -1,7 +1,11 @@
 //! After init, the firmware loop never touches the heap: a counting global
 //! allocator sees zero allocations over a whole generation.
+//!
+//! Only the test thread's own allocations count: libtest's other threads
+//! (output capture, the slow-test timer) may allocate while the loop runs.
 
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use embedded_graphics::pixelcolor::BinaryColor;
@@ -14,9 +18,20 @@ struct Counting;
 
 static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
 
+thread_local! {
+    // `const` initialisation: reading the flag never allocates.
+    static COUNTING: Cell<bool> = const { Cell::new(false) };
+}
+
+fn count() {
+    if COUNTING.with(Cell::get) {
+        ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
+        count();
         // Safety: forwarded unchanged to the system allocator.
         unsafe { System.alloc(layout) }
     }
@@ -25,7 +40,7 @@ unsafe impl GlobalAlloc for Counting {
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
+        count();
         // Safety: forwarded unchanged to the system allocator.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
@@ -54,11 +69,13 @@ fn the_loop_never_allocates() {
     let mut app = App::new(&model, &mut state, Size::new(128, 64), config).unwrap();
     let clock = Ticks(std::cell::Cell::new(0));
     let before = ALLOCATIONS.load(Ordering::SeqCst);
+    COUNTING.with(|c| c.set(true));
     let Ok(()) = app.start(&mut display);
     let mut pixels = 0;
     while let Step::Pixel { .. } = app.step(&mut display, &clock).unwrap() {
         pixels += 1;
     }
+    COUNTING.with(|c| c.set(false));
     let after = ALLOCATIONS.load(Ordering::SeqCst);
     assert_eq!(pixels, 3 * 784);
     assert_eq!(after - before, 0, "the loop allocated {} times", after - before);

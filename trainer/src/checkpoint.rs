@@ -13,6 +13,7 @@ use safetensors::{Dtype, SafeTensors};
 use serde::{Deserialize, Serialize};
 
 use crate::data::DatasetKind;
+use crate::engine::Adam;
 
 /// File name of the checkpoint inside a run directory.
 pub const FILE: &str = "checkpoint.safetensors";
@@ -34,6 +35,21 @@ pub struct Settings {
     pub minutes: Option<f64>,
     /// Seed of initialization and shuffling.
     pub seed: u64,
+    /// Draw new binary training pixels every epoch from the grey levels
+    /// (validation and test stay statically binarized).
+    #[serde(default)]
+    pub dynamic_binarization: bool,
+}
+
+/// The optimizer's state, in the form of the backend that trained it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum OptimizerState {
+    /// No step taken yet.
+    Fresh,
+    /// The CPU engine's Adam moments.
+    Adam(Adam),
+    /// burn's record bytes (`--backend burn`).
+    Burn(Vec<u8>),
 }
 
 /// Where a run stands.
@@ -60,8 +76,8 @@ pub struct Checkpoint {
     pub arch: Arch,
     /// Parameters in runtime layout.
     pub params: Vec<f32>,
-    /// Serialized optimizer state (burn record bytes); empty when none.
-    pub optimizer: Vec<u8>,
+    /// The optimizer's state.
+    pub optimizer: OptimizerState,
     /// Training settings.
     pub settings: Settings,
     /// Progress.
@@ -106,17 +122,27 @@ impl Checkpoint {
                 TensorView::new(Dtype::F32, spec.shape.to_vec(), data)?,
             ));
         }
-        if !self.optimizer.is_empty() {
-            views.push((
-                "optimizer".into(),
-                TensorView::new(Dtype::U8, vec![self.optimizer.len()], &self.optimizer)?,
-            ));
+        let moments: Vec<Vec<u8>> = match &self.optimizer {
+            OptimizerState::Adam(adam) => [&adam.m, &adam.v]
+                .iter()
+                .map(|t| t.iter().flat_map(|v| v.to_le_bytes()).collect())
+                .collect(),
+            _ => Vec::new(),
+        };
+        for (name, data) in ["adam.m", "adam.v"].iter().zip(&moments) {
+            views.push((name.to_string(), TensorView::new(Dtype::F32, vec![data.len() / 4], data)?));
         }
-        let metadata = HashMap::from([
+        if let OptimizerState::Burn(bytes) = &self.optimizer {
+            views.push(("optimizer".into(), TensorView::new(Dtype::U8, vec![bytes.len()], bytes)?));
+        }
+        let mut metadata = HashMap::from([
             ("arch".to_string(), self.arch.to_json().to_string()),
             ("settings".to_string(), serde_json::to_string(&self.settings)?),
             ("progress".to_string(), serde_json::to_string(&self.progress)?),
         ]);
+        if let OptimizerState::Adam(adam) = &self.optimizer {
+            metadata.insert("adam_steps".to_string(), adam.steps.to_string());
+        }
         let final_path = path(run_dir);
         let tmp = run_dir.join(format!("{FILE}.tmp"));
         safetensors::serialize_to_file(views, Some(metadata), &tmp)
@@ -166,9 +192,24 @@ impl Checkpoint {
                 t.data().chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())),
             );
         }
-        let optimizer = match tensors.tensor("optimizer") {
-            Ok(t) => t.data().to_vec(),
-            Err(_) => Vec::new(),
+        let floats = |name: &str| -> anyhow::Result<Vec<f32>> {
+            let t = tensors.tensor(name)?;
+            ensure!(
+                t.dtype() == Dtype::F32 && t.shape() == [params.len()],
+                "tensor {name} is {:?} {:?}, expected F32 [{}]",
+                t.dtype(),
+                t.shape(),
+                params.len()
+            );
+            Ok(t.data().chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect())
+        };
+        let optimizer = if let Some(steps) = meta.get("adam_steps") {
+            let steps = steps.parse().context("metadata `adam_steps` is not a number")?;
+            OptimizerState::Adam(Adam { m: floats("adam.m")?, v: floats("adam.v")?, steps })
+        } else if let Ok(t) = tensors.tensor("optimizer") {
+            OptimizerState::Burn(t.data().to_vec())
+        } else {
+            OptimizerState::Fresh
         };
         Ok(Checkpoint { arch, params, optimizer, settings, progress })
     }

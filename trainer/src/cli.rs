@@ -3,7 +3,9 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use pixelcnn_runtime::{Arch, Variant};
 
+use crate::backend::BackendKind;
 use crate::data::{DatasetKind, Split};
 
 /// Train Gated PixelCNN models on MNIST-family data, evaluate their NLL and
@@ -25,6 +27,9 @@ pub enum Command {
     Eval(EvalArgs),
     /// Write a trained model as ONNX, masks baked into the weights.
     Export(ExportArgs),
+    /// Training speed: images per second of full steps (forward, backward,
+    /// Adam) on random binary images, for a network shape and backend.
+    Bench(BenchArgs),
 }
 
 /// Network variant.
@@ -34,6 +39,51 @@ pub enum ArchKind {
     Gated,
     /// Plain masked-convolution PixelCNN (the baseline with a blind spot).
     Pixelcnn,
+}
+
+/// The network's shape, shared by `train` and `bench`.
+#[derive(Debug, Args)]
+pub struct NetworkArgs {
+    /// Network variant.
+    #[arg(long, value_enum, default_value_t = ArchKind::Gated)]
+    pub arch: ArchKind,
+    /// Gated channels (plain: feature maps) per layer.
+    #[arg(long, default_value_t = 32)]
+    pub channels: usize,
+    /// Blocks after the first layer.
+    #[arg(long, default_value_t = 5)]
+    pub blocks: usize,
+    /// Kernel size of the first (mask A) layer.
+    #[arg(long, default_value_t = 7)]
+    pub first_kernel: usize,
+    /// Kernel size of the later layers.
+    #[arg(long, default_value_t = 3)]
+    pub kernel: usize,
+    /// Width of the output head's hidden layer (default: --channels).
+    #[arg(long)]
+    pub head: Option<usize>,
+}
+
+impl NetworkArgs {
+    /// The architecture these flags describe for images of the given size,
+    /// levels and classes (not yet validated).
+    pub fn arch(&self, height: usize, width: usize, levels: usize, classes: usize) -> Arch {
+        Arch {
+            variant: match self.arch {
+                ArchKind::Gated => Variant::Gated,
+                ArchKind::Pixelcnn => Variant::Plain,
+            },
+            height,
+            width,
+            levels,
+            classes,
+            channels: self.channels,
+            blocks: self.blocks,
+            first_kernel: self.first_kernel,
+            kernel: self.kernel,
+            head: self.head.unwrap_or(self.channels),
+        }
+    }
 }
 
 /// Arguments of `trainer train`.
@@ -54,24 +104,9 @@ pub struct TrainArgs {
     /// Condition on the class label.
     #[arg(long)]
     pub conditional: bool,
-    /// Network variant.
-    #[arg(long, value_enum, default_value_t = ArchKind::Gated)]
-    pub arch: ArchKind,
-    /// Gated channels (plain: feature maps) per layer.
-    #[arg(long, default_value_t = 32)]
-    pub channels: usize,
-    /// Blocks after the first layer.
-    #[arg(long, default_value_t = 5)]
-    pub blocks: usize,
-    /// Kernel size of the first (mask A) layer.
-    #[arg(long, default_value_t = 7)]
-    pub first_kernel: usize,
-    /// Kernel size of the later layers.
-    #[arg(long, default_value_t = 3)]
-    pub kernel: usize,
-    /// Width of the output head's hidden layer (default: --channels).
-    #[arg(long)]
-    pub head: Option<usize>,
+    /// The network's shape.
+    #[command(flatten)]
+    pub net: NetworkArgs,
     /// Train this many epochs (the learning-rate schedule spans them).
     #[arg(long, conflicts_with = "minutes")]
     pub epochs: Option<usize>,
@@ -105,6 +140,13 @@ pub struct TrainArgs {
     /// Worker threads (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Training backend: the CPU engine, or burn (GPUs with the wgpu/cuda features).
+    #[arg(long, value_enum, default_value_t = BackendKind::Cpu)]
+    pub backend: BackendKind,
+    /// Binarize the training images anew every epoch (Bernoulli of the grey
+    /// level), instead of once; validation and test stay statically binarized.
+    #[arg(long)]
+    pub dynamic_binarization: bool,
 }
 
 /// Arguments of `trainer eval`.
@@ -139,4 +181,30 @@ pub struct ExportArgs {
     /// Output ONNX file.
     #[arg(long)]
     pub out: PathBuf,
+}
+
+/// Arguments of `trainer bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// The network's shape.
+    #[command(flatten)]
+    pub net: NetworkArgs,
+    /// Intensity levels K.
+    #[arg(long, default_value_t = 2)]
+    pub levels: usize,
+    /// Classes (0: unconditional).
+    #[arg(long, default_value_t = 10)]
+    pub classes: usize,
+    /// Images per step.
+    #[arg(long, default_value_t = 32)]
+    pub batch: usize,
+    /// Timed steps, after 3 warm-up steps.
+    #[arg(long, default_value_t = 20)]
+    pub steps: usize,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Training backend.
+    #[arg(long, value_enum, default_value_t = BackendKind::Cpu)]
+    pub backend: BackendKind,
 }

@@ -95,6 +95,20 @@ impl Net {
         Net { params }
     }
 
+    /// The gradient of every parameter, in runtime layout (zeros where a
+    /// parameter took no part in the loss).
+    pub fn grads_to_flat(&self, grads: &burn::tensor::Gradients) -> Vec<f32> {
+        let mut out = Vec::new();
+        for p in &self.params {
+            let value = p.val();
+            match value.grad(grads) {
+                Some(g) => out.extend(g.try_into_vec_as::<f32>().expect("f32 gradients")),
+                None => out.extend(std::iter::repeat_n(0.0, value.shape().num_elements())),
+            }
+        }
+        out
+    }
+
     /// The parameters as one vector in runtime layout.
     pub fn to_flat(&self) -> Vec<f32> {
         let mut out = Vec::new();

@@ -1,14 +1,16 @@
 //! `trainer eval`: NLL over a whole split, batched on the CPU.
 
 use anyhow::ensure;
-use burn::tensor::Device;
 use indicatif::{ProgressBar, ProgressStyle};
 use pixelcnn_runtime::Arch;
 
 use crate::checkpoint::Checkpoint;
 use crate::cli::EvalArgs;
 use crate::data::{self, Images};
-use crate::model::{forward, nats_per_image, Batch, Layout, Net};
+use crate::engine::{Engine, Example};
+
+/// Images per call into the engine: enough to keep every thread busy.
+const SCORE_CHUNK: usize = 64;
 
 /// NLL of a split: mean nats per image and bits per dimension.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -44,7 +46,8 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Scores `images` (the first `limit` of them) under `params`.
+/// Scores `images` (the first `limit` of them) under `params` with the CPU
+/// engine on every core.
 pub fn score(
     arch: &Arch,
     params: &[f32],
@@ -53,20 +56,19 @@ pub fn score(
     bar: bool,
 ) -> anyhow::Result<Score> {
     images.check_fits(arch)?;
-    let device = Device::flex();
-    let layout = Layout::new(*arch);
-    let net = Net::from_flat(arch, params, &device);
     let n = limit.unwrap_or(images.len()).min(images.len());
     ensure!(n > 0, "no images to score");
+    let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
+    let mut engine = Engine::new(*arch, threads)?;
     let progress = if bar { ProgressBar::new(n as u64) } else { ProgressBar::hidden() };
     progress.set_style(ProgressStyle::with_template("scoring {bar:40} {pos}/{len} images {eta}")?);
     let mut total = 0.0f64;
-    for start in (0..n).step_by(100) {
-        let end = (start + 100).min(n);
-        let batch = batch_of(arch, images, start..end, &device);
-        let logits = forward(&layout, &net, batch.x, batch.labels);
-        let mean = nats_per_image(logits, batch.levels).into_scalar::<f32>();
-        total += f64::from(mean) * (end - start) as f64;
+    for start in (0..n).step_by(SCORE_CHUNK) {
+        let end = (start + SCORE_CHUNK).min(n);
+        let batch: Vec<Example<'_>> = (start..end)
+            .map(|i| Example { levels: images.image(i), label: images.label(i) })
+            .collect();
+        total += engine.nll(params, &batch)?.iter().sum::<f64>();
         progress.inc((end - start) as u64);
     }
     progress.finish_and_clear();
@@ -76,17 +78,4 @@ pub fn score(
         bits_per_dim: nats / (arch.pixels() as f64 * std::f64::consts::LN_2),
         images: n,
     })
-}
-
-/// Images `range` of `images` as a batch.
-pub fn batch_of(
-    arch: &Arch,
-    images: &Images,
-    range: std::ops::Range<usize>,
-    device: &Device,
-) -> Batch {
-    let imgs: Vec<&[u8]> = range.clone().map(|i| images.image(i)).collect();
-    let labels =
-        (arch.classes > 0).then(|| range.map(|i| images.label(i).unwrap_or(0) as i64).collect());
-    Batch::new(arch, &imgs, labels, device)
 }

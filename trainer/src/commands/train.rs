@@ -9,20 +9,19 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{bail, ensure, Context};
-use burn::grad_clipping::GradientClippingConfig;
-use burn::optim::{AdamConfig, GradientsParams};
-use burn::tensor::{Bytes, Device};
 use embedded_graphics::pixelcolor::Rgb888;
 use indicatif::{ProgressBar, ProgressStyle};
 use pixelcnn_runtime::{rng, Arch, Variant};
 use rand_core::RngCore;
 use serde_json::json;
 
-use crate::checkpoint::{self, Checkpoint, Progress, Settings};
-use crate::cli::{ArchKind, TrainArgs};
+use crate::backend::{self, Backend};
+use crate::checkpoint::{self, Checkpoint, OptimizerState, Progress, Settings};
+use crate::cli::TrainArgs;
 use crate::commands::eval::score;
 use crate::data::{self, Images, Split};
-use crate::model::{forward, initial_params, nats_per_image, Layout, Net};
+use crate::engine::Example;
+use crate::model::initial_params;
 use crate::plot::{save_chart, Series};
 use crate::samples::save_sample_grid;
 
@@ -34,45 +33,22 @@ const FINAL_LR_FRACTION: f64 = 0.05;
 const LOG_EVERY: usize = 25;
 
 pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
-    if let Some(threads) = args.threads {
-        ensure!(threads > 0, "--threads must be at least 1");
-        // flex runs on rayon's global pool, sized from this variable at first use.
-        std::env::set_var("RAYON_NUM_THREADS", threads.to_string());
-    }
+    let threads = match args.threads {
+        Some(0) => bail!("--threads must be at least 1"),
+        Some(n) => n,
+        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+    };
+    // burn's flex backend runs on rayon's global pool, sized from this
+    // variable at first use.
+    std::env::set_var("RAYON_NUM_THREADS", threads.to_string());
     fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
-    let mut ckpt = if args.resume {
-        let ckpt = Checkpoint::load(&args.out).context("cannot resume")?;
-        println!(
-            "resuming {}: epoch {}, step {}, {:.1} min trained",
-            args.out.display(),
-            ckpt.progress.epoch,
-            ckpt.progress.step,
-            ckpt.progress.seconds / 60.0
-        );
-        ckpt
-    } else {
-        if checkpoint::path(&args.out).exists() {
-            bail!(
-                "{} already holds a run; pass --resume to continue it, or choose another --out",
-                args.out.display()
-            );
-        }
-        new_run(args)?
-    };
+    let ckpt = open_run(args)?;
     let arch = ckpt.arch;
     let settings = ckpt.settings.clone();
-    let train = data::load(&args.data, settings.dataset, Split::Train, arch.levels)?;
-    let valid = data::load(&args.data, settings.dataset, Split::Valid, arch.levels)?;
-    train.check_fits(&arch)?;
-    ensure!(
-        train.len() >= settings.batch,
-        "{} training images, fewer than one batch of {}",
-        train.len(),
-        settings.batch
-    );
+    let data = TrainingData::load(args, &settings, &arch)?;
     println!(
-        "{} PixelCNN, {} parameters, {}x{}, K = {}, {} classes; {} training and {} validation images",
+        "{} PixelCNN, {} parameters, {}x{}, K = {}, {} classes; {} training and {} validation images{}",
         match arch.variant {
             Variant::Gated => "Gated",
             Variant::Plain => "Plain",
@@ -82,8 +58,9 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         arch.width,
         arch.levels,
         arch.classes,
-        train.len(),
-        valid.len()
+        data.train.len(),
+        data.valid.len(),
+        if settings.dynamic_binarization { ", binarized anew every epoch" } else { "" }
     );
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -92,69 +69,156 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         // A second Ctrl-C while the checkpoint is written is ignored.
         let _ = ctrlc::set_handler(move || stop.store(true, Ordering::SeqCst));
     }
+    let (mut backend, note) =
+        backend::create(args.backend, arch, ckpt.params, ckpt.optimizer, settings.clip, threads)?;
+    if let Some(note) = note {
+        println!("note: {note}");
+    }
+    let mut progress = ckpt.progress;
+    let session = train_loop(args, &arch, &settings, &data, backend.as_mut(), &mut progress, &stop)?;
+    let params = backend.params();
+    if session.validated_at != Some(progress.step) && session.steps > 0 {
+        validate_and_draw(args, &arch, &params, &data.valid, &mut progress, &settings)?;
+    }
+    save(&args.out, &arch, backend.as_ref(), &settings, &progress)?;
+    println!(
+        "stopped ({}) after {} steps this session, {:.1} images/s; run total {} epochs + {} steps, {:.1} min; checkpoint in {}",
+        session.reason,
+        session.steps,
+        session.images_per_s,
+        progress.epoch,
+        progress.step_in_epoch,
+        progress.seconds / 60.0,
+        args.out.display()
+    );
+    Ok(())
+}
 
-    let device = Device::flex().autodiff();
-    let layout = Layout::new(arch);
-    let mut net = Net::from_flat(&arch, &ckpt.params, &device);
-    let mut optim = AdamConfig::new()
-        .with_epsilon(1e-8)
-        .with_grad_clipping(Some(GradientClippingConfig::Norm(settings.clip)))
-        .init();
-    if !ckpt.optimizer.is_empty() {
-        optim = optim
-            .from_bytes(Bytes::from_bytes_vec(std::mem::take(&mut ckpt.optimizer)))
-            .map_err(|e| anyhow::anyhow!("cannot restore the optimizer state: {e:?}"))?;
+/// The checkpoint to continue: the saved one with `--resume`, else a new run.
+fn open_run(args: &TrainArgs) -> anyhow::Result<Checkpoint> {
+    if args.resume {
+        let ckpt = Checkpoint::load(&args.out).context("cannot resume")?;
+        println!(
+            "resuming {}: epoch {}, step {}, {:.1} min trained",
+            args.out.display(),
+            ckpt.progress.epoch,
+            ckpt.progress.step,
+            ckpt.progress.seconds / 60.0
+        );
+        Ok(ckpt)
+    } else {
+        if checkpoint::path(&args.out).exists() {
+            bail!(
+                "{} already holds a run; pass --resume to continue it, or choose another --out",
+                args.out.display()
+            );
+        }
+        new_run(args)
+    }
+}
+
+/// The images a run trains and validates on.
+struct TrainingData {
+    /// Training images: levels, or grey intensities with dynamic binarization.
+    train: Images,
+    valid: Images,
+    dynamic: bool,
+    seed: u64,
+}
+
+impl TrainingData {
+    fn load(args: &TrainArgs, settings: &Settings, arch: &Arch) -> anyhow::Result<Self> {
+        let dynamic = settings.dynamic_binarization;
+        let train_levels = if dynamic { 256 } else { arch.levels };
+        let train = data::load(&args.data, settings.dataset, Split::Train, train_levels)?;
+        let valid = data::load(&args.data, settings.dataset, Split::Valid, arch.levels)?;
+        valid.check_fits(arch)?;
+        train.check_fits(arch)?;
+        ensure!(
+            train.len() >= settings.batch,
+            "{} training images, fewer than one batch of {}",
+            train.len(),
+            settings.batch
+        );
+        Ok(TrainingData { train, valid, dynamic, seed: settings.seed })
     }
 
-    let steps_per_epoch = train.len() / settings.batch;
+    /// Training image `i` as levels: binarized for `epoch` under dynamic
+    /// binarization (a fixed draw per seed, epoch and image, so resumed
+    /// runs see the same pixels).
+    fn levels(&self, i: usize, epoch: usize) -> std::borrow::Cow<'_, [u8]> {
+        if self.dynamic {
+            let seed = self.seed.wrapping_mul(0x9e37_79b9_7f4a_7c15)
+                ^ (epoch as u64).wrapping_mul(0xbf58_476d_1ce4_e5b9)
+                ^ (i as u64).wrapping_mul(0x94d0_49bb_1331_11eb);
+            data::quantize(self.train.image(i), 2, seed).into()
+        } else {
+            self.train.image(i).into()
+        }
+    }
+}
+
+/// What one session of the training loop did.
+struct Session {
+    reason: &'static str,
+    steps: usize,
+    images_per_s: f64,
+    validated_at: Option<usize>,
+}
+
+fn train_loop(
+    args: &TrainArgs,
+    arch: &Arch,
+    settings: &Settings,
+    data: &TrainingData,
+    backend: &mut dyn Backend,
+    progress: &mut Progress,
+    stop: &AtomicBool,
+) -> anyhow::Result<Session> {
+    let steps_per_epoch = data.train.len() / settings.batch;
     let total_steps = settings.epochs.map(|e| e * steps_per_epoch);
     let session_start = Instant::now();
-    let seconds_before = ckpt.progress.seconds;
+    let seconds_before = progress.seconds;
     let mut last_checkpoint = Instant::now();
-    let mut session_steps = 0usize;
-    let mut session_images = 0u64;
+    let (mut steps, mut images) = (0usize, 0u64);
     let mut window = (0.0f64, 0usize);
-    let mut progress = ckpt.progress.clone();
     let mut validated_at = None;
-    let bar = epoch_bar(steps_per_epoch, &progress);
-
+    let bar = epoch_bar(steps_per_epoch, progress);
     let reason = loop {
-        let seconds = seconds_before + session_start.elapsed().as_secs_f64();
-        progress.seconds = seconds;
+        progress.seconds = seconds_before + session_start.elapsed().as_secs_f64();
         if stop.load(Ordering::SeqCst) {
             break "interrupted";
         }
         if total_steps.is_some_and(|t| progress.step >= t) {
             break "planned epochs done";
         }
-        if settings.minutes.is_some_and(|m| seconds >= m * 60.0) {
+        if settings.minutes.is_some_and(|m| progress.seconds >= m * 60.0) {
             break "planned minutes done";
         }
-        if args.max_steps.is_some_and(|m| session_steps >= m) {
+        if args.max_steps.is_some_and(|m| steps >= m) {
             break "--max-steps reached";
         }
-        let order = epoch_order(train.len(), settings.seed, progress.epoch);
+        let order = epoch_order(data.train.len(), settings.seed, progress.epoch);
         let start = progress.step_in_epoch * settings.batch;
         let indices = &order[start..start + settings.batch];
-        let imgs: Vec<&[u8]> = indices.iter().map(|&i| train.image(i)).collect();
-        let labels = (arch.classes > 0)
-            .then(|| indices.iter().map(|&i| train.label(i).unwrap_or(0) as i64).collect());
-        let batch = crate::model::Batch::new(&arch, &imgs, labels, &device);
-        let logits = forward(&layout, &net, batch.x, batch.labels);
-        let loss = nats_per_image(logits, batch.levels);
-        let value = f64::from(loss.clone().into_scalar::<f32>());
-        ensure!(value.is_finite(), "the loss became {value} at step {}; lower --lr", progress.step);
-        let grads = GradientsParams::from_grads(loss.backward(), &net);
-        let lr = learning_rate(&settings, progress.step, total_steps, seconds);
-        net = optim.step(lr, net, grads);
+        let levels: Vec<_> = indices.iter().map(|&i| data.levels(i, progress.epoch)).collect();
+        let batch: Vec<Example<'_>> = indices
+            .iter()
+            .zip(&levels)
+            .map(|(&i, l)| Example { levels: l, label: data.train.label(i) })
+            .collect();
+        let lr = learning_rate(settings, progress.step, total_steps, progress.seconds);
+        let value = backend
+            .step(&batch, lr)
+            .with_context(|| format!("step {} failed", progress.step))?;
 
         progress.step += 1;
         progress.step_in_epoch += 1;
         progress.images += settings.batch as u64;
-        session_steps += 1;
-        session_images += settings.batch as u64;
+        steps += 1;
+        images += settings.batch as u64;
         window = (window.0 + value, window.1 + 1);
-        let rate = session_images as f64 / session_start.elapsed().as_secs_f64();
+        let rate = images as f64 / session_start.elapsed().as_secs_f64();
         bar.set_position(progress.step_in_epoch as u64);
         bar.set_message(format!("{value:6.2} nats/img  lr {lr:.1e}  {rate:5.1} img/s"));
         if progress.step % LOG_EVERY == 0 {
@@ -170,33 +234,22 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
             bar.finish();
             progress.epoch += 1;
             progress.step_in_epoch = 0;
-            end_of_epoch(args, &arch, &net, &valid, &mut progress, &settings, &optim)?;
+            let params = backend.params();
+            validate_and_draw(args, arch, &params, &data.valid, progress, settings)?;
+            save(&args.out, arch, backend, settings, progress)?;
             validated_at = Some(progress.step);
             last_checkpoint = Instant::now();
             bar.reset();
             bar.set_prefix(format!("epoch {}", progress.epoch + 1));
         } else if last_checkpoint.elapsed().as_secs_f64() >= args.checkpoint_minutes * 60.0 {
-            save(&args.out, &arch, &net, &optim, &settings, &progress)?;
+            save(&args.out, arch, backend, settings, progress)?;
             last_checkpoint = Instant::now();
         }
     };
     bar.finish_and_clear();
     progress.seconds = seconds_before + session_start.elapsed().as_secs_f64();
-    if validated_at != Some(progress.step) && session_steps > 0 {
-        validate_and_draw(args, &arch, &net, &valid, &mut progress, &settings)?;
-    }
-    save(&args.out, &arch, &net, &optim, &settings, &progress)?;
-    let rate = session_images as f64 / session_start.elapsed().as_secs_f64().max(1e-9);
-    println!(
-        "stopped ({reason}) after {} steps this session, {:.1} images/s; run total {} epochs + {} steps, {:.1} min; checkpoint in {}",
-        session_steps,
-        rate,
-        progress.epoch,
-        progress.step_in_epoch,
-        progress.seconds / 60.0,
-        args.out.display()
-    );
-    Ok(())
+    let images_per_s = images as f64 / session_start.elapsed().as_secs_f64().max(1e-9);
+    Ok(Session { reason, steps, images_per_s, validated_at })
 }
 
 fn new_run(args: &TrainArgs) -> anyhow::Result<Checkpoint> {
@@ -207,6 +260,10 @@ fn new_run(args: &TrainArgs) -> anyhow::Result<Checkpoint> {
     ensure!(args.batch > 0, "--batch must be at least 1");
     ensure!(args.lr > 0.0 && args.lr.is_finite(), "--lr must be a positive number");
     ensure!(args.clip > 0.0 && args.clip.is_finite(), "--clip must be a positive number");
+    ensure!(
+        !args.dynamic_binarization || args.levels == 2,
+        "--dynamic-binarization needs --levels 2 (it draws binary pixels from grey levels)"
+    );
     let probe = data::load(&args.data, args.dataset, Split::Valid, args.levels)?;
     let classes = if args.conditional {
         ensure!(probe.labels.is_some() && probe.classes > 0, "--conditional needs labelled data");
@@ -214,26 +271,12 @@ fn new_run(args: &TrainArgs) -> anyhow::Result<Checkpoint> {
     } else {
         0
     };
-    let arch = Arch {
-        variant: match args.arch {
-            ArchKind::Gated => Variant::Gated,
-            ArchKind::Pixelcnn => Variant::Plain,
-        },
-        height: probe.height,
-        width: probe.width,
-        levels: args.levels,
-        classes,
-        channels: args.channels,
-        blocks: args.blocks,
-        first_kernel: args.first_kernel,
-        kernel: args.kernel,
-        head: args.head.unwrap_or(args.channels),
-    };
+    let arch = args.net.arch(probe.height, probe.width, args.levels, classes);
     arch.validate().context("invalid network")?;
     Ok(Checkpoint {
         arch,
         params: initial_params(&arch, args.seed),
-        optimizer: Vec::new(),
+        optimizer: OptimizerState::Fresh,
         settings: Settings {
             dataset: args.dataset,
             batch: args.batch,
@@ -242,6 +285,7 @@ fn new_run(args: &TrainArgs) -> anyhow::Result<Checkpoint> {
             epochs: args.epochs,
             minutes: args.minutes,
             seed: args.seed,
+            dynamic_binarization: args.dynamic_binarization,
         },
         progress: Progress::default(),
     })
@@ -291,29 +335,15 @@ fn epoch_bar(steps: usize, progress: &Progress) -> ProgressBar {
     bar
 }
 
-fn end_of_epoch(
-    args: &TrainArgs,
-    arch: &Arch,
-    net: &Net,
-    valid: &Images,
-    progress: &mut Progress,
-    settings: &Settings,
-    optim: &burn::optim::ModuleOptimizer,
-) -> anyhow::Result<()> {
-    validate_and_draw(args, arch, net, valid, progress, settings)?;
-    save(&args.out, arch, net, optim, settings, progress)
-}
-
 fn validate_and_draw(
     args: &TrainArgs,
     arch: &Arch,
-    net: &Net,
+    params: &[f32],
     valid: &Images,
     progress: &mut Progress,
     settings: &Settings,
 ) -> anyhow::Result<()> {
-    let params = net.to_flat();
-    let s = score(arch, &params, valid, args.valid_images, true)?;
+    let s = score(arch, params, valid, args.valid_images, true)?;
     progress.best_valid =
         Some(progress.best_valid.map_or(s.nats_per_image, |b| b.min(s.nats_per_image)));
     println!(
@@ -330,7 +360,7 @@ fn validate_and_draw(
     // no incremental executor): minutes per grid, so only gated runs draw one.
     if arch.variant == Variant::Gated {
         let grid = args.out.join(format!("samples-epoch-{:03}.png", progress.epoch));
-        save_sample_grid(arch, &params, &grid, 8, settings.seed)?;
+        save_sample_grid(arch, params, &grid, 8, settings.seed)?;
         fs::copy(&grid, args.out.join("samples-latest.png"))?;
     }
     plot_curves(&args.out)
@@ -339,17 +369,14 @@ fn validate_and_draw(
 fn save(
     out: &Path,
     arch: &Arch,
-    net: &Net,
-    optim: &burn::optim::ModuleOptimizer,
+    backend: &dyn Backend,
     settings: &Settings,
     progress: &Progress,
 ) -> anyhow::Result<()> {
-    let optimizer =
-        optim.into_bytes().map_err(|e| anyhow::anyhow!("cannot serialize the optimizer: {e:?}"))?;
     Checkpoint {
         arch: *arch,
-        params: net.to_flat(),
-        optimizer: optimizer.to_vec(),
+        params: backend.params(),
+        optimizer: backend.optimizer()?,
         settings: settings.clone(),
         progress: progress.clone(),
     }
