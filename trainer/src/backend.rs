@@ -96,10 +96,19 @@ impl CpuBackend {
     ///
     /// # Errors
     /// An invalid architecture, or Adam state of the wrong size.
-    pub fn new(arch: Arch, params: Vec<f32>, adam: Option<Adam>, clip: f32, threads: usize) -> anyhow::Result<Self> {
+    pub fn new(
+        arch: Arch,
+        params: Vec<f32>,
+        adam: Option<Adam>,
+        clip: f32,
+        threads: usize,
+    ) -> anyhow::Result<Self> {
         let engine = Engine::new(arch, threads)?;
         let adam = adam.unwrap_or_else(|| Adam::new(params.len()));
-        ensure!(adam.m.len() == params.len() && adam.v.len() == params.len(), "the Adam state does not match the parameters");
+        ensure!(
+            adam.m.len() == params.len() && adam.v.len() == params.len(),
+            "the Adam state does not match the parameters"
+        );
         let tensors = engine.index().tensors().to_vec();
         Ok(CpuBackend { engine, adam, params, tensors, clip })
     }
@@ -152,7 +161,12 @@ impl BurnBackend {
     ///
     /// # Errors
     /// When the optimizer record does not load.
-    pub fn new(arch: Arch, params: &[f32], state: Option<Vec<u8>>, clip: f32) -> anyhow::Result<Self> {
+    pub fn new(
+        arch: Arch,
+        params: &[f32],
+        state: Option<Vec<u8>>,
+        clip: f32,
+    ) -> anyhow::Result<Self> {
         let device = burn_device().autodiff();
         let net = Net::from_flat(&arch, params, &device);
         let mut optim = AdamConfig::new()

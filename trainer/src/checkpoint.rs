@@ -130,7 +130,8 @@ impl Checkpoint {
             _ => Vec::new(),
         };
         for (name, data) in ["adam.m", "adam.v"].iter().zip(&moments) {
-            views.push((name.to_string(), TensorView::new(Dtype::F32, vec![data.len() / 4], data)?));
+            views
+                .push((name.to_string(), TensorView::new(Dtype::F32, vec![data.len() / 4], data)?));
         }
         if let OptimizerState::Burn(bytes) = &self.optimizer {
             views.push(("optimizer".into(), TensorView::new(Dtype::U8, vec![bytes.len()], bytes)?));
@@ -201,7 +202,10 @@ impl Checkpoint {
                 t.shape(),
                 params.len()
             );
-            Ok(t.data().chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect())
+            Ok(t.data()
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+                .collect())
         };
         let optimizer = if let Some(steps) = meta.get("adam_steps") {
             let steps = steps.parse().context("metadata `adam_steps` is not a number")?;

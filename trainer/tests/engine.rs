@@ -42,7 +42,11 @@ struct Case {
 
 fn case(arch: Arch, seed: usize) -> Case {
     let images = (0..5)
-        .map(|b| (0..arch.pixels()).map(|i| ((i * 7 + b * 5 + seed + i / 3) % arch.levels) as u8).collect())
+        .map(|b| {
+            (0..arch.pixels())
+                .map(|i| ((i * 7 + b * 5 + seed + i / 3) % arch.levels) as u8)
+                .collect()
+        })
         .collect();
     let labels = (0..5).map(|b| (arch.classes > 0).then(|| (b + seed) % arch.classes)).collect();
     Case { arch, params: random_params(&arch, seed as u64), images, labels }
@@ -50,7 +54,11 @@ fn case(arch: Arch, seed: usize) -> Case {
 
 impl Case {
     fn examples(&self) -> Vec<Example<'_>> {
-        self.images.iter().zip(&self.labels).map(|(i, &label)| Example { levels: i, label }).collect()
+        self.images
+            .iter()
+            .zip(&self.labels)
+            .map(|(i, &label)| Example { levels: i, label })
+            .collect()
     }
 
     /// burn's mean NLL and flat gradient on the same batch.
@@ -58,9 +66,13 @@ impl Case {
         let device = Device::flex().autodiff();
         let net = Net::from_flat(&self.arch, &self.params, &device);
         let refs: Vec<&[u8]> = self.images.iter().map(|i| i.as_slice()).collect();
-        let labels = (self.arch.classes > 0).then(|| self.labels.iter().map(|l| l.unwrap() as i64).collect());
+        let labels = (self.arch.classes > 0)
+            .then(|| self.labels.iter().map(|l| l.unwrap() as i64).collect());
         let batch = Batch::new(&self.arch, &refs, labels, &device);
-        let loss = nats_per_image(forward(&Layout::new(self.arch), &net, batch.x, batch.labels), batch.levels);
+        let loss = nats_per_image(
+            forward(&Layout::new(self.arch), &net, batch.x, batch.labels),
+            batch.levels,
+        );
         let value = f64::from(loss.clone().into_scalar::<f32>());
         (value, net.grads_to_flat(&loss.backward()))
     }

@@ -18,7 +18,8 @@ const WARMUP: usize = 3;
 
 pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     ensure!(args.batch > 0 && args.steps > 0, "--batch and --steps must be at least 1");
-    let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let threads =
+        args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     ensure!(threads > 0, "--threads must be at least 1");
     std::env::set_var("RAYON_NUM_THREADS", threads.to_string());
     let arch = args.net.arch(28, 28, args.levels, args.classes);

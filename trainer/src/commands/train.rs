@@ -75,7 +75,8 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         println!("note: {note}");
     }
     let mut progress = ckpt.progress;
-    let session = train_loop(args, &arch, &settings, &data, backend.as_mut(), &mut progress, &stop)?;
+    let session =
+        train_loop(args, &arch, &settings, &data, backend.as_mut(), &mut progress, &stop)?;
     let params = backend.params();
     if session.validated_at != Some(progress.step) && session.steps > 0 {
         validate_and_draw(args, &arch, &params, &data.valid, &mut progress, &settings)?;
@@ -208,9 +209,8 @@ fn train_loop(
             .map(|(&i, l)| Example { levels: l, label: data.train.label(i) })
             .collect();
         let lr = learning_rate(settings, progress.step, total_steps, progress.seconds);
-        let value = backend
-            .step(&batch, lr)
-            .with_context(|| format!("step {} failed", progress.step))?;
+        let value =
+            backend.step(&batch, lr).with_context(|| format!("step {} failed", progress.step))?;
 
         progress.step += 1;
         progress.step_in_epoch += 1;

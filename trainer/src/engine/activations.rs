@@ -184,7 +184,11 @@ mod tests {
             up[i] += 1e-2;
             down[i] -= 1e-2;
             let numeric = (loss(&up) - loss(&down)) / 2e-2;
-            assert!((numeric - f64::from(dpre[i])).abs() < 1e-3, "input {i}: {numeric} vs {}", dpre[i]);
+            assert!(
+                (numeric - f64::from(dpre[i])).abs() < 1e-3,
+                "input {i}: {numeric} vs {}",
+                dpre[i]
+            );
         }
     }
 

@@ -29,7 +29,14 @@ impl Adam {
     ///
     /// # Panics
     /// If the lengths of `params`, `grads` and the state differ.
-    pub fn step(&mut self, params: &mut [f32], grads: &[f32], tensors: &[Range<usize>], lr: f64, clip: f32) {
+    pub fn step(
+        &mut self,
+        params: &mut [f32],
+        grads: &[f32],
+        tensors: &[Range<usize>],
+        lr: f64,
+        clip: f32,
+    ) {
         assert!(params.len() == grads.len() && grads.len() == self.m.len());
         self.steps += 1;
         let t = self.steps as i32;
@@ -40,7 +47,11 @@ impl Adam {
             let g = &grads[range.clone()];
             let norm = g.iter().map(|&x| f64::from(x) * f64::from(x)).sum::<f64>().sqrt() as f32;
             let coef = (clip / (norm + f32::MIN_POSITIVE)).min(1.0);
-            let (p, m, v) = (&mut params[range.clone()], &mut self.m[range.clone()], &mut self.v[range.clone()]);
+            let (p, m, v) = (
+                &mut params[range.clone()],
+                &mut self.m[range.clone()],
+                &mut self.v[range.clone()],
+            );
             for i in 0..g.len() {
                 let gi = g[i] * coef;
                 m[i] = b1 * m[i] + (1.0 - b1) * gi;
@@ -62,7 +73,8 @@ mod tests {
         // After one step m̂ = g and v̂ = g², so the update is lr · g / |g|.
         let mut adam = Adam::new(3);
         let mut p = vec![1.0, 1.0, 1.0];
-        adam.step(&mut p, &[0.5, -0.25, 0.0], &[0..3], 0.1, 10.0);
+        let whole = [Range { start: 0, end: 3 }];
+        adam.step(&mut p, &[0.5, -0.25, 0.0], &whole, 0.1, 10.0);
         assert!((p[0] - 0.9).abs() < 1e-6 && (p[1] - 1.1).abs() < 1e-6 && p[2] == 1.0, "{p:?}");
     }
 
@@ -70,8 +82,9 @@ mod tests {
     fn a_tensor_gradient_above_the_clip_is_scaled_to_it() {
         let (mut a, mut b) = (Adam::new(2), Adam::new(2));
         let (mut p, mut q) = (vec![0.0; 2], vec![0.0; 2]);
-        a.step(&mut p, &[30.0, 40.0], &[0..2], 0.1, 5.0);
-        b.step(&mut q, &[3.0, 4.0], &[0..2], 0.1, 5.0);
+        let whole = [Range { start: 0, end: 2 }];
+        a.step(&mut p, &[30.0, 40.0], &whole, 0.1, 5.0);
+        b.step(&mut q, &[3.0, 4.0], &whole, 0.1, 5.0);
         assert_eq!(a.m, b.m);
         assert_eq!(p, q);
     }

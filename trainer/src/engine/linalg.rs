@@ -218,7 +218,8 @@ mod tests {
     #[test]
     fn col2im_is_the_adjoint_of_im2col() {
         // <im2col(x), d> == <x, col2im(d)> for every window shape.
-        for (rows, cols, top, left) in [(2, 3, -1, -1), (1, 2, 0, -2), (4, 7, -3, -3), (1, 1, 0, 0)] {
+        for (rows, cols, top, left) in [(2, 3, -1, -1), (1, 2, 0, -2), (4, 7, -3, -3), (1, 1, 0, 0)]
+        {
             let w = Window { height: 5, width: 6, channels: 2, rows, cols, top, left };
             let x: Vec<f32> = (0..60).map(|i| ((i * 7 % 11) as f32) - 5.0).collect();
             let d: Vec<f32> = (0..30 * w.patch()).map(|i| ((i * 5 % 13) as f32) - 6.0).collect();

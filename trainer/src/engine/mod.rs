@@ -55,7 +55,11 @@ impl Engine {
         ensure!(threads > 0, "the engine needs at least one thread");
         let net = Network::new(arch);
         let workers = (0..threads)
-            .map(|_| Worker { ws: net.workspace(), grads: vec![0.0; arch.param_count()], nll: Vec::new() })
+            .map(|_| Worker {
+                ws: net.workspace(),
+                grads: vec![0.0; arch.param_count()],
+                nll: Vec::new(),
+            })
             .collect();
         Ok(Engine { arch, net, workers, grads: vec![0.0; arch.param_count()] })
     }
@@ -72,16 +76,36 @@ impl Engine {
 
     fn check(&self, params: &[f32], batch: &[Example<'_>]) -> anyhow::Result<()> {
         let a = &self.arch;
-        ensure!(params.len() == a.param_count(), "{} parameters, the network has {}", params.len(), a.param_count());
+        ensure!(
+            params.len() == a.param_count(),
+            "{} parameters, the network has {}",
+            params.len(),
+            a.param_count()
+        );
         ensure!(!batch.is_empty(), "an empty batch");
         for (i, ex) in batch.iter().enumerate() {
-            ensure!(ex.levels.len() == a.pixels(), "image {i} has {} pixels, the model expects {}", ex.levels.len(), a.pixels());
+            ensure!(
+                ex.levels.len() == a.pixels(),
+                "image {i} has {} pixels, the model expects {}",
+                ex.levels.len(),
+                a.pixels()
+            );
             if let Some(p) = ex.levels.iter().position(|&l| usize::from(l) >= a.levels) {
-                anyhow::bail!("image {i} has level {} at pixel {p}; the model has {} levels", ex.levels[p], a.levels);
+                anyhow::bail!(
+                    "image {i} has level {} at pixel {p}; the model has {} levels",
+                    ex.levels[p],
+                    a.levels
+                );
             }
             if a.classes > 0 {
-                let label = ex.label.with_context(|| format!("image {i} has no label; the model is class-conditional"))?;
-                ensure!(label < a.classes, "image {i} has label {label}; the model knows classes 0 to {}", a.classes - 1);
+                let label = ex.label.with_context(|| {
+                    format!("image {i} has no label; the model is class-conditional")
+                })?;
+                ensure!(
+                    label < a.classes,
+                    "image {i} has label {label}; the model knows classes 0 to {}",
+                    a.classes - 1
+                );
             }
         }
         Ok(())
@@ -120,7 +144,11 @@ impl Engine {
     ///
     /// # Errors
     /// When an image, a label or the parameter count does not fit the model.
-    pub fn gradient(&mut self, params: &[f32], batch: &[Example<'_>]) -> anyhow::Result<(f64, &[f32])> {
+    pub fn gradient(
+        &mut self,
+        params: &[f32],
+        batch: &[Example<'_>],
+    ) -> anyhow::Result<(f64, &[f32])> {
         self.check(params, batch)?;
         self.run(params, batch, true);
         let used = batch.len().div_ceil(batch.len().div_ceil(self.workers.len()));

@@ -103,8 +103,24 @@ fn windows(arch: &Arch, l: usize) -> (Window, Window) {
         Variant::Gated => r + 1,
         Variant::Plain => r,
     };
-    let up = Window { height: h, width: w, channels: c, rows: up_rows, cols: k, top: -(r as isize), left: -(r as isize) };
-    let row = Window { height: h, width: w, channels: c, rows: 1, cols: left, top: 0, left: -(r as isize) };
+    let up = Window {
+        height: h,
+        width: w,
+        channels: c,
+        rows: up_rows,
+        cols: k,
+        top: -(r as isize),
+        left: -(r as isize),
+    };
+    let row = Window {
+        height: h,
+        width: w,
+        channels: c,
+        rows: 1,
+        cols: left,
+        top: 0,
+        left: -(r as isize),
+    };
     (up, row)
 }
 
@@ -121,7 +137,7 @@ macro_rules! tensor {
 /// Layer `l`'s cache and the one before it.
 fn split(layers: &mut [LayerCache], l: usize) -> (Option<&LayerCache>, &mut LayerCache) {
     let (before, rest) = layers.split_at_mut(l);
-    (before.last().map(|c| &*c), &mut rest[0])
+    (before.last().map(|c| c as &LayerCache), &mut rest[0])
 }
 
 /// `sum += row` for the class row `label` of a `[classes, n]` table.
@@ -225,7 +241,13 @@ impl Network {
     }
 
     /// The layer bias plus the class row: the same at every position.
-    fn bias(&self, params: &[f32], out: &mut [f32], parts: &[(Option<usize>, TensorKind)], label: Option<usize>) {
+    fn bias(
+        &self,
+        params: &[f32],
+        out: &mut [f32],
+        parts: &[(Option<usize>, TensorKind)],
+        label: Option<usize>,
+    ) {
         out.fill(0.0);
         for &(layer, kind) in parts {
             let t = &params[self.index.range(layer, kind)];
@@ -257,14 +279,25 @@ impl Network {
             let li = Some(l);
             up.im2col(vin, &mut cur.col_v);
             let wv = tensor!(self, params, li, VWeight);
-            matmul(&mut cur.v_pre, Mat::dense(&cur.col_v, px, up.patch()), Mat::dense(wv, p2, up.patch()).t(), false);
+            matmul(
+                &mut cur.v_pre,
+                Mat::dense(&cur.col_v, px, up.patch()),
+                Mat::dense(wv, p2, up.patch()).t(),
+                false,
+            );
             self.bias(params, sums, &[(li, TensorKind::VBias), (li, TensorKind::VClass)], *label);
             add_row_vector(&mut cur.v_pre, sums);
 
             row.im2col(hin, &mut cur.col_h);
             let wh = tensor!(self, params, li, HWeight);
-            matmul(pre, Mat::dense(&cur.col_h, px, row.patch()), Mat::dense(wh, p2, row.patch()).t(), false);
-            let parts = [(li, TensorKind::HBias), (li, TensorKind::LinkBias), (li, TensorKind::HClass)];
+            matmul(
+                pre,
+                Mat::dense(&cur.col_h, px, row.patch()),
+                Mat::dense(wh, p2, row.patch()).t(),
+                false,
+            );
+            let parts =
+                [(li, TensorKind::HBias), (li, TensorKind::LinkBias), (li, TensorKind::HClass)];
             self.bias(params, sums, &parts, *label);
             add_row_vector(pre, sums);
             let wl = tensor!(self, params, li, LinkWeight);
@@ -331,9 +364,19 @@ impl Network {
             add_class_row(tensor!(mut self, grads, li, VClass), *label, sums);
 
             let gwh = tensor!(mut self, grads, li, HWeight);
-            matmul(gwh, Mat::dense(dpre, px, p2).t(), Mat::dense(&cur.col_h, px, row.patch()), true);
+            matmul(
+                gwh,
+                Mat::dense(dpre, px, p2).t(),
+                Mat::dense(&cur.col_h, px, row.patch()),
+                true,
+            );
             let gwv = tensor!(mut self, grads, li, VWeight);
-            matmul(gwv, Mat::dense(dv_pre, px, p2).t(), Mat::dense(&cur.col_v, px, up.patch()), true);
+            matmul(
+                gwv,
+                Mat::dense(dv_pre, px, p2).t(),
+                Mat::dense(&cur.col_v, px, up.patch()),
+                true,
+            );
             if l > 0 {
                 // The residual passes dh through; the convolutions add theirs.
                 let dcol_h = &mut dcol[..px * row.patch()];
@@ -371,9 +414,19 @@ impl Network {
                 Some(c) => cur.h_out.copy_from_slice(&c.h_out),
             }
             let wa = tensor!(self, params, li, AboveWeight);
-            matmul(&mut cur.h_out, Mat::dense(&cur.col_v, px, up.patch()), Mat::dense(wa, p, up.patch()).t(), true);
+            matmul(
+                &mut cur.h_out,
+                Mat::dense(&cur.col_v, px, up.patch()),
+                Mat::dense(wa, p, up.patch()).t(),
+                true,
+            );
             let wl = tensor!(self, params, li, LeftWeight);
-            matmul(&mut cur.h_out, Mat::dense(&cur.col_h, px, row.patch()), Mat::dense(wl, p, row.patch()).t(), true);
+            matmul(
+                &mut cur.h_out,
+                Mat::dense(&cur.col_h, px, row.patch()),
+                Mat::dense(wl, p, row.patch()).t(),
+                true,
+            );
             let bias = &mut sums[..p];
             self.bias(params, bias, &[(li, TensorKind::Bias), (li, TensorKind::Class)], *label);
             add_row_vector(&mut cur.h_out, bias);
@@ -403,10 +456,20 @@ impl Network {
             // Through the ReLU'd input: both windows scatter into dv.
             dv.fill(0.0);
             let dcol_a = &mut dcol[..px * up.patch()];
-            matmul(dcol_a, Mat::dense(dh, px, p), Mat::dense(tensor!(self, params, li, AboveWeight), p, up.patch()), false);
+            matmul(
+                dcol_a,
+                Mat::dense(dh, px, p),
+                Mat::dense(tensor!(self, params, li, AboveWeight), p, up.patch()),
+                false,
+            );
             up.col2im_add(dcol_a, dv);
             let dcol_l = &mut dcol[..px * row.patch()];
-            matmul(dcol_l, Mat::dense(dh, px, p), Mat::dense(tensor!(self, params, li, LeftWeight), p, row.patch()), false);
+            matmul(
+                dcol_l,
+                Mat::dense(dh, px, p),
+                Mat::dense(tensor!(self, params, li, LeftWeight), p, row.patch()),
+                false,
+            );
             row.col2im_add(dcol_l, dv);
             relu_backward(&prev.h_out, dv);
             for (d, v) in dh.iter_mut().zip(dv.iter()) {
@@ -441,7 +504,13 @@ impl Network {
     }
 
     /// The logits of one image, `[pixels][levels]` (for tests and samples).
-    pub fn logits(&self, params: &[f32], ws: &mut Workspace, levels: &[u8], label: Option<usize>) -> Vec<f32> {
+    pub fn logits(
+        &self,
+        params: &[f32],
+        ws: &mut Workspace,
+        levels: &[u8],
+        label: Option<usize>,
+    ) -> Vec<f32> {
         self.forward(params, ws, levels, label, 1.0);
         self.head_logits(params, ws);
         ws.logits.clone()
@@ -451,14 +520,34 @@ impl Network {
         let a = self.arch;
         let (px, p, hd, k) = (a.pixels(), a.channels, a.head, a.levels);
         let dlogits = &ws.logits;
-        matmul(tensor!(mut self, grads, None, Head2Weight), Mat::dense(dlogits, px, k).t(), Mat::dense(&ws.a1, px, hd), true);
+        matmul(
+            tensor!(mut self, grads, None, Head2Weight),
+            Mat::dense(dlogits, px, k).t(),
+            Mat::dense(&ws.a1, px, hd),
+            true,
+        );
         add_column_sums(tensor!(mut self, grads, None, Head2Bias), dlogits);
         let da1 = &mut ws.da[..px * hd];
-        matmul(da1, Mat::dense(dlogits, px, k), Mat::dense(tensor!(self, params, None, Head2Weight), k, hd), false);
+        matmul(
+            da1,
+            Mat::dense(dlogits, px, k),
+            Mat::dense(tensor!(self, params, None, Head2Weight), k, hd),
+            false,
+        );
         relu_backward(&ws.a1, da1);
-        matmul(tensor!(mut self, grads, None, Head1Weight), Mat::dense(da1, px, hd).t(), Mat::dense(&ws.a0, px, p), true);
+        matmul(
+            tensor!(mut self, grads, None, Head1Weight),
+            Mat::dense(da1, px, hd).t(),
+            Mat::dense(&ws.a0, px, p),
+            true,
+        );
         add_column_sums(tensor!(mut self, grads, None, Head1Bias), da1);
-        matmul(&mut ws.dh, Mat::dense(da1, px, hd), Mat::dense(tensor!(self, params, None, Head1Weight), hd, p), false);
+        matmul(
+            &mut ws.dh,
+            Mat::dense(da1, px, hd),
+            Mat::dense(tensor!(self, params, None, Head1Weight), hd, p),
+            false,
+        );
         relu_backward(&ws.a0, &mut ws.dh);
         ws.dv.fill(0.0);
     }
