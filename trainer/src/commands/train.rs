@@ -426,3 +426,50 @@ fn plot_curves(out: &Path) -> anyhow::Result<()> {
         ],
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn grey_data(dynamic: bool) -> TrainingData {
+        let grey: Vec<u8> = (0..2 * 400).map(|i| (i % 256) as u8).collect();
+        let images = |levels| Images {
+            height: 20,
+            width: 20,
+            levels,
+            classes: 0,
+            pixels: if levels == 2 { data::quantize(&grey, 2, 1) } else { grey.clone() },
+            labels: None,
+        };
+        TrainingData { train: images(256), valid: images(2), dynamic, seed: 5 }
+    }
+
+    #[test]
+    fn dynamic_binarization_draws_new_pixels_every_epoch_and_the_same_on_resume() {
+        let d = grey_data(true);
+        let (a, b) = (d.levels(1, 0), d.levels(1, 1));
+        assert!(a.iter().all(|&v| v <= 1) && b.iter().all(|&v| v <= 1));
+        assert_ne!(a, b, "a new epoch draws new pixels");
+        assert_eq!(a, d.levels(1, 0), "the same epoch draws the same pixels");
+        assert_ne!(d.levels(0, 0), d.levels(1, 0));
+        // Bernoulli(grey / 255): the mean over many epochs follows the grey level.
+        let mut on = vec![0u32; 400];
+        for epoch in 0..400 {
+            for (count, &v) in on.iter_mut().zip(d.levels(0, epoch).iter()) {
+                *count += u32::from(v);
+            }
+        }
+        for (i, &count) in on.iter().enumerate().step_by(17) {
+            let p = (i % 256) as f64 / 255.0;
+            let mean = f64::from(count) / 400.0;
+            assert!((mean - p).abs() < 0.1, "pixel {i}: {mean} vs {p}");
+        }
+    }
+
+    #[test]
+    fn static_binarization_keeps_the_training_levels() {
+        let d = grey_data(false);
+        assert_eq!(&*d.levels(1, 0), d.train.image(1));
+        assert_eq!(d.levels(1, 0), d.levels(1, 7));
+    }
+}
