@@ -30,6 +30,9 @@ pub enum Command {
     /// Training speed: images per second of full steps (forward, backward,
     /// Adam) on random binary images, for a network shape and backend.
     Bench(BenchArgs),
+    /// Do class-conditional samples look like their class? A digit
+    /// classifier trained on the training split labels samples of each class.
+    CheckSamples(CheckSamplesArgs),
 }
 
 /// Network variant.
@@ -207,4 +210,30 @@ pub struct BenchArgs {
     /// Training backend.
     #[arg(long, value_enum, default_value_t = BackendKind::Cpu)]
     pub backend: BackendKind,
+}
+
+/// Arguments of `trainer check-samples`.
+#[derive(Debug, Args)]
+pub struct CheckSamplesArgs {
+    /// Run directory with a checkpoint of a class-conditional model.
+    #[arg(long)]
+    pub run: PathBuf,
+    /// Folder with the labelled data the classifier trains on.
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Samples per class.
+    #[arg(long, default_value_t = 100)]
+    pub per_class: usize,
+    /// Seed of the samples.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Epochs of classifier training.
+    #[arg(long, default_value_t = 5)]
+    pub classifier_epochs: usize,
+    /// Also save the first 10 samples of each class as a PNG grid (a row per class).
+    #[arg(long)]
+    pub grid: Option<PathBuf>,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
 }

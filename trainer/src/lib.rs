@@ -5,6 +5,7 @@ pub mod backend;
 pub mod checkpoint;
 pub mod cli;
 pub mod commands;
+pub mod digits;
 pub mod engine;
 pub use pixelcnn_runtime::data;
 pub mod model;

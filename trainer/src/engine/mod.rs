@@ -9,7 +9,7 @@
 
 mod activations;
 mod adam;
-mod linalg;
+pub(crate) mod linalg;
 mod network;
 
 pub use adam::Adam;

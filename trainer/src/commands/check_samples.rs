@@ -1,0 +1,125 @@
+//! `trainer check-samples`: do class-conditional samples look like their
+//! class? A digit classifier trained on the data's training split labels N
+//! samples per class; the share it labels as the class they were drawn for
+//! is printed beside its accuracy on real test images.
+
+use anyhow::{ensure, Context};
+use pixelcnn_runtime::{rng, sampler, Incremental, Weights};
+use serde_json::json;
+
+use crate::checkpoint::Checkpoint;
+use crate::cli::CheckSamplesArgs;
+use crate::data::{self, Split};
+use crate::digits::Classifier;
+use crate::plot::save_grid;
+
+/// Samples per class drawn in `--grid`.
+const GRID_COLUMNS: usize = 10;
+
+/// Seed of the classifier: fixed, so two runs judge with the same classifier.
+const CLASSIFIER_SEED: u64 = 0xd161_7501;
+
+pub fn run(args: &CheckSamplesArgs) -> anyhow::Result<()> {
+    let ckpt = Checkpoint::load(&args.run)?;
+    let arch = ckpt.arch;
+    ensure!(
+        arch.classes > 0,
+        "{} is not class-conditional: there is no class to check",
+        args.run.display()
+    );
+    ensure!(args.per_class > 0, "--per-class must be at least 1");
+    let kind = ckpt.settings.dataset;
+    let train = data::load(&args.data, kind, Split::Train, 256)?;
+    let test = data::load(&args.data, kind, Split::Test, arch.levels)?;
+    test.check_fits(&arch)?;
+    eprintln!("training the digit classifier on {} images", train.len());
+    let classifier = Classifier::train(&train, args.classifier_epochs, CLASSIFIER_SEED)?;
+    let real = classifier.accuracy(&test);
+
+    eprintln!("drawing {} samples per class", args.per_class);
+    let weights = Weights::new(arch, &ckpt.params).context("the checkpoint's parameters")?;
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(arch.classes);
+    let classes: Vec<usize> = (0..arch.classes).collect();
+    let per_thread = classes.len().div_ceil(threads);
+    let samples: Vec<(usize, Vec<Vec<u8>>)> = std::thread::scope(|s| {
+        let handles: Vec<_> = classes
+            .chunks(per_thread)
+            .map(|chunk| {
+                let weights = &weights;
+                s.spawn(move || -> anyhow::Result<Vec<(usize, Vec<Vec<u8>>)>> {
+                    let mut state = vec![0.0f32; arch.state_len()];
+                    let mut inc = Incremental::new(weights, &mut state, Some(chunk[0]))?;
+                    let mut out = Vec::new();
+                    for &class in chunk {
+                        let mut images = Vec::new();
+                        for i in 0..args.per_class {
+                            let mut image = vec![0u8; arch.pixels()];
+                            let seed = args
+                                .seed
+                                .wrapping_mul(1_000_003)
+                                .wrapping_add((class * args.per_class + i) as u64);
+                            sampler::generate(
+                                &mut inc,
+                                Some(class),
+                                1.0,
+                                &mut rng::from_seed(seed),
+                                &mut image,
+                            )?;
+                            images.push(image);
+                        }
+                        out.push((class, images));
+                    }
+                    Ok(out)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a sampling thread panicked"))
+            .collect::<anyhow::Result<Vec<_>>>()
+    })?
+    .into_iter()
+    .flatten()
+    .collect();
+
+    let mut shares = Vec::new();
+    let mut confusion = vec![vec![0usize; arch.classes]; arch.classes];
+    for (class, images) in &samples {
+        for p in classifier.predict(images, arch.levels) {
+            confusion[*class][p] += 1;
+        }
+        shares.push(confusion[*class][*class] as f64 / images.len() as f64);
+    }
+    let overall = shares.iter().sum::<f64>() / shares.len() as f64;
+    if let Some(path) = &args.grid {
+        let rows: Vec<Vec<Vec<u8>>> = samples
+            .iter()
+            .map(|(_, images)| images.iter().take(GRID_COLUMNS).cloned().collect())
+            .collect();
+        save_grid(path, &rows, arch.height, arch.width, arch.levels, 2)?;
+    }
+    if args.json {
+        println!(
+            "{}",
+            json!({"samples_recognised": overall, "per_class": shares, "confusion": confusion, "per_class_samples": args.per_class,
+                   "classifier_test_accuracy": real, "test_images": test.len()})
+        );
+    } else {
+        println!("classifier accuracy on {} real test images: {:.1}%", test.len(), 100.0 * real);
+        for (class, share) in shares.iter().enumerate() {
+            let (other, count) = confusion[class]
+                .iter()
+                .enumerate()
+                .filter(|&(c, _)| c != class)
+                .max_by_key(|&(_, n)| *n)
+                .map_or((class, 0), |(c, &n)| (c, n));
+            println!(
+                "class {class}: {:.0}% of {} samples recognised; most often taken for {other} ({count})",
+                100.0 * share,
+                args.per_class
+            );
+        }
+        println!("all classes: {:.1}% of samples recognised as their class", 100.0 * overall);
+    }
+    Ok(())
+}
