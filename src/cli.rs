@@ -121,9 +121,10 @@ pub struct DataArgs {
     /// Folder with MNIST-style IDX files (gz or raw) or PNGs.
     #[arg(long)]
     pub data: Option<PathBuf>,
-    /// Which split of --data.
-    #[arg(long, value_enum, default_value_t = Split::Test)]
-    pub split: Split,
+    /// Which split of --data (default: test for IDX folders, all for PNG
+    /// folders, which have no test split).
+    #[arg(long, value_enum)]
+    pub split: Option<Split>,
     /// Grayscale PNG files instead of --data (unlabelled).
     #[arg(long, num_args = 1.., conflicts_with = "data")]
     pub images: Vec<PathBuf>,

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use anyhow::{bail, ensure, Context};
-use pixelcnn_runtime::data::{self, DatasetKind, Images};
+use pixelcnn_runtime::data::{self, DatasetKind, Images, Split};
 use pixelcnn_runtime::Arch;
 
 use crate::cli::DataArgs;
@@ -24,7 +24,12 @@ pub fn detect_kind(dir: &Path) -> anyhow::Result<DatasetKind> {
 /// Loads the images of `args` for `arch`, quantized to its levels.
 pub fn load(args: &DataArgs, arch: &Arch) -> anyhow::Result<Images> {
     let mut images = if let Some(dir) = &args.data {
-        data::load(dir, detect_kind(dir)?, args.split, arch.levels)?
+        let kind = detect_kind(dir)?;
+        let split = args.split.unwrap_or(match kind {
+            DatasetKind::PngDir => Split::All,
+            _ => Split::Test,
+        });
+        data::load(dir, kind, split, arch.levels)?
     } else if !args.images.is_empty() {
         let mut raw = Vec::new();
         for path in &args.images {

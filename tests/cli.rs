@@ -254,3 +254,16 @@ fn eval_scores_a_plain_pixelcnn_with_one_full_pass_per_image() {
         "{out:?}"
     );
 }
+
+#[test]
+fn a_png_folder_is_scored_whole_and_has_no_test_split() {
+    const PNGS: &str = "tests/fixtures/png-digits";
+    let model = "models/gated-mnist-int8.pcnn";
+    let out = pixelcnn(&["eval", "--model", model, "--data", PNGS, "--limit", "5", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(stdout_of(&out).trim()).unwrap();
+    assert_eq!(v["images"], 5);
+    let out = pixelcnn(&["eval", "--model", model, "--data", PNGS, "--split", "test"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no test split"), "{err}");
+}

@@ -50,6 +50,14 @@ pub enum DisplayKind {
 }
 
 impl DisplayKind {
+    /// The panel's name, as a datasheet spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            DisplayKind::Ssd1306 => "SSD1306 OLED",
+            DisplayKind::St7789 => "ST7789 TFT",
+        }
+    }
+
     /// Panel size in pixels.
     pub fn size(self) -> Size {
         match self {

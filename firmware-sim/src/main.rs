@@ -49,9 +49,19 @@ struct Args {
     window: bool,
 }
 
+/// `println!` that returns the write error instead of panicking: a closed
+/// stdout ends the program quietly in `main`, after the files are written.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*)
+    }};
+}
+
 fn main() -> ExitCode {
     match run(&Args::parse()) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
@@ -59,7 +69,20 @@ fn main() -> ExitCode {
     }
 }
 
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| {
+        e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
 fn run(args: &Args) -> anyhow::Result<()> {
+    if args.count == 0 {
+        bail!("--count must be at least 1");
+    }
+    if args.frame_every == 0 {
+        bail!("--frame-every must be at least 1");
+    }
     if args.window && !cfg!(feature = "window") {
         bail!("--window needs a build with `--features window` (and SDL2 installed)");
     }
@@ -105,15 +128,16 @@ fn draw<C: Palette + Into<Rgb888>>(
     sorted.sort_unstable();
     let pct = |p: f64| sorted[((sorted.len() - 1) as f64 * p).round() as usize];
     let mean = sorted.iter().map(|&v| f64::from(v)).sum::<f64>() / sorted.len().max(1) as f64;
-    println!(
-        "drew {} digits, {} pixels, on a simulated {:?} ({} model)",
+    let what = if config.count == 1 { "image" } else { "images" };
+    say!(
+        "drew {} {what}, {} pixels, on a simulated {} ({} model)",
         config.count,
         run.micros.len(),
-        args.display,
+        args.display.name(),
         model.precision()
-    );
-    println!("per-pixel latency: p50 {} µs, p99 {} µs, mean {mean:.1} µs", pct(0.5), pct(0.99));
-    println!("wrote {} ({} frames) and {}", gif.display(), run.frames.len(), png.display());
+    )?;
+    say!("per-pixel latency: p50 {} µs, p99 {} µs, mean {mean:.1} µs", pct(0.5), pct(0.99))?;
+    say!("wrote {} ({} frames) and {}", gif.display(), run.frames.len(), png.display())?;
     Ok(())
 }
 

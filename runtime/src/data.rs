@@ -3,7 +3,7 @@
 //!
 //! Splits of IDX data: `train` is the first 5/6 of the training file and
 //! `valid` the last 1/6 (50,000 and 10,000 of MNIST's 60,000), `test` is the
-//! t10k file. With K = 2 every pixel is binarized once, Bernoulli(v / 255),
+//! t10k file. PNG folders: see [`Split`]. With K = 2 every pixel is binarized once, Bernoulli(v / 255),
 //! from a fixed seed per file (static binarization), so train and valid come
 //! from the same draw whichever is loaded. Images already binary (every pixel
 //! 0 or 255) stay as they are. With K > 2 a pixel becomes
@@ -32,15 +32,22 @@ pub enum DatasetKind {
 }
 
 /// Which part of the data.
+///
+/// IDX folders: `train` is the first 5/6 of the training file, `valid` the
+/// last 1/6, `test` the t10k file. PNG folders have no test split: `valid`
+/// is every 6th image of each class folder (in file-name order), `train` the
+/// other 5 of every 6, and `all` every image.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum Split {
     /// Training images.
     Train,
-    /// Validation images (held out of the training file).
+    /// Validation images (held out of the training images).
     Valid,
-    /// Test images.
+    /// Test images (IDX folders).
     Test,
+    /// Every image (PNG folders).
+    All,
 }
 
 /// Seeds of the static binarization, one per source file.
@@ -96,6 +103,15 @@ impl Images {
             arch.classes == 0 || self.labels.is_some(),
             "the model is class-conditional but the data has no labels"
         );
+        if let (true, Some(labels)) = (arch.classes > 0, &self.labels) {
+            if let Some(i) = labels.iter().position(|&l| usize::from(l) >= arch.classes) {
+                bail!(
+                    "image {i} has label {}, but the model knows only classes 0 to {}",
+                    labels[i],
+                    arch.classes - 1
+                );
+            }
+        }
         Ok(())
     }
 
@@ -124,18 +140,30 @@ pub fn load(dir: &Path, kind: DatasetKind, split: Split, levels: usize) -> anyho
             let (prefix, seed) = match split {
                 Split::Train | Split::Valid => ("train", BINARIZE_SEED_TRAIN),
                 Split::Test => ("t10k", BINARIZE_SEED_TEST),
+                Split::All => bail!(
+                    "--split all is for PNG folders; {} holds IDX files: choose train, valid or test",
+                    dir.display()
+                ),
             };
             (read_idx_pair(dir, prefix)?, seed)
         }
         DatasetKind::PngDir => (read_png_dir(dir)?, BINARIZE_SEED_TRAIN),
     };
     let n = raw.pixels.len() / (raw.height * raw.width);
-    let range = match (kind, split) {
-        (DatasetKind::PngDir, Split::Test) | (_, Split::Valid) => n - n / 6..n,
-        (_, Split::Train) => 0..n - n / 6,
-        (_, Split::Test) => 0..n,
+    let chosen: Vec<usize> = match (kind, split) {
+        (DatasetKind::PngDir, Split::Test) => bail!(
+            "{} is a folder of PNGs: it has the splits train (5 of every 6 images of each class), \
+             valid (every 6th) and all, but no test split",
+            dir.display()
+        ),
+        (DatasetKind::PngDir, Split::All) => (0..n).collect(),
+        (DatasetKind::PngDir, _) => stratified(raw.labels.as_deref(), n, split == Split::Valid),
+        (_, Split::Train) => (0..n - n / 6).collect(),
+        (_, Split::Valid) => (n - n / 6..n).collect(),
+        // IDX folders refused `All` above.
+        (_, Split::Test | Split::All) => (0..n).collect(),
     };
-    ensure!(!range.is_empty(), "the {split:?} split of {} is empty", dir.display());
+    ensure!(!chosen.is_empty(), "the {split:?} split of {} is empty", dir.display());
     let pixels = quantize(&raw.pixels, levels, seed);
     let size = raw.height * raw.width;
     Ok(Images {
@@ -143,9 +171,22 @@ pub fn load(dir: &Path, kind: DatasetKind, split: Split, levels: usize) -> anyho
         width: raw.width,
         levels,
         classes: raw.classes,
-        pixels: pixels[range.start * size..range.end * size].to_vec(),
-        labels: raw.labels.map(|l| l[range].to_vec()),
+        pixels: chosen.iter().flat_map(|&i| &pixels[i * size..(i + 1) * size]).copied().collect(),
+        labels: raw.labels.map(|l| chosen.iter().map(|&i| l[i]).collect()),
     })
+}
+
+/// Every 6th image of each class (of all images when unlabelled) for
+/// validation, the others for training: every class is in both.
+fn stratified(labels: Option<&[u8]>, n: usize, valid: bool) -> Vec<usize> {
+    let mut seen = [0usize; 256];
+    (0..n)
+        .filter(|&i| {
+            let class = labels.map_or(0, |l| usize::from(l[i]));
+            seen[class] += 1;
+            (seen[class] % 6 == 0) == valid
+        })
+        .collect()
 }
 
 /// Quantizes 8-bit intensities to `levels` levels; see the module docs.

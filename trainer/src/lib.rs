@@ -1,6 +1,15 @@
 //! The trainer's library: data, model, checkpoints, ONNX export, commands.
 //! The `trainer` binary is a thin wrapper; tests use the library directly.
 
+/// `println!` that ignores a closed stdout: a run piped into `head` keeps
+/// training and checkpointing; only its messages are lost.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
 pub mod backend;
 pub mod checkpoint;
 pub mod cli;

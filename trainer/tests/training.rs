@@ -189,3 +189,126 @@ fn write_png(path: &Path, w: u32, h: u32) {
     let mut writer = enc.write_header().unwrap();
     writer.write_image_data(&vec![128u8; (w * h) as usize]).unwrap();
 }
+
+const PNG_FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/png-digits");
+
+fn png_train(data: &str, out: &Path, extra: &[&str]) -> Output {
+    let mut args =
+        vec!["train", "--data", data, "--dataset", "png-dir", "--out", out.to_str().unwrap()];
+    args.extend_from_slice(&["--conditional", "--channels", "4", "--blocks", "1", "--batch", "8"]);
+    args.extend_from_slice(&["--threads", "1", "--epochs", "1", "--valid-images", "10"]);
+    args.extend_from_slice(extra);
+    trainer(&args)
+}
+
+#[test]
+fn a_png_folder_trains_on_every_class_and_has_no_test_split() {
+    let dir = Path::new(PNG_FIXTURE);
+    for split in [Split::Train, Split::Valid] {
+        let images = data::load(dir, DatasetKind::PngDir, split, 2).unwrap();
+        let mut seen = [0usize; 10];
+        for i in 0..images.len() {
+            seen[images.label(i).unwrap()] += 1;
+        }
+        let per_class = if split == Split::Train { 10 } else { 2 };
+        assert_eq!(seen, [per_class; 10], "{split:?}");
+    }
+    let err = data::load(dir, DatasetKind::PngDir, Split::Test, 2).unwrap_err().to_string();
+    assert!(err.contains("no test split"), "{err}");
+    assert_eq!(data::load(dir, DatasetKind::PngDir, Split::All, 2).unwrap().len(), 120);
+
+    let run = temp_dir("png");
+    ok(&png_train(PNG_FIXTURE, &run, &["--max-steps", "3"]));
+    let err = failure(&trainer(&["eval", "--run", run.to_str().unwrap(), "--data", PNG_FIXTURE]));
+    assert!(err.contains("no test split"), "{err}");
+    ok(&trainer(&[
+        "eval",
+        "--run",
+        run.to_str().unwrap(),
+        "--data",
+        PNG_FIXTURE,
+        "--split",
+        "valid",
+    ]));
+}
+
+#[test]
+fn labels_the_model_does_not_know_are_refused() {
+    // A 2-class run, then 10-class data: an error that names the label, no panic.
+    let two = temp_dir("two-classes");
+    for class in ["0", "1"] {
+        let dst = two.join(class);
+        std::fs::create_dir_all(&dst).unwrap();
+        for entry in std::fs::read_dir(Path::new(PNG_FIXTURE).join(class)).unwrap() {
+            let path = entry.unwrap().path();
+            std::fs::copy(&path, dst.join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    let run = temp_dir("two-run");
+    ok(&png_train(two.to_str().unwrap(), &run, &["--max-steps", "2"]));
+    let run_arg = run.to_str().unwrap();
+    let err =
+        failure(&trainer(&["eval", "--run", run_arg, "--data", PNG_FIXTURE, "--split", "valid"]));
+    assert!(err.contains("but the model knows only classes 0 to 1"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    let err = failure(&trainer(&["train", "--data", PNG_FIXTURE, "--out", run_arg, "--resume"]));
+    assert!(err.contains("but the model knows only classes 0 to 1"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn options_are_checked_before_any_work() {
+    let dir = temp_dir("options");
+    let err = failure(&train(&dir.join("v"), &["--epochs", "1", "--valid-images", "0"]));
+    assert!(err.contains("--valid-images must be at least 1"), "{err}");
+    let err = failure(&train(&dir.join("m"), &["--minutes", "NaN"]));
+    assert!(err.contains("--minutes must be a positive number, got NaN"), "{err}");
+    assert!(!dir.join("v").exists() && !dir.join("m").exists(), "no run folder for a refused run");
+}
+
+#[test]
+fn a_resumed_run_drops_the_metrics_logged_after_its_checkpoint() {
+    let run = temp_dir("metrics");
+    ok(&train(&run, &["--epochs", "3", "--max-steps", "30"]));
+    let metrics = run.join("metrics.jsonl");
+    // As if the process was killed after logging step 75 but before its checkpoint.
+    let mut text = std::fs::read_to_string(&metrics).unwrap();
+    text.push_str("{\"kind\":\"train\",\"step\":75,\"images\":1200,\"nats_per_image\":1.0}\n");
+    std::fs::write(&metrics, text).unwrap();
+    ok(&trainer(&[
+        "train",
+        "--data",
+        FIXTURE,
+        "--out",
+        run.to_str().unwrap(),
+        "--resume",
+        "--max-steps",
+        "1",
+    ]));
+    let steps: Vec<u64> = std::fs::read_to_string(&metrics)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["step"].as_u64().unwrap())
+        .collect();
+    assert!(steps.iter().all(|&s| s <= 31), "{steps:?}");
+    assert!(steps.contains(&25), "{steps:?}");
+}
+
+#[test]
+fn a_closed_stdout_does_not_stop_training() {
+    let run = temp_dir("pipe");
+    let mut args = vec!["train", "--data", FIXTURE, "--out", run.to_str().unwrap()];
+    args.extend_from_slice(SMALL);
+    args.extend_from_slice(&["--epochs", "1", "--valid-images", "10"]);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_trainer"))
+        .args(&args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(Checkpoint::load(&run).unwrap().progress.epoch, 1);
+}

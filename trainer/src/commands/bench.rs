@@ -52,7 +52,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let seconds = start.elapsed().as_secs_f64();
     let macs = arch.macs_per_pixel() as f64 * arch.pixels() as f64;
     let images_per_s = (args.steps * args.batch) as f64 / seconds;
-    println!(
+    say!(
         "{} backend, {} parameters, {} threads, batch {}: {:.1} ms/step, {:.1} images/s, {:.1} GFLOP/s (3 passes of {:.1} MMAC per image)",
         match args.backend {
             BackendKind::Cpu => "cpu",

@@ -9,7 +9,7 @@ use serde_json::json;
 
 use crate::checkpoint::Checkpoint;
 use crate::cli::CheckSamplesArgs;
-use crate::data::{self, Split};
+use crate::data::{self, DatasetKind, Split};
 use crate::digits::Classifier;
 use crate::plot::save_grid;
 
@@ -30,7 +30,9 @@ pub fn run(args: &CheckSamplesArgs) -> anyhow::Result<()> {
     ensure!(args.per_class > 0, "--per-class must be at least 1");
     let kind = ckpt.settings.dataset;
     let train = data::load(&args.data, kind, Split::Train, 256)?;
-    let test = data::load(&args.data, kind, Split::Test, arch.levels)?;
+    // PNG folders have no test split; their held-out images are `valid`.
+    let held_out = if kind == DatasetKind::PngDir { Split::Valid } else { Split::Test };
+    let test = data::load(&args.data, kind, held_out, arch.levels)?;
     test.check_fits(&arch)?;
     eprintln!("training the digit classifier on {} images", train.len());
     let classifier = Classifier::train(&train, args.classifier_epochs, CLASSIFIER_SEED)?;
@@ -99,13 +101,13 @@ pub fn run(args: &CheckSamplesArgs) -> anyhow::Result<()> {
         save_grid(path, &rows, arch.height, arch.width, arch.levels, 2)?;
     }
     if args.json {
-        println!(
+        say!(
             "{}",
             json!({"samples_recognised": overall, "per_class": shares, "confusion": confusion, "per_class_samples": args.per_class,
                    "classifier_test_accuracy": real, "test_images": test.len()})
         );
     } else {
-        println!("classifier accuracy on {} real test images: {:.1}%", test.len(), 100.0 * real);
+        say!("classifier accuracy on {} real test images: {:.1}%", test.len(), 100.0 * real);
         for (class, share) in shares.iter().enumerate() {
             let (other, count) = confusion[class]
                 .iter()
@@ -113,13 +115,13 @@ pub fn run(args: &CheckSamplesArgs) -> anyhow::Result<()> {
                 .filter(|&(c, _)| c != class)
                 .max_by_key(|&(_, n)| *n)
                 .map_or((class, 0), |(c, &n)| (c, n));
-            println!(
+            say!(
                 "class {class}: {:.0}% of {} samples recognised; most often taken for {other} ({count})",
                 100.0 * share,
                 args.per_class
             );
         }
-        println!("all classes: {:.1}% of samples recognised as their class", 100.0 * overall);
+        say!("all classes: {:.1}% of samples recognised as their class", 100.0 * overall);
     }
     Ok(())
 }

@@ -29,7 +29,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
     let images = data::load(&args.data, kind, args.split, ckpt.arch.levels)?;
     let score = score(&ckpt.arch, &ckpt.params, &images, args.limit, !args.json)?;
     if args.json {
-        println!(
+        say!(
             "{}",
             serde_json::json!({
                 "nats_per_image": score.nats_per_image,
@@ -38,9 +38,12 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
             })
         );
     } else {
-        println!(
+        say!(
             "{:?} split: {:.3} nats/image, {:.4} bits/dim over {} images",
-            args.split, score.nats_per_image, score.bits_per_dim, score.images
+            args.split,
+            score.nats_per_image,
+            score.bits_per_dim,
+            score.images
         );
     }
     Ok(())

@@ -12,7 +12,7 @@ pub fn run(args: &ExportArgs) -> anyhow::Result<()> {
     onnx::export(&weights, &args.out)
         .with_context(|| format!("cannot write {}", args.out.display()))?;
     let size = std::fs::metadata(&args.out)?.len();
-    println!(
+    say!(
         "wrote {} ({} parameters, {} bytes, trained {} epochs / {} steps)",
         args.out.display(),
         ckpt.arch.param_count(),

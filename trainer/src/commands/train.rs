@@ -41,13 +41,14 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     // burn's flex backend runs on rayon's global pool, sized from this
     // variable at first use.
     std::env::set_var("RAYON_NUM_THREADS", threads.to_string());
+    check_options(args)?;
     fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
     let ckpt = open_run(args)?;
     let arch = ckpt.arch;
     let settings = ckpt.settings.clone();
     let data = TrainingData::load(args, &settings, &arch)?;
-    println!(
+    say!(
         "{} PixelCNN, {} parameters, {}x{}, K = {}, {} classes; {} training and {} validation images{}",
         match arch.variant {
             Variant::Gated => "Gated",
@@ -72,7 +73,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     let (mut backend, note) =
         backend::create(args.backend, arch, ckpt.params, ckpt.optimizer, settings.clip, threads)?;
     if let Some(note) = note {
-        println!("note: {note}");
+        say!("note: {note}");
     }
     let mut progress = ckpt.progress;
     let session =
@@ -82,7 +83,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         validate_and_draw(args, &arch, &params, &data.valid, &mut progress, &settings)?;
     }
     save(&args.out, &arch, backend.as_ref(), &settings, &progress)?;
-    println!(
+    say!(
         "stopped ({}) after {} steps this session, {:.1} images/s; run total {} epochs + {} steps, {:.1} min; checkpoint in {}",
         session.reason,
         session.steps,
@@ -95,11 +96,27 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Refuses options that would fail only after work was done.
+fn check_options(args: &TrainArgs) -> anyhow::Result<()> {
+    ensure!(args.valid_images != Some(0), "--valid-images must be at least 1");
+    ensure!(args.epochs != Some(0), "--epochs must be at least 1");
+    if let Some(m) = args.minutes {
+        ensure!(m.is_finite() && m > 0.0, "--minutes must be a positive number, got {m}");
+    }
+    ensure!(
+        args.checkpoint_minutes.is_finite() && args.checkpoint_minutes > 0.0,
+        "--checkpoint-minutes must be a positive number, got {}",
+        args.checkpoint_minutes
+    );
+    Ok(())
+}
+
 /// The checkpoint to continue: the saved one with `--resume`, else a new run.
 fn open_run(args: &TrainArgs) -> anyhow::Result<Checkpoint> {
     if args.resume {
         let ckpt = Checkpoint::load(&args.out).context("cannot resume")?;
-        println!(
+        truncate_metrics(&args.out, ckpt.progress.step)?;
+        say!(
             "resuming {}: epoch {}, step {}, {:.1} min trained",
             args.out.display(),
             ckpt.progress.epoch,
@@ -346,9 +363,13 @@ fn validate_and_draw(
     let s = score(arch, params, valid, args.valid_images, true)?;
     progress.best_valid =
         Some(progress.best_valid.map_or(s.nats_per_image, |b| b.min(s.nats_per_image)));
-    println!(
+    say!(
         "epoch {} step {}: validation {:.3} nats/image ({:.4} bits/dim, {} images)",
-        progress.epoch, progress.step, s.nats_per_image, s.bits_per_dim, s.images
+        progress.epoch,
+        progress.step,
+        s.nats_per_image,
+        s.bits_per_dim,
+        s.images
     );
     append_metrics(
         &args.out,
@@ -381,6 +402,27 @@ fn save(
         progress: progress.clone(),
     }
     .save(out)
+}
+
+/// Drops the records of steps after `step` from metrics.jsonl: a run killed
+/// after its last checkpoint repeats those steps when it resumes.
+fn truncate_metrics(out: &Path, step: usize) -> anyhow::Result<()> {
+    let path = out.join("metrics.jsonl");
+    let Ok(text) = fs::read_to_string(&path) else { return Ok(()) };
+    let kept: String = text
+        .lines()
+        .filter(|line| {
+            serde_json::from_str::<serde_json::Value>(line)
+                .ok()
+                .and_then(|v| v["step"].as_u64())
+                .is_none_or(|s| s as usize <= step)
+        })
+        .flat_map(|line| [line, "\n"])
+        .collect();
+    if kept.len() != text.len() {
+        fs::write(&path, kept).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
 }
 
 fn append_metrics(out: &Path, record: serde_json::Value) -> anyhow::Result<()> {
