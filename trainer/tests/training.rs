@@ -312,3 +312,41 @@ fn a_closed_stdout_does_not_stop_training() {
     assert!(out.status.success(), "{stderr}");
     assert_eq!(Checkpoint::load(&run).unwrap().progress.epoch, 1);
 }
+
+#[test]
+fn ctrl_c_saves_a_checkpoint_and_exits_with_an_error_at_once() {
+    let run = temp_dir("ctrl-c");
+    let mut args = vec!["train", "--data", FIXTURE, "--out", run.to_str().unwrap()];
+    args.extend_from_slice(SMALL);
+    args.extend_from_slice(&["--epochs", "1000"]);
+    let child = Command::new(env!("CARGO_BIN_EXE_trainer"))
+        .args(&args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // metrics.jsonl appears after 25 steps: the Ctrl-C handler is installed by then.
+    let started = std::time::Instant::now();
+    while !run.join("metrics.jsonl").exists() {
+        assert!(started.elapsed().as_secs() < 120, "training never started");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let pid = child.id().to_string();
+    assert!(Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "an interrupted run exits with an error");
+    assert!(stderr.contains("interrupted at step") && stderr.contains("--resume"), "{stderr}");
+    let ckpt = Checkpoint::load(&run).unwrap();
+    assert!(ckpt.progress.step >= 25, "{:?}", ckpt.progress);
+}
+
+#[test]
+fn progress_lines_go_to_stderr_when_it_is_not_a_terminal() {
+    let run = temp_dir("progress");
+    // 31 steps per epoch: step 100 is step 7 of epoch 4.
+    let out = train(&run, &["--epochs", "4", "--max-steps", "100", "--valid-images", "10"]);
+    ok(&out);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("epoch 4 step 7/31:") && stderr.contains("images/s"), "{stderr}");
+}

@@ -31,6 +31,11 @@ const WARMUP_STEPS: usize = 200;
 const FINAL_LR_FRACTION: f64 = 0.05;
 /// Steps between training-loss records in metrics.jsonl.
 const LOG_EVERY: usize = 25;
+/// Steps between progress lines on stderr when it is not a terminal (the
+/// progress bar shows only on terminals).
+const PROGRESS_EVERY: usize = 100;
+/// Why a session stopped after Ctrl-C.
+const INTERRUPTED: &str = "interrupted";
 
 pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     let threads = match args.threads {
@@ -78,6 +83,19 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     let mut progress = ckpt.progress;
     let session =
         train_loop(args, &arch, &settings, &data, backend.as_mut(), &mut progress, &stop)?;
+    if session.reason == INTERRUPTED {
+        // Stop promptly: no validation pass, just the checkpoint.
+        save(&args.out, &arch, backend.as_ref(), &settings, &progress)?;
+        bail!(
+            "interrupted at step {} (epoch {} + {} steps); the checkpoint is saved: continue with \
+             `trainer train --data {} --out {} --resume`",
+            progress.step,
+            progress.epoch,
+            progress.step_in_epoch,
+            args.data.display(),
+            args.out.display()
+        );
+    }
     let params = backend.params();
     if session.validated_at != Some(progress.step) && session.steps > 0 {
         validate_and_draw(args, &arch, &params, &data.valid, &mut progress, &settings)?;
@@ -205,7 +223,7 @@ fn train_loop(
     let reason = loop {
         progress.seconds = seconds_before + session_start.elapsed().as_secs_f64();
         if stop.load(Ordering::SeqCst) {
-            break "interrupted";
+            break INTERRUPTED;
         }
         if total_steps.is_some_and(|t| progress.step >= t) {
             break "planned epochs done";
@@ -238,6 +256,13 @@ fn train_loop(
         let rate = images as f64 / session_start.elapsed().as_secs_f64();
         bar.set_position(progress.step_in_epoch as u64);
         bar.set_message(format!("{value:6.2} nats/img  lr {lr:.1e}  {rate:5.1} img/s"));
+        if bar.is_hidden() && progress.step % PROGRESS_EVERY == 0 {
+            eprintln!(
+                "epoch {} step {}/{steps_per_epoch}: {value:.2} nats/image, lr {lr:.1e}, {rate:.1} images/s",
+                progress.epoch + 1,
+                progress.step_in_epoch
+            );
+        }
         if progress.step % LOG_EVERY == 0 {
             append_metrics(
                 &args.out,
