@@ -107,8 +107,8 @@ pub struct SampleArgs {
     /// Images per row of the grid.
     #[arg(long, default_value_t = 10)]
     pub columns: usize,
-    /// Screen pixels per image pixel.
-    #[arg(long, default_value_t = 3)]
+    /// Screen pixels per image pixel (1 to 64).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub scale: u32,
     /// Where to write the PNG grid.
     #[arg(long, short, default_value = "samples.png")]
@@ -152,8 +152,8 @@ pub struct CompleteArgs {
     /// Sampling temperature.
     #[arg(long, default_value_t = 1.0)]
     pub temperature: f32,
-    /// Screen pixels per image pixel.
-    #[arg(long, default_value_t = 3)]
+    /// Screen pixels per image pixel (1 to 64).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub scale: u32,
     /// Where to write the PNG.
     #[arg(long, short, default_value = "completions.png")]
@@ -261,8 +261,8 @@ pub struct ReceptiveFieldArgs {
     /// the prediction on any of them (one image can hide a path behind a ReLU).
     #[arg(long, default_value_t = 4)]
     pub images: u64,
-    /// Size of one image pixel in the picture, in screen pixels.
-    #[arg(long, default_value_t = 24)]
+    /// Size of one image pixel in the picture, in screen pixels (4 to 256).
+    #[arg(long, default_value_t = 24, value_parser = clap::value_parser!(u32).range(4..=256))]
     pub cell: u32,
     /// Where to write the PNG.
     #[arg(long, short)]

@@ -20,11 +20,24 @@ pub struct Canvas {
 }
 
 impl Canvas {
-    /// A canvas filled with `background`.
-    pub fn new(width: u32, height: u32, background: Rgb888) -> Self {
-        let rgb =
-            [background.r(), background.g(), background.b()].repeat((width * height) as usize);
-        Canvas { width, height, rgb }
+    /// Largest canvas, in pixels (192 MB of RGB).
+    pub const MAX_PIXELS: u64 = 1 << 26;
+
+    /// A `width × height` canvas filled with `background`.
+    ///
+    /// # Errors
+    /// When it would hold more than [`Canvas::MAX_PIXELS`] pixels.
+    pub fn new(width: u64, height: u64, background: Rgb888) -> anyhow::Result<Self> {
+        let pixels = width.checked_mul(height).filter(|&p| p <= Self::MAX_PIXELS);
+        let Some(pixels) = pixels else {
+            anyhow::bail!(
+                "a {width}x{height} picture is too large (at most {} pixels): lower --scale, --cell or the number of images",
+                Self::MAX_PIXELS
+            );
+        };
+        let rgb = [background.r(), background.g(), background.b()].repeat(pixels as usize);
+        // Both sides fit u32: their product is at most 2^26 and neither is 0 here.
+        Ok(Canvas { width: width as u32, height: height as u32, rgb })
     }
 
     /// Fills a rectangle.

@@ -267,3 +267,15 @@ fn a_png_folder_is_scored_whole_and_has_no_test_split() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("no test split"), "{err}");
 }
+
+#[test]
+fn picture_sizes_are_checked_before_any_work() {
+    let out = pixelcnn(&["sample", "--model", "models/gated-mnist-int8.pcnn", "--scale", "100000"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("100000 is not in 1..=64"), "{err}");
+    let out = pixelcnn(&["receptive-field", "--cell", "5000", "-o", "x.png"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("5000 is not in 4..=256"), "{err}");
+}

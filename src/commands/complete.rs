@@ -30,8 +30,9 @@ pub fn run(args: &CompleteArgs) -> anyhow::Result<()> {
     let cols = 2 + args.samples;
     let (cw, ch) = (arch.width as u32 * args.scale + 4, arch.height as u32 * args.scale + 4);
     let top = Canvas::LINE + 4;
-    let mut canvas =
-        Canvas::new(cols as u32 * cw + 4, top + set.len() as u32 * ch + 4, Rgb888::new(60, 60, 60));
+    let (width, height) =
+        (cols as u64 * u64::from(cw) + 4, u64::from(top) + set.len() as u64 * u64::from(ch) + 4);
+    let mut canvas = Canvas::new(width, height, Rgb888::new(60, 60, 60))?;
     let ink = Rgb888::new(230, 230, 230);
     canvas.text(Point::new(4, 2), "original", ink);
     canvas.text(Point::new(cw as i32 + 4, 2), "given", ink);

@@ -78,7 +78,7 @@ pub fn run(args: &ReceptiveFieldArgs) -> anyhow::Result<()> {
     let weights = Weights::new(arch, &params)?;
     let influence = measured(&weights, target, args.seed, args.images)?;
     let cells = classify(&arch, target, &influence);
-    let canvas = draw(&arch, target, &cells, args);
+    let canvas = draw(&arch, target, &cells, args)?;
     canvas.save_png(&args.out)?;
     let count = |f: fn(&Cell) -> bool| cells.iter().filter(|c| f(c)).count();
     say!(
@@ -153,8 +153,13 @@ fn blue(v: f32) -> Rgb888 {
     Rgb888::new(lerp(190.0, 8.0), lerp(215.0, 48.0), lerp(240.0, 107.0))
 }
 
-fn draw(arch: &Arch, target: Pixel, cells: &[Cell], args: &ReceptiveFieldArgs) -> Canvas {
-    let cell = args.cell.max(4);
+fn draw(
+    arch: &Arch,
+    target: Pixel,
+    cells: &[Cell],
+    args: &ReceptiveFieldArgs,
+) -> anyhow::Result<Canvas> {
+    let cell = args.cell;
     let margin = 12u32;
     let line = Canvas::LINE + 4;
     let grid_w = cell * arch.width as u32;
@@ -164,7 +169,7 @@ fn draw(arch: &Arch, target: Pixel, cells: &[Cell], args: &ReceptiveFieldArgs) -
     let title_h = 2 * line + 6;
     let legend_h = 4 * line + 8;
     let height = margin + title_h + grid_h + legend_h + margin;
-    let mut canvas = Canvas::new(width, height, OUTSIDE);
+    let mut canvas = Canvas::new(u64::from(width), u64::from(height), OUTSIDE)?;
 
     let depth = match arch.variant {
         Variant::Gated => format!(
@@ -208,7 +213,7 @@ fn draw(arch: &Arch, target: Pixel, cells: &[Cell], args: &ReceptiveFieldArgs) -
         draw_cell(&mut canvas, top + Point::new(1, 1), Canvas::LINE - 1, *c);
         canvas.text(top + Point::new((Canvas::LINE + 6) as i32, 1), label, INK);
     }
-    canvas
+    Ok(canvas)
 }
 
 fn draw_cell(canvas: &mut Canvas, top_left: Point, side: u32, c: Cell) {

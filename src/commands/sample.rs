@@ -47,8 +47,8 @@ pub fn run(args: &SampleArgs) -> anyhow::Result<()> {
     let cols = args.columns.min(args.count);
     let rows = args.count.div_ceil(cols);
     let (cw, ch) = (arch.width as u32 * args.scale + 2, arch.height as u32 * args.scale + 2);
-    let mut canvas =
-        Canvas::new(cols as u32 * cw + 2, rows as u32 * ch + 2, Rgb888::new(60, 60, 60));
+    let (width, height) = (cols as u64 * u64::from(cw) + 2, rows as u64 * u64::from(ch) + 2);
+    let mut canvas = Canvas::new(width, height, Rgb888::new(60, 60, 60))?;
     for (i, image) in images.iter().enumerate() {
         let at =
             Point::new(((i % cols) as u32 * cw + 2) as i32, ((i / cols) as u32 * ch + 2) as i32);
