@@ -17,6 +17,7 @@ mod cli;
 mod commands;
 mod images;
 mod model_file;
+mod output;
 mod picture;
 
 fn main() -> ExitCode {

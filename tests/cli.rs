@@ -279,3 +279,21 @@ fn picture_sizes_are_checked_before_any_work() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("5000 is not in 4..=256"), "{err}");
 }
+
+#[test]
+fn outputs_never_overwrite_inputs_and_match_their_extension() {
+    let model = temp_png("own").with_extension("pcnn");
+    std::fs::copy("models/gated-mnist-int8.pcnn", &model).unwrap();
+    let before = std::fs::read(&model).unwrap();
+    let m = model.to_str().unwrap();
+    let out = pixelcnn(&["convert", m, "--precision", "int8", "-o", m]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("refusing to write over the input"), "{err}");
+    assert_eq!(std::fs::read(&model).unwrap(), before, "the input is untouched");
+    let out = pixelcnn(&["sample", "--model", m, "--count", "1", "-o", "x.jpg"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("x.jpg would hold PNG bytes: give it the .png extension"), "{err}");
+    assert!(!std::path::Path::new("x.jpg").exists());
+}

@@ -13,6 +13,7 @@ use crate::{images, model_file};
 const DEFAULT_IMAGES: usize = 8;
 
 pub fn run(args: &CompleteArgs) -> anyhow::Result<()> {
+    crate::output::check(&args.out, "png", &[args.model.model.as_path()])?;
     if args.samples == 0 || args.scale == 0 {
         bail!("--samples and --scale must be at least 1");
     }

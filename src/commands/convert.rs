@@ -3,9 +3,13 @@
 use anyhow::Context;
 
 use crate::cli::ConvertArgs;
-use crate::model_file;
+use crate::{model_file, output};
 
 pub fn run(args: &ConvertArgs) -> anyhow::Result<()> {
+    let calib = args.calibration.calib.as_deref();
+    let inputs: Vec<&std::path::Path> =
+        [Some(args.input.as_path()), calib].into_iter().flatten().collect();
+    output::check(&args.out, "pcnn", &inputs)?;
     let file = model_file::open(&args.input, Some(args.precision), &args.calibration)?;
     let model = file.model()?;
     std::fs::write(&args.out, file.pcnn_bytes())

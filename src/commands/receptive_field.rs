@@ -35,6 +35,7 @@ enum Cell {
 }
 
 pub fn run(args: &ReceptiveFieldArgs) -> anyhow::Result<()> {
+    crate::output::check(&args.out, "png", &[])?;
     let arch = Arch {
         variant: match args.arch {
             ArchKind::Gated => Variant::Gated,

@@ -25,6 +25,7 @@ pub fn class_of(arch: &Arch, class: Option<usize>, i: usize) -> anyhow::Result<O
 }
 
 pub fn run(args: &SampleArgs) -> anyhow::Result<()> {
+    crate::output::check(&args.out, "png", &[args.model.model.as_path()])?;
     if args.count == 0 || args.columns == 0 || args.scale == 0 {
         bail!("--count, --columns and --scale must be at least 1");
     }
