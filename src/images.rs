@@ -1,30 +1,15 @@
 //! Images to score or complete: a dataset split or PNG files.
 
-use std::path::Path;
-
-use anyhow::{bail, ensure, Context};
+use anyhow::{bail, ensure};
 use pixelcnn_runtime::data::{self, DatasetKind, Images, Split};
 use pixelcnn_runtime::Arch;
 
 use crate::cli::DataArgs;
 
-/// MNIST-style IDX files when the folder has them, else a PNG folder.
-pub fn detect_kind(dir: &Path) -> anyhow::Result<DatasetKind> {
-    let entries = std::fs::read_dir(dir)
-        .with_context(|| format!("cannot read data folder {}", dir.display()))?;
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if name.contains("-idx3-ubyte") {
-            return Ok(DatasetKind::Mnist);
-        }
-    }
-    Ok(DatasetKind::PngDir)
-}
-
 /// Loads the images of `args` for `arch`, quantized to its levels.
 pub fn load(args: &DataArgs, arch: &Arch) -> anyhow::Result<Images> {
     let mut images = if let Some(dir) = &args.data {
-        let kind = detect_kind(dir)?;
+        let kind = data::detect(dir)?;
         let split = args.split.unwrap_or(match kind {
             DatasetKind::PngDir => Split::All,
             _ => Split::Test,

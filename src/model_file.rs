@@ -13,7 +13,6 @@ use pixelcnn_runtime::quant::calibrate::{quantize, Calibration};
 use pixelcnn_runtime::{f16, rng, sampler, Arch, Incremental, Model, Precision, Weights};
 
 use crate::cli::{CalibrationArgs, ModelArgs};
-use crate::images::detect_kind;
 
 /// A loaded model: `.pcnn` bytes in an aligned buffer.
 #[derive(Debug)]
@@ -152,7 +151,7 @@ fn calibration_images(
         bail!("--calib-images must be at least 1");
     }
     if let Some(dir) = &args.calib {
-        let images = data::load(dir, detect_kind(dir)?, Split::Train, arch.levels)?;
+        let images = data::load(dir, data::detect(dir)?, Split::Train, arch.levels)?;
         images.check_fits(&arch)?;
         let n = args.calib_images.min(images.len());
         let pairs = (0..n)

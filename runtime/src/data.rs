@@ -134,7 +134,7 @@ struct Raw {
 /// Loads one split of a dataset, quantized to `levels`.
 pub fn load(dir: &Path, kind: DatasetKind, split: Split, levels: usize) -> anyhow::Result<Images> {
     ensure!((2..=256).contains(&levels), "--levels must be 2 to 256, got {levels}");
-    ensure!(dir.is_dir(), "data folder {} does not exist", dir.display());
+    check_folder(dir)?;
     let (raw, seed) = match kind {
         DatasetKind::Mnist | DatasetKind::FashionMnist => {
             let (prefix, seed) = match split {
@@ -187,6 +187,34 @@ fn stratified(labels: Option<&[u8]>, n: usize, valid: bool) -> Vec<usize> {
             (seen[class] % 6 == 0) == valid
         })
         .collect()
+}
+
+/// Refuses a `--data` path that is not a folder, saying what it is.
+fn check_folder(dir: &Path) -> anyhow::Result<()> {
+    ensure!(dir.exists(), "data folder {} does not exist", dir.display());
+    ensure!(
+        dir.is_dir(),
+        "{} is a file: --data takes a folder of MNIST-style IDX files or of PNGs",
+        dir.display()
+    );
+    Ok(())
+}
+
+/// What a data folder holds: MNIST-style IDX files when it has an
+/// `*-idx3-ubyte[.gz]` file, else PNGs.
+///
+/// # Errors
+/// When `dir` is not a readable folder.
+pub fn detect(dir: &Path) -> anyhow::Result<DatasetKind> {
+    check_folder(dir)?;
+    let entries =
+        fs::read_dir(dir).with_context(|| format!("cannot read data folder {}", dir.display()))?;
+    for entry in entries.flatten() {
+        if entry.file_name().to_string_lossy().contains("-idx3-ubyte") {
+            return Ok(DatasetKind::Mnist);
+        }
+    }
+    Ok(DatasetKind::PngDir)
 }
 
 /// Quantizes 8-bit intensities to `levels` levels; see the module docs.

@@ -92,15 +92,18 @@ impl NetworkArgs {
 /// Arguments of `trainer train`.
 #[derive(Debug, Args)]
 pub struct TrainArgs {
-    /// Folder with the data (IDX files, or PNGs for --dataset png-dir).
+    /// Folder with the data: MNIST-style IDX files, or PNGs (one sub-folder
+    /// per class; the PNG splits are train = 5 of every 6 images of each
+    /// class, valid = every 6th).
     #[arg(long)]
     pub data: PathBuf,
     /// Run directory: checkpoint, samples, loss curve, metrics.
     #[arg(long)]
     pub out: PathBuf,
-    /// Kind of data in --data.
-    #[arg(long, value_enum, default_value_t = DatasetKind::Mnist)]
-    pub dataset: DatasetKind,
+    /// Kind of data in --data (default: IDX files when the folder has them,
+    /// else PNGs).
+    #[arg(long, value_enum)]
+    pub dataset: Option<DatasetKind>,
     /// Intensity levels K (2 = binarized, 256 = full grey).
     #[arg(long, default_value_t = 2)]
     pub levels: usize,

@@ -141,6 +141,19 @@ fn bad_input_gets_a_clear_error() {
         "1",
     ]));
     assert!(err.contains("does not exist"), "{err}");
+    assert!(!dir.join("r").exists(), "a refused run leaves no folder");
+    let file = dir.join("file");
+    std::fs::write(&file, b"x").unwrap();
+    let err = failure(&trainer(&[
+        "train",
+        "--data",
+        file.to_str().unwrap(),
+        "--out",
+        dir.join("r1").to_str().unwrap(),
+        "--epochs",
+        "1",
+    ]));
+    assert!(err.contains("is a file: --data takes a folder"), "{err}");
 
     let err = failure(&train(&dir.join("k"), &["--epochs", "1", "--levels", "1"]));
     assert!(err.contains("--levels must be 2 to 256, got 1"), "{err}");
@@ -193,8 +206,8 @@ fn write_png(path: &Path, w: u32, h: u32) {
 const PNG_FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/png-digits");
 
 fn png_train(data: &str, out: &Path, extra: &[&str]) -> Output {
-    let mut args =
-        vec!["train", "--data", data, "--dataset", "png-dir", "--out", out.to_str().unwrap()];
+    // No --dataset: a folder of PNGs is recognised as one.
+    let mut args = vec!["train", "--data", data, "--out", out.to_str().unwrap()];
     args.extend_from_slice(&["--conditional", "--channels", "4", "--blocks", "1", "--batch", "8"]);
     args.extend_from_slice(&["--threads", "1", "--epochs", "1", "--valid-images", "10"]);
     args.extend_from_slice(extra);
@@ -219,6 +232,7 @@ fn a_png_folder_trains_on_every_class_and_has_no_test_split() {
 
     let run = temp_dir("png");
     ok(&png_train(PNG_FIXTURE, &run, &["--max-steps", "3"]));
+    assert_eq!(Checkpoint::load(&run).unwrap().settings.dataset, DatasetKind::PngDir);
     let err = failure(&trainer(&["eval", "--run", run.to_str().unwrap(), "--data", PNG_FIXTURE]));
     assert!(err.contains("no test split"), "{err}");
     ok(&trainer(&[

@@ -34,6 +34,8 @@ const LOG_EVERY: usize = 25;
 /// Steps between progress lines on stderr when it is not a terminal (the
 /// progress bar shows only on terminals).
 const PROGRESS_EVERY: usize = 100;
+/// Per-epoch sample grids kept in a run folder (the latest ones).
+const KEEP_SAMPLE_GRIDS: usize = 5;
 /// Why a session stopped after Ctrl-C.
 const INTERRUPTED: &str = "interrupted";
 
@@ -47,12 +49,13 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     // variable at first use.
     std::env::set_var("RAYON_NUM_THREADS", threads.to_string());
     check_options(args)?;
-    fs::create_dir_all(&args.out)
-        .with_context(|| format!("cannot create {}", args.out.display()))?;
     let ckpt = open_run(args)?;
     let arch = ckpt.arch;
     let settings = ckpt.settings.clone();
     let data = TrainingData::load(args, &settings, &arch)?;
+    // Only now: a run refused for its options or data leaves no folder.
+    fs::create_dir_all(&args.out)
+        .with_context(|| format!("cannot create {}", args.out.display()))?;
     say!(
         "{} PixelCNN, {} parameters, {}x{}, K = {}, {} classes; {} training and {} validation images{}",
         match arch.variant {
@@ -306,7 +309,11 @@ fn new_run(args: &TrainArgs) -> anyhow::Result<Checkpoint> {
         !args.dynamic_binarization || args.levels == 2,
         "--dynamic-binarization needs --levels 2 (it draws binary pixels from grey levels)"
     );
-    let probe = data::load(&args.data, args.dataset, Split::Valid, args.levels)?;
+    let dataset = match args.dataset {
+        Some(kind) => kind,
+        None => data::detect(&args.data)?,
+    };
+    let probe = data::load(&args.data, dataset, Split::Valid, args.levels)?;
     let classes = if args.conditional {
         ensure!(probe.labels.is_some() && probe.classes > 0, "--conditional needs labelled data");
         probe.classes
@@ -320,7 +327,7 @@ fn new_run(args: &TrainArgs) -> anyhow::Result<Checkpoint> {
         params: initial_params(&arch, args.seed),
         optimizer: OptimizerState::Fresh,
         settings: Settings {
-            dataset: args.dataset,
+            dataset,
             batch: args.batch,
             lr: args.lr,
             clip: args.clip,
@@ -406,6 +413,9 @@ fn validate_and_draw(
     // no incremental executor): minutes per grid, so only gated runs draw one.
     if arch.variant == Variant::Gated {
         let grid = args.out.join(format!("samples-epoch-{:03}.png", progress.epoch));
+        if let Some(old) = progress.epoch.checked_sub(KEEP_SAMPLE_GRIDS) {
+            let _ = fs::remove_file(args.out.join(format!("samples-epoch-{old:03}.png")));
+        }
         save_sample_grid(arch, params, &grid, 8, settings.seed)?;
         fs::copy(&grid, args.out.join("samples-latest.png"))?;
     }
