@@ -47,22 +47,22 @@ pub enum ArchKind {
 /// The network's shape, shared by `train` and `bench`.
 #[derive(Debug, Args)]
 pub struct NetworkArgs {
-    /// Network variant.
-    #[arg(long, value_enum, default_value_t = ArchKind::Gated)]
-    pub arch: ArchKind,
-    /// Gated channels (plain: feature maps) per layer.
-    #[arg(long, default_value_t = 32)]
-    pub channels: usize,
-    /// Blocks after the first layer.
-    #[arg(long, default_value_t = 5)]
-    pub blocks: usize,
-    /// Kernel size of the first (mask A) layer.
-    #[arg(long, default_value_t = 7)]
-    pub first_kernel: usize,
-    /// Kernel size of the later layers.
-    #[arg(long, default_value_t = 3)]
-    pub kernel: usize,
-    /// Width of the output head's hidden layer (default: --channels).
+    /// Network variant [default: gated].
+    #[arg(long, value_enum)]
+    pub arch: Option<ArchKind>,
+    /// Gated channels (plain: feature maps) per layer [default: 32].
+    #[arg(long)]
+    pub channels: Option<usize>,
+    /// Blocks after the first layer [default: 5].
+    #[arg(long)]
+    pub blocks: Option<usize>,
+    /// Kernel size of the first (mask A) layer [default: 7].
+    #[arg(long)]
+    pub first_kernel: Option<usize>,
+    /// Kernel size of the later layers [default: 3].
+    #[arg(long)]
+    pub kernel: Option<usize>,
+    /// Width of the output head's hidden layer [default: --channels].
     #[arg(long)]
     pub head: Option<usize>,
 }
@@ -71,8 +71,9 @@ impl NetworkArgs {
     /// The architecture these flags describe for images of the given size,
     /// levels and classes (not yet validated).
     pub fn arch(&self, height: usize, width: usize, levels: usize, classes: usize) -> Arch {
+        let channels = self.channels.unwrap_or(32);
         Arch {
-            variant: match self.arch {
+            variant: match self.arch.unwrap_or(ArchKind::Gated) {
                 ArchKind::Gated => Variant::Gated,
                 ArchKind::Pixelcnn => Variant::Plain,
             },
@@ -80,12 +81,39 @@ impl NetworkArgs {
             width,
             levels,
             classes,
-            channels: self.channels,
-            blocks: self.blocks,
-            first_kernel: self.first_kernel,
-            kernel: self.kernel,
-            head: self.head.unwrap_or(self.channels),
+            channels,
+            blocks: self.blocks.unwrap_or(5),
+            first_kernel: self.first_kernel.unwrap_or(7),
+            kernel: self.kernel.unwrap_or(3),
+            head: self.head.unwrap_or(channels),
         }
+    }
+
+    /// The first flag given that differs from `arch`: (flag, given, saved).
+    pub fn conflict(&self, arch: &Arch) -> Option<(&'static str, String, String)> {
+        let variant = |v: Variant| match v {
+            Variant::Gated => "gated",
+            Variant::Plain => "pixelcnn",
+        };
+        if let Some(kind) = self.arch {
+            let given = match kind {
+                ArchKind::Gated => Variant::Gated,
+                ArchKind::Pixelcnn => Variant::Plain,
+            };
+            if given != arch.variant {
+                return Some(("arch", variant(given).into(), variant(arch.variant).into()));
+            }
+        }
+        let sizes = [
+            ("channels", self.channels, arch.channels),
+            ("blocks", self.blocks, arch.blocks),
+            ("first-kernel", self.first_kernel, arch.first_kernel),
+            ("kernel", self.kernel, arch.kernel),
+            ("head", self.head, arch.head),
+        ];
+        sizes.into_iter().find_map(|(flag, given, saved)| {
+            given.filter(|&g| g != saved).map(|g| (flag, g.to_string(), saved.to_string()))
+        })
     }
 }
 
@@ -131,7 +159,9 @@ pub struct TrainArgs {
     /// Seed of initialization and shuffling.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Continue the run in --out from its last checkpoint.
+    /// Continue the run in --out from its last checkpoint. With --epochs or
+    /// --minutes the run's schedule gets the new length (a finished run is
+    /// extended); architecture flags must match the run's.
     #[arg(long)]
     pub resume: bool,
     /// Minutes between checkpoints (also written at every epoch's end).

@@ -364,3 +364,23 @@ fn progress_lines_go_to_stderr_when_it_is_not_a_terminal() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("epoch 4 step 7/31:") && stderr.contains("images/s"), "{stderr}");
 }
+
+#[test]
+fn a_finished_run_can_be_extended_but_not_reshaped() {
+    let run = temp_dir("extend");
+    ok(&train(&run, &["--epochs", "1", "--valid-images", "10"]));
+    let r = run.to_str().unwrap();
+    let resume = |extra: &[&str]| {
+        let mut args =
+            vec!["train", "--data", FIXTURE, "--out", r, "--resume", "--valid-images", "10"];
+        args.extend_from_slice(extra);
+        trainer(&args)
+    };
+    let out = ok(&resume(&["--epochs", "2"]));
+    assert!(!out.contains("after 0 steps"), "{out}");
+    assert_eq!(Checkpoint::load(&run).unwrap().progress.epoch, 2);
+    let err = failure(&resume(&["--epochs", "3", "--channels", "16"]));
+    assert!(err.contains("--channels 16 conflicts with the run's channels 8"), "{err}");
+    // The run's own values are accepted.
+    ok(&resume(&["--channels", "8", "--blocks", "2", "--max-steps", "1"]));
+}

@@ -135,7 +135,18 @@ fn check_options(args: &TrainArgs) -> anyhow::Result<()> {
 /// The checkpoint to continue: the saved one with `--resume`, else a new run.
 fn open_run(args: &TrainArgs) -> anyhow::Result<Checkpoint> {
     if args.resume {
-        let ckpt = Checkpoint::load(&args.out).context("cannot resume")?;
+        let mut ckpt = Checkpoint::load(&args.out).context("cannot resume")?;
+        if let Some((flag, given, saved)) = args.net.conflict(&ckpt.arch) {
+            bail!(
+                "--{flag} {given} conflicts with the run's {flag} {saved}: a resumed run keeps its \
+                 architecture (drop the flag, or start a new run in another --out)"
+            );
+        }
+        if args.epochs.is_some() || args.minutes.is_some() {
+            // A finished run can be extended: the schedule spans the new length.
+            ckpt.settings.epochs = args.epochs;
+            ckpt.settings.minutes = args.minutes;
+        }
         truncate_metrics(&args.out, ckpt.progress.step)?;
         say!(
             "resuming {}: epoch {}, step {}, {:.1} min trained",
