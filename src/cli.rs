@@ -131,6 +131,10 @@ pub struct DataArgs {
     /// Use only the first N images.
     #[arg(long)]
     pub limit: Option<usize>,
+    /// Class of every image, for class-conditional models (overrides the
+    /// data's labels; needed for unlabelled images in `complete`).
+    #[arg(long)]
+    pub class: Option<usize>,
 }
 
 /// Arguments of `pixelcnn complete`.

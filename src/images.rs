@@ -47,6 +47,23 @@ pub fn load(args: &DataArgs, arch: &Arch) -> anyhow::Result<Images> {
         }
     }
     ensure!(!images.is_empty(), "no images to use");
-    images.check_fits(arch)?;
+    if let Some(class) = args.class {
+        ensure!(arch.classes > 0, "--class: the model is not class-conditional");
+        ensure!(
+            class < arch.classes,
+            "--class {class} is out of range: the model knows classes 0 to {}",
+            arch.classes - 1
+        );
+        images.labels = Some(vec![class as u8; images.len()]);
+        images.classes = arch.classes;
+    }
+    if images.labels.is_none() && arch.classes > 0 {
+        // Unlabelled images for a conditional model: the caller decides
+        // (eval scores under the best class, complete asks for --class).
+        let unlabelled_ok = Images { labels: Some(vec![0; images.len()]), ..images.clone() };
+        unlabelled_ok.check_fits(arch)?;
+    } else {
+        images.check_fits(arch)?;
+    }
     Ok(images)
 }

@@ -297,3 +297,42 @@ fn outputs_never_overwrite_inputs_and_match_their_extension() {
     assert!(err.contains("x.jpg would hold PNG bytes: give it the .png extension"), "{err}");
     assert!(!std::path::Path::new("x.jpg").exists());
 }
+
+#[test]
+fn unlabelled_images_take_a_class_or_are_scored_under_their_best_one() {
+    let digit = "tests/fixtures/png-digits/3/00.png";
+    let model = "models/gated-mnist-int8.pcnn";
+    let nll = |extra: &[&str]| -> f64 {
+        let mut args = vec!["eval", "--model", model, "--images", digit, "--json"];
+        args.extend_from_slice(extra);
+        let v: serde_json::Value =
+            serde_json::from_str(stdout_of(&pixelcnn(&args)).trim()).unwrap();
+        v["nats_per_image"].as_f64().unwrap()
+    };
+    let best = nll(&[]);
+    let per_class: Vec<f64> = (0..10).map(|c| nll(&["--class", &c.to_string()])).collect();
+    let lowest = per_class.iter().copied().fold(f64::INFINITY, f64::min);
+    assert!((best - lowest).abs() < 1e-9, "best class {best} vs per-class {per_class:?}");
+    assert!(per_class[3] < per_class[1], "a 3 is likelier as a 3 than as a 1: {per_class:?}");
+
+    let out = pixelcnn(&["eval", "--model", model, "--images", digit, "--class", "10"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--class 10 is out of range"));
+    let png = temp_png("completed.png");
+    let out =
+        pixelcnn(&["complete", "--model", model, "--images", digit, "-o", png.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("give --class N"));
+    let out = pixelcnn(&[
+        "complete",
+        "--model",
+        model,
+        "--images",
+        digit,
+        "--class",
+        "3",
+        "-o",
+        png.to_str().unwrap(),
+    ]);
+    stdout_of(&out);
+    assert!(png.is_file());
+}

@@ -23,6 +23,11 @@ pub fn run(args: &CompleteArgs) -> anyhow::Result<()> {
     let mut data = args.data.clone();
     data.limit = data.limit.or(Some(DEFAULT_IMAGES));
     let set = images::load(&data, &arch)?;
+    ensure!(
+        arch.classes == 0 || set.labels.is_some(),
+        "the model is class-conditional and these images have no labels: give --class N (0 to {})",
+        arch.classes - 1
+    );
     let rows = args.rows.unwrap_or(arch.height / 2);
     ensure!(rows <= arch.height, "--rows {rows} is more than the image's {} rows", arch.height);
     let known: Vec<bool> = (0..arch.pixels()).map(|p| p < rows * arch.width).collect();

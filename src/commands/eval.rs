@@ -22,6 +22,12 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
     let bar = model_file::progress(set.len() as u64, "scoring images");
     let start = Instant::now();
     let class_of = |i: usize| set.label(i).filter(|_| arch.classes > 0);
+    // A conditional model on unlabelled images: each image is scored under
+    // the class that gives it the highest likelihood.
+    let best_class = arch.classes > 0 && set.labels.is_none();
+    if best_class && !args.json {
+        eprintln!("note: the images have no labels; each is scored under its most likely class (or give --class N)");
+    }
     // Each thread scores every `threads`-th image with its own executor.
     let total: anyhow::Result<f64> = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads)
@@ -29,13 +35,31 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
                 let (model, set, bar) = (&model, &set, bar.clone());
                 scope.spawn(move || -> anyhow::Result<f64> {
                     if arch.variant == Variant::Plain {
+                        anyhow::ensure!(
+                            !best_class,
+                            "the plain model needs labels: give --class N"
+                        );
                         return plain_nll(model, set, t, threads, &bar, class_of);
                     }
                     let mut state = vec![0u32; model.state_words()];
-                    let mut exec = Executor::new(model, &mut state, class_of(t))?;
+                    let first = class_of(t).or(best_class.then_some(0));
+                    let mut exec = Executor::new(model, &mut state, first)?;
                     let mut sum = 0.0;
                     for i in (t..set.len()).step_by(threads) {
-                        sum -= sampler::log_likelihood(&mut exec, class_of(i), set.image(i))?;
+                        let ll = if best_class {
+                            let mut best = f64::NEG_INFINITY;
+                            for c in 0..arch.classes {
+                                best = best.max(sampler::log_likelihood(
+                                    &mut exec,
+                                    Some(c),
+                                    set.image(i),
+                                )?);
+                            }
+                            best
+                        } else {
+                            sampler::log_likelihood(&mut exec, class_of(i), set.image(i))?
+                        };
+                        sum -= ll;
                         bar.inc(1);
                     }
                     Ok(sum)
@@ -55,6 +79,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
                 "bits_per_dim": bits_per_dim,
                 "images": set.len(),
                 "precision": model.precision().name(),
+                "best_class": best_class,
             })
         )?;
     } else {
