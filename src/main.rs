@@ -19,6 +19,7 @@ mod images;
 mod model_file;
 mod output;
 mod picture;
+mod progress;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();

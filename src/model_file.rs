@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use pixelcnn_runtime::data::{self, Split};
 use pixelcnn_runtime::format::{self, AlignedBytes};
 use pixelcnn_runtime::quant::calibrate::{quantize, Calibration};
@@ -176,14 +176,7 @@ fn calibration_images(
     Ok((pairs, format!("{} samples of the float model", args.calib_images)))
 }
 
-/// A progress bar on stderr (hidden when stderr is not a terminal).
+/// A progress bar on stderr (progress lines when it is not a terminal).
 pub fn progress(len: u64, what: &str) -> ProgressBar {
-    let bar = ProgressBar::new(len);
-    bar.set_style(
-        ProgressStyle::with_template("{msg:>28} [{bar:30}] {pos}/{len} ({eta} left)")
-            .expect("valid template")
-            .progress_chars("=> "),
-    );
-    bar.set_message(what.to_string());
-    bar
+    crate::progress::bar(len, what)
 }

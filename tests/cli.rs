@@ -336,3 +336,23 @@ fn unlabelled_images_take_a_class_or_are_scored_under_their_best_one() {
     stdout_of(&out);
     assert!(png.is_file());
 }
+
+#[test]
+fn long_work_prints_progress_lines_when_stderr_is_not_a_terminal() {
+    let out_path = temp_png("calibrated").with_extension("pcnn");
+    let out = pixelcnn(&[
+        "convert",
+        "models/gated-mnist.onnx",
+        "--precision",
+        "int8",
+        "--calib",
+        MINI,
+        "--calib-images",
+        "20",
+        "-o",
+        out_path.to_str().unwrap(),
+    ]);
+    stdout_of(&out);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("calibrating int8 [") && err.contains("/20"), "{err}");
+}
