@@ -96,8 +96,9 @@ pub struct Frame {
 pub struct Run<C: PixelColor> {
     /// The display at the end.
     pub display: SimulatorDisplay<C>,
-    /// One frame every `frame_every` pixels, and the final screen.
-    pub frames: Vec<Frame>,
+    /// Frames handed to the caller: one every `frame_every` pixels, and the
+    /// final screen.
+    pub frames: usize,
     /// Sampling time of every pixel, µs.
     pub micros: Vec<u32>,
     /// Top-left corner of every digit on the screen where it was drawn.
@@ -116,16 +117,18 @@ where
 }
 
 /// Runs the app to the end on a simulated display of `kind`'s size and
-/// colour type `C`, keeping a frame every `frame_every` pixels.
+/// colour type `C`, handing `on_frame` the display and its rendering every
+/// `frame_every` pixels and at the end. Frames are not kept: a long run
+/// streams them (to a GIF) in constant memory.
 ///
 /// # Errors
-/// The app's init error, as text.
+/// The app's init error, as text, or the first error of `on_frame`.
 pub fn run<C>(
     model: &Model<'_>,
     kind: DisplayKind,
     config: Config,
     frame_every: usize,
-    mut on_frame: impl FnMut(&SimulatorDisplay<C>),
+    mut on_frame: impl FnMut(&SimulatorDisplay<C>, &Frame) -> anyhow::Result<()>,
 ) -> anyhow::Result<Run<C>>
 where
     C: Palette + Into<Rgb888>,
@@ -140,7 +143,7 @@ where
         .map_err(|e| anyhow::anyhow!("cannot start: {e}"))?;
     let origins = (0..config.count).map(|d| app.slot_origin(d)).collect();
     let clock = HostClock::new();
-    let mut frames = Vec::new();
+    let mut frames = 0usize;
     let mut micros = Vec::with_capacity(config.count * model.arch().pixels());
     let infallible = |e: StepError<core::convert::Infallible>| match e {
         StepError::Runtime(e) => anyhow::anyhow!("the runtime failed: {e}"),
@@ -150,40 +153,84 @@ where
     while let Step::Pixel { micros: us, .. } = app.step(&mut display, &clock).map_err(infallible)? {
         micros.push(us);
         if micros.len() % frame_every == 0 {
-            frames.push(frame(&display, &settings));
-            on_frame(&display);
+            on_frame(&display, &frame(&display, &settings))?;
+            frames += 1;
         }
     }
-    if micros.len() % frame_every != 0 || frames.is_empty() {
-        frames.push(frame(&display, &settings));
-        on_frame(&display);
-    }
     let screen = frame(&display, &settings);
+    if micros.len() % frame_every != 0 || frames == 0 {
+        on_frame(&display, &screen)?;
+        frames += 1;
+    }
     Ok(Run { display, frames, micros, origins, screen })
 }
 
-/// Writes frames as an animated GIF: `delay_cs` hundredths of a second per
-/// frame, the last one held for three seconds.
-///
-/// # Errors
-/// File or encoder errors.
-pub fn save_gif(path: &Path, frames: &[Frame], delay_cs: u16) -> anyhow::Result<()> {
-    let Some(first) = frames.first() else { bail!("no frames to write") };
-    let file =
-        std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
-    let mut encoder = gif::Encoder::new(
-        std::io::BufWriter::new(file),
-        first.width as u16,
-        first.height as u16,
-        &[],
-    )?;
-    encoder.set_repeat(gif::Repeat::Infinite)?;
-    for (i, f) in frames.iter().enumerate() {
-        let mut g = gif::Frame::from_rgb_speed(f.width as u16, f.height as u16, &f.rgb, 10);
-        g.delay = if i + 1 == frames.len() { 300 } else { delay_cs };
-        encoder.write_frame(&g)?;
+/// An animated GIF written frame by frame: `delay_cs` hundredths of a
+/// second per frame, the last one held for three seconds. It holds one frame
+/// back (to give the last its longer delay), so memory stays constant.
+pub struct GifWriter {
+    path: std::path::PathBuf,
+    encoder: Option<gif::Encoder<std::io::BufWriter<std::fs::File>>>,
+    pending: Option<Frame>,
+    delay_cs: u16,
+    written: usize,
+}
+
+impl std::fmt::Debug for GifWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GifWriter")
+            .field("path", &self.path)
+            .field("written", &self.written)
+            .finish_non_exhaustive()
     }
-    Ok(())
+}
+
+impl GifWriter {
+    /// A writer to `path`; the file is created with the first frame, at that
+    /// frame's size.
+    pub fn new(path: &Path, delay_cs: u16) -> Self {
+        GifWriter { path: path.to_owned(), encoder: None, pending: None, delay_cs, written: 0 }
+    }
+
+    fn write(&mut self, f: &Frame, delay: u16) -> anyhow::Result<()> {
+        let (w, h) = (u16::try_from(f.width)?, u16::try_from(f.height)?);
+        let encoder = match &mut self.encoder {
+            Some(e) => e,
+            None => {
+                let file = std::fs::File::create(&self.path)
+                    .with_context(|| format!("cannot create {}", self.path.display()))?;
+                let mut e = gif::Encoder::new(std::io::BufWriter::new(file), w, h, &[])?;
+                e.set_repeat(gif::Repeat::Infinite)?;
+                self.encoder.insert(e)
+            }
+        };
+        let mut g = gif::Frame::from_rgb_speed(w, h, &f.rgb, 10);
+        g.delay = delay;
+        encoder.write_frame(&g)?;
+        self.written += 1;
+        Ok(())
+    }
+
+    /// Adds a frame (written when the next one arrives or at [`GifWriter::finish`]).
+    ///
+    /// # Errors
+    /// File or encoder errors.
+    pub fn push(&mut self, frame: &Frame) -> anyhow::Result<()> {
+        if let Some(previous) = self.pending.replace(frame.clone()) {
+            self.write(&previous, self.delay_cs)?;
+        }
+        Ok(())
+    }
+
+    /// Writes the last frame, held for three seconds; returns the frame count.
+    ///
+    /// # Errors
+    /// File or encoder errors, or no frame at all.
+    pub fn finish(mut self) -> anyhow::Result<usize> {
+        let Some(last) = self.pending.take() else { bail!("no frames to write") };
+        self.write(&last, 300)?;
+        Ok(self.written)
+    }
 }
 
 /// Writes a frame as an 8-bit RGB PNG.

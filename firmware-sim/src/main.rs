@@ -119,10 +119,14 @@ fn draw<C: Palette + Into<Rgb888>>(
     config: Config,
 ) -> anyhow::Result<()> {
     let mut live = window::Live::new(args.window, args.display)?;
-    let run = host::run::<C>(model, args.display, config, args.frame_every, |d| live.show(d))?;
     let gif = args.out.join("generation.gif");
     let png = args.out.join("screen.png");
-    host::save_gif(&gif, &run.frames, 4)?;
+    let mut writer = host::GifWriter::new(&gif, 4);
+    let run = host::run::<C>(model, args.display, config, args.frame_every, |d, frame| {
+        live.show(d);
+        writer.push(frame)
+    })?;
+    let frames = writer.finish()?;
     host::save_png(&png, &run.screen)?;
     let mut sorted = run.micros.clone();
     sorted.sort_unstable();
@@ -137,7 +141,7 @@ fn draw<C: Palette + Into<Rgb888>>(
         model.precision()
     )?;
     say!("per-pixel latency: p50 {} µs, p99 {} µs, mean {mean:.1} µs", pct(0.5), pct(0.99))?;
-    say!("wrote {} ({} frames) and {}", gif.display(), run.frames.len(), png.display())?;
+    say!("wrote {} ({frames} frames) and {}", gif.display(), png.display())?;
     Ok(())
 }
 

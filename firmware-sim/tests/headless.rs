@@ -30,10 +30,16 @@ where
     let model = model();
     let config = Config { count: 5, seed: 7, ..Config::default() };
     let frame_every = 100;
-    let run = host::run::<C>(&model, kind, config, frame_every, |_| {}).unwrap();
+    let mut frames = Vec::new();
+    let run = host::run::<C>(&model, kind, config, frame_every, |_, f| {
+        frames.push(f.clone());
+        Ok(())
+    })
+    .unwrap();
     assert_eq!(run.micros.len(), 5 * 784);
-    assert_eq!(run.frames.len(), (5 * 784usize).div_ceil(frame_every));
-    assert_eq!(run.frames.last(), Some(&run.screen));
+    assert_eq!(run.frames, (5 * 784usize).div_ceil(frame_every));
+    assert_eq!(frames.len(), run.frames);
+    assert_eq!(frames.last(), Some(&run.screen));
     // The digits of the last page are on the screen, 2×2 per pixel.
     let slots = run.origins.iter().skip(1).position(|&o| o == run.origins[0]).map_or(5, |p| p + 1);
     let first_on_screen = (5 - 1) / slots * slots;
@@ -84,4 +90,34 @@ fn init_refuses_what_does_not_fit() {
         pixelcnn_firmware_sim::App::new(&model, &mut state, Size::new(40, 40), Config::default())
             .unwrap_err();
     assert_eq!(err, pixelcnn_firmware_sim::InitError::DisplayTooSmall);
+}
+
+#[test]
+fn the_gif_is_written_as_frames_arrive() {
+    let path = std::env::temp_dir().join(format!("pixelcnn-gif-{}.gif", std::process::id()));
+    // Busy frames, larger than the file buffer once compressed.
+    let frame = |v: usize| host::Frame {
+        width: 256,
+        height: 128,
+        rgb: (0..256 * 128 * 3u64)
+            .map(|i| ((i + 1_000_003 * v as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 56) as u8)
+            .collect(),
+    };
+    let mut gif = host::GifWriter::new(&path, 4);
+    gif.push(&frame(0)).unwrap();
+    gif.push(&frame(1)).unwrap();
+    // The first frame is on disk before the run ends: nothing piles up in memory.
+    let after_two = std::fs::metadata(&path).unwrap().len();
+    gif.push(&frame(2)).unwrap();
+    assert_eq!(gif.finish().unwrap(), 3);
+    let end = std::fs::metadata(&path).unwrap().len();
+    assert!(after_two > 0 && end > after_two, "{after_two} then {end} bytes");
+    let mut decoder = gif::DecodeOptions::new();
+    decoder.set_color_output(gif::ColorOutput::RGBA);
+    let mut reader = decoder.read_info(std::fs::File::open(&path).unwrap()).unwrap();
+    let mut delays = Vec::new();
+    while let Some(f) = reader.read_next_frame().unwrap() {
+        delays.push(f.delay);
+    }
+    assert_eq!(delays, [4, 4, 300]);
 }
