@@ -110,3 +110,31 @@ fn broken_files_are_refused_with_the_reason() {
     let renamed = edit(&good, |m| m.graph.as_mut().unwrap().output[0].name = "probs".into());
     assert!(error(&renamed).contains("expected [\"logits\"]"), "{}", error(&renamed));
 }
+
+#[test]
+fn a_graph_that_differs_from_the_contract_is_refused() {
+    let arch = archs()[0];
+    let bytes = to_onnx_bytes(&Weights::new(arch, &params(&arch, 5)).unwrap());
+    let tanh_to_relu = edit(&bytes, |m| {
+        for node in &mut m.graph.as_mut().unwrap().node {
+            if node.op_type == "Tanh" {
+                node.op_type = "Relu".into();
+            }
+        }
+    });
+    let err = import_bytes(&tanh_to_relu).unwrap_err().to_string();
+    assert!(err.contains("is Relu") && err.contains("the export contract has Tanh"), "{err}");
+    let dropped = edit(&bytes, |m| {
+        m.graph.as_mut().unwrap().node.pop();
+    });
+    let err = import_bytes(&dropped).unwrap_err().to_string();
+    assert!(err.contains("nodes, the export contract"), "{err}");
+    let attribute = edit(&bytes, |m| {
+        let node = m.graph.as_mut().unwrap().node.iter_mut().find(|n| !n.attribute.is_empty());
+        let attr = &mut node.unwrap().attribute[0];
+        attr.ints.iter_mut().for_each(|v| *v += 1);
+        attr.i += 1;
+    });
+    let err = import_bytes(&attribute).unwrap_err().to_string();
+    assert!(err.contains("attributes or name differ"), "{err}");
+}

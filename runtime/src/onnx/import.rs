@@ -95,13 +95,49 @@ pub fn import_bytes(bytes: &[u8]) -> Result<Imported, ImportError> {
     for spec in arch.tensors() {
         read_tensor(&arch, &spec, &tensors, &mut params)?;
     }
-    Weights::new(arch, &params)?;
+    let weights = Weights::new(arch, &params)?;
+    check_graph(graph, &weights)?;
     // The graph itself must load in tract: a file whose weights we can read
     // but whose graph is broken would fail later, on the user's device.
     tract_onnx::onnx()
         .model_for_read(&mut &bytes[..])
         .map_err(|e| ImportError::Tract(format!("{e:#}")))?;
     Ok(Imported { arch, params })
+}
+
+/// The graph must be the one the export contract describes for `arch`: the
+/// same nodes (operators, order, inputs, outputs, attributes) as
+/// [`super::export`] writes. Weights alone do not make a model: a file whose
+/// Tanh nodes became Relu would load and score as if nothing had changed.
+fn check_graph(graph: &pb::GraphProto, weights: &Weights<'_>) -> Result<(), ImportError> {
+    let expected = pb::ModelProto::decode(&super::export::to_onnx_bytes(weights)[..])
+        .map_err(|e| ImportError::Decode(e.to_string()))?;
+    let expected = &expected.graph.as_ref().expect("the exporter writes a graph").node;
+    let describe = |n: &pb::NodeProto| format!("{} `{}`", n.op_type, n.name);
+    for (i, (found, want)) in graph.node.iter().zip(expected).enumerate() {
+        if found != want {
+            let what = if found.op_type != want.op_type {
+                "operator"
+            } else if found.input != want.input || found.output != want.output {
+                "inputs or outputs"
+            } else {
+                "attributes or name"
+            };
+            return Err(ImportError::NotPixelcnn(format!(
+                "graph node {i} is {}, but the export contract has {} there (its {what} differ)",
+                describe(found),
+                describe(want)
+            )));
+        }
+    }
+    if graph.node.len() != expected.len() {
+        return Err(ImportError::NotPixelcnn(format!(
+            "the graph has {} nodes, the export contract {}",
+            graph.node.len(),
+            expected.len()
+        )));
+    }
+    Ok(())
 }
 
 /// The ONNX initializer holding `spec`, its ONNX shape, and where each ONNX
