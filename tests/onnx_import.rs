@@ -93,6 +93,9 @@ fn broken_files_are_refused_with_the_reason() {
         t.raw_data[..4].copy_from_slice(&f32::NAN.to_le_bytes());
     });
     assert!(error(&nan).contains("NaN or infinite"), "{}", error(&nan));
+    // As a command-line tool prints it (the whole chain): said once.
+    let chain = format!("{:#}", anyhow::Error::from(import_bytes(&nan).unwrap_err()));
+    assert_eq!(chain.matches("NaN or infinite").count(), 1, "{chain}");
 
     let reshaped = edit(&good, |m| {
         let t = m

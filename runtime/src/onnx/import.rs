@@ -16,7 +16,7 @@ use crate::{reference, Arch, TensorSpec, Weights};
 #[non_exhaustive]
 pub enum ImportError {
     /// The file cannot be read.
-    #[error("cannot read the file: {0}")]
+    #[error("cannot read the file")]
     Io(#[from] std::io::Error),
     /// The bytes are not an ONNX protobuf.
     #[error("not an ONNX file: {0}")]
@@ -36,7 +36,7 @@ pub enum ImportError {
     #[error("tract-onnx rejects the graph: {0}")]
     Tract(String),
     /// The weights are invalid for the runtime (NaN, wrong count).
-    #[error("{0}")]
+    #[error(transparent)]
     Runtime(#[from] crate::Error),
 }
 
