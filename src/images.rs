@@ -21,7 +21,7 @@ pub fn load(args: &DataArgs, arch: &Arch) -> anyhow::Result<Images> {
             let (h, w, pixels) = data::read_gray_png(path)?;
             ensure!(
                 (h, w) == (arch.height, arch.width),
-                "{} is {w}x{h}, the model expects {}x{}",
+                "{} is {w}x{h} (width x height), the model expects {}x{}",
                 path.display(),
                 arch.width,
                 arch.height

@@ -93,11 +93,11 @@ impl Images {
     pub fn check_fits(&self, arch: &crate::Arch) -> anyhow::Result<()> {
         ensure!(
             (self.height, self.width) == (arch.height, arch.width),
-            "the data has {}x{} images, the model expects {}x{}",
-            self.height,
+            "the data's images are {}x{} (width x height), the model expects {}x{}",
             self.width,
-            arch.height,
-            arch.width
+            self.height,
+            arch.width,
+            arch.height
         );
         ensure!(
             arch.classes == 0 || self.labels.is_some(),

@@ -118,7 +118,9 @@ impl fmt::Display for Error {
             }
             Error::InvalidRequant { index } => write!(
                 f,
-                "int8 multiplier {index} is out of range (mantissa must be >= 0, shift -31 to 30)"
+                "int8 requantization multiplier {index} is out of range (mantissa must be >= 0, \
+                 shift -31 to 30): the .pcnn file is damaged or not from `pixelcnn convert`; \
+                 convert the model again"
             ),
             Error::RowTooLong { max } => write!(
                 f,
