@@ -384,3 +384,17 @@ fn a_finished_run_can_be_extended_but_not_reshaped() {
     // The run's own values are accepted.
     ok(&resume(&["--channels", "8", "--blocks", "2", "--max-steps", "1"]));
 }
+
+#[test]
+fn a_run_folder_keeps_only_the_latest_sample_grids() {
+    let run = temp_dir("grids");
+    ok(&train(&run, &["--epochs", "7", "--valid-images", "5"]));
+    let mut grids: Vec<String> = std::fs::read_dir(&run)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("samples-epoch-"))
+        .collect();
+    grids.sort();
+    let expected: Vec<String> = (3..=7).map(|e| format!("samples-epoch-{e:03}.png")).collect();
+    assert_eq!(grids, expected);
+}
