@@ -20,6 +20,7 @@ mod model_file;
 mod output;
 mod picture;
 mod progress;
+mod text;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();

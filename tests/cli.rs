@@ -356,3 +356,18 @@ fn long_work_prints_progress_lines_when_stderr_is_not_a_terminal() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("calibrating int8 [") && err.contains("/20"), "{err}");
 }
+
+#[test]
+fn one_image_is_said_in_the_singular() {
+    let out = pixelcnn(&[
+        "eval",
+        "--model",
+        "models/gated-mnist-int8.pcnn",
+        "--images",
+        "tests/fixtures/png-digits/3/00.png",
+        "--class",
+        "3",
+    ]);
+    let text = stdout_of(&out);
+    assert!(text.starts_with("1 image: "), "{text}");
+}

@@ -66,9 +66,9 @@ pub fn run(args: &CompleteArgs) -> anyhow::Result<()> {
     }
     canvas.save_png(&args.out).with_context(|| format!("cannot save {}", args.out.display()))?;
     say!(
-        "completed {} images from their top {rows} rows, {} samples each: {} ({})",
-        set.len(),
-        args.samples,
+        "completed {} from their top {rows} rows, {} each: {} ({})",
+        crate::text::count(set.len(), "image"),
+        crate::text::count(args.samples, "sample"),
         args.out.display(),
         model.precision()
     )?;

@@ -84,8 +84,8 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
         )?;
     } else {
         say!(
-            "{} images: {nats:.4} nats/image, {bits_per_dim:.5} bits/dim ({}, {} from {}, {:.1} s)",
-            set.len(),
+            "{}: {nats:.4} nats/image, {bits_per_dim:.5} bits/dim ({}, {} from {}, {:.1} s)",
+            crate::text::count(set.len(), "image"),
             model.precision(),
             file.origin,
             file.path.display(),

@@ -58,8 +58,8 @@ pub fn run(args: &SampleArgs) -> anyhow::Result<()> {
     canvas.save_png(&args.out).with_context(|| format!("cannot save {}", args.out.display()))?;
     let pixels = (args.count * arch.pixels()) as f64;
     say!(
-        "wrote {} images to {} ({}, {:.1} µs per pixel, {} from {})",
-        args.count,
+        "wrote {} to {} ({}, {:.1} µs per pixel, {} from {})",
+        crate::text::count(args.count, "image"),
         args.out.display(),
         model.precision(),
         elapsed.as_secs_f64() * 1e6 / pixels,
