@@ -104,6 +104,8 @@ fn measured(
     let arch = *weights.arch();
     let mut rng = rng::from_seed(seed.wrapping_add(1));
     let mut worst = vec![0.0f32; arch.pixels()];
+    // One full forward pass per pixel and image: tens of seconds per image.
+    let bar = crate::progress::bar(images, "measuring influence on images");
     for _ in 0..images {
         let image: Vec<u8> =
             (0..arch.pixels()).map(|_| (rng.next_u32() % arch.levels as u32) as u8).collect();
@@ -112,7 +114,9 @@ fn measured(
         for (w, &d) in worst.iter_mut().zip(influence.on(target)) {
             *w = w.max(d);
         }
+        bar.inc(1);
     }
+    bar.finish_and_clear();
     Ok(worst)
 }
 
