@@ -60,8 +60,7 @@ pub fn load(args: &DataArgs, arch: &Arch) -> anyhow::Result<Images> {
     if images.labels.is_none() && arch.classes > 0 {
         // Unlabelled images for a conditional model: the caller decides
         // (eval scores under the best class, complete asks for --class).
-        let unlabelled_ok = Images { labels: Some(vec![0; images.len()]), ..images.clone() };
-        unlabelled_ok.check_fits(arch)?;
+        images.check_size(arch)?;
     } else {
         images.check_fits(arch)?;
     }

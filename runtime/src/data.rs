@@ -91,14 +91,7 @@ impl Images {
     /// Checks that these images fit `arch`: same size, labels when the
     /// model is class-conditional.
     pub fn check_fits(&self, arch: &crate::Arch) -> anyhow::Result<()> {
-        ensure!(
-            (self.height, self.width) == (arch.height, arch.width),
-            "the data's images are {}x{} (width x height), the model expects {}x{}",
-            self.width,
-            self.height,
-            arch.width,
-            arch.height
-        );
+        self.check_size(arch)?;
         ensure!(
             arch.classes == 0 || self.labels.is_some(),
             "the model is class-conditional but the data has no labels"
@@ -112,6 +105,19 @@ impl Images {
                 );
             }
         }
+        Ok(())
+    }
+
+    /// Checks that these images have `arch`'s size (labels unchecked).
+    pub fn check_size(&self, arch: &crate::Arch) -> anyhow::Result<()> {
+        ensure!(
+            (self.height, self.width) == (arch.height, arch.width),
+            "the data's images are {}x{} (width x height), the model expects {}x{}",
+            self.width,
+            self.height,
+            arch.width,
+            arch.height
+        );
         Ok(())
     }
 
