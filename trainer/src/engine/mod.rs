@@ -111,6 +111,11 @@ impl Engine {
         Ok(())
     }
 
+    /// How many workers [`Engine::run`] gives a chunk of a batch of `n`.
+    fn workers_used(&self, n: usize) -> usize {
+        n.div_ceil(n.div_ceil(self.workers.len()))
+    }
+
     /// Runs `batch` forward (and backward when `grads`), each worker on its
     /// chunk; per-image NLL lands in the workers' `nll`.
     fn run(&mut self, params: &[f32], batch: &[Example<'_>], grads: bool) {
@@ -151,7 +156,7 @@ impl Engine {
     ) -> anyhow::Result<(f64, &[f32])> {
         self.check(params, batch)?;
         self.run(params, batch, true);
-        let used = batch.len().div_ceil(batch.len().div_ceil(self.workers.len()));
+        let used = self.workers_used(batch.len());
         self.grads.fill(0.0);
         let mut total = 0.0;
         for w in &self.workers[..used] {
@@ -170,7 +175,7 @@ impl Engine {
     pub fn nll(&mut self, params: &[f32], batch: &[Example<'_>]) -> anyhow::Result<Vec<f64>> {
         self.check(params, batch)?;
         self.run(params, batch, false);
-        let used = batch.len().div_ceil(batch.len().div_ceil(self.workers.len()));
+        let used = self.workers_used(batch.len());
         Ok(self.workers[..used].iter().flat_map(|w| w.nll.iter().copied()).collect())
     }
 
