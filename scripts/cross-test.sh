@@ -19,7 +19,8 @@
 # $CARGO_TARGET_DIR (default target/cross), exits non-zero on any failure.
 # Settings, from the environment:
 #   CROSS_TARGETS  targets to run, default "aarch64 armv7 thumbv7em"
-#   CROSS_CLI      0 skips the pixelcnn CLI (most of the build time), default 1
+#   CROSS_CLI      0 skips the pixelcnn CLI (built without ONNX, as a Pi user
+#                  running .pcnn files would), default 1
 #   CROSS_NICE     niceness of builds and qemu runs, default 19
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -152,7 +153,7 @@ if want aarch64; then
     if [[ $build_cli == 1 ]]; then
         echo "== $target: pixelcnn CLI"
         CARGO_TARGET_DIR=$stable_dir "${nice[@]}" \
-            $cargo build --release -p pixelcnn-edge --bin pixelcnn --target $target
+            $cargo build --release -p pixelcnn-edge --bin pixelcnn --no-default-features --target $target
         bin=$stable_dir/$target/release/pixelcnn
         cli_check aarch64-pi4 "$bin" "$pi4" neon
         cli_check aarch64-pi5 "$bin" "$pi5" neon-dotprod
@@ -166,7 +167,7 @@ if want armv7; then
     if [[ $build_cli == 1 ]]; then
         echo "== $target: pixelcnn CLI"
         CARGO_TARGET_DIR=$build_std_dir RUSTC_BOOTSTRAP=1 "${nice[@]}" \
-            $cargo build --release -p pixelcnn-edge --bin pixelcnn --target $target -Z build-std
+            $cargo build --release -p pixelcnn-edge --bin pixelcnn --no-default-features --target $target -Z build-std
         cli_check armv7 "$build_std_dir/$target/release/pixelcnn" "$armv7" generic
     fi
 fi

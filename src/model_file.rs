@@ -87,12 +87,27 @@ pub fn open(
             Some((bytes, want)) => done(&bytes, format!("f32 .pcnn converted to {want}")),
         };
     }
-    let imported = pixelcnn_runtime::onnx::import_bytes(&bytes).with_context(|| {
-        format!("cannot load model {}: neither a .pcnn file nor a usable ONNX file", path.display())
-    })?;
-    let want = precision.unwrap_or(Precision::F32);
-    let converted = convert(&imported.arch, &imported.params, want, calibration, path)?;
-    done(&converted, format!("ONNX converted to {want}"))
+    #[cfg(feature = "onnx")]
+    {
+        let imported = pixelcnn_runtime::onnx::import_bytes(&bytes).with_context(|| {
+            format!(
+                "cannot load model {}: neither a .pcnn file nor a usable ONNX file",
+                path.display()
+            )
+        })?;
+        let want = precision.unwrap_or(Precision::F32);
+        let converted = convert(&imported.arch, &imported.params, want, calibration, path)?;
+        done(&converted, format!("ONNX converted to {want}"))
+    }
+    #[cfg(not(feature = "onnx"))]
+    {
+        bail!(
+            "cannot load model {}: it is not a .pcnn file, and this pixelcnn was built without \
+             ONNX support; convert it on a host (`pixelcnn convert MODEL.onnx -o MODEL.pcnn`) \
+             or rebuild with the default features",
+            path.display()
+        )
+    }
 }
 
 /// Encodes float parameters as a `.pcnn` file in `precision`.

@@ -1,6 +1,8 @@
 //! ONNX import: what the exporter writes comes back bit for bit, tract agrees
 //! with the reference executor on it, and broken files get clear errors.
 
+// The runtime tests' helpers: architectures, random weights and images.
+#[path = "../runtime/tests/common/mod.rs"]
 mod common;
 
 use common::*;

@@ -9,9 +9,9 @@
 extern crate alloc;
 
 pub mod arch;
-#[cfg(feature = "std")]
+#[cfg(feature = "json")]
 pub mod arch_json;
-#[cfg(feature = "std")]
+#[cfg(feature = "data")]
 pub mod data;
 pub mod error;
 pub mod format;
@@ -23,7 +23,7 @@ pub mod quant;
 pub mod rng;
 pub mod sampler;
 
-#[cfg(feature = "std")]
+#[cfg(feature = "onnx")]
 pub mod onnx;
 #[cfg(feature = "alloc")]
 pub mod random;

@@ -5,13 +5,12 @@
 //! "macs_per_pixel", "gmacs", "baseline": {"naive_ratio", "tract_ratio"}}`
 //! plus more detail.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
-use anyhow::{bail, ensure, Context};
+use anyhow::{bail, ensure};
 use pixelcnn_runtime::kernels::Int8Kernel;
-use pixelcnn_runtime::onnx::{import, TractRunner};
-use pixelcnn_runtime::{reference, rng, Executor, PixelExecutor, Weights};
+use pixelcnn_runtime::{rng, Arch, Executor, PixelExecutor};
 
 use crate::cli::BenchArgs;
 use crate::model_file;
@@ -27,6 +26,7 @@ fn sorted(mut v: Vec<f64>) -> Vec<f64> {
 }
 
 /// Median seconds of `reps` calls of `f`, after one warm-up call.
+#[cfg(feature = "onnx")]
 fn median_secs(reps: usize, mut f: impl FnMut() -> anyhow::Result<()>) -> anyhow::Result<f64> {
     f()?;
     let mut times = Vec::with_capacity(reps);
@@ -92,30 +92,8 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         _ => "portable",
     };
 
-    let baseline = if args.baseline {
-        let onnx = baseline_onnx(args, &file.path);
-        let imported =
-            import(&onnx).with_context(|| format!("cannot load baseline {}", onnx.display()))?;
-        ensure!(
-            imported.arch == arch,
-            "the baseline {} has a different architecture from the model",
-            onnx.display()
-        );
-        let weights = Weights::new(arch, &imported.params)?;
-        let image = vec![0u8; pixels];
-        let naive = median_secs(3, || {
-            reference::forward(&weights, &image, class_of(0))?;
-            Ok(())
-        })?;
-        let runner = TractRunner::new(&std::fs::read(&onnx)?, &arch)?;
-        let tract = median_secs(20, || {
-            runner.logits(&image, class_of(0))?;
-            Ok(())
-        })?;
-        Some((naive, tract))
-    } else {
-        None
-    };
+    let baseline =
+        if args.baseline { Some(baseline_passes(args, &file.path, arch, pixels)?) } else { None };
 
     if args.json {
         let mut v = serde_json::json!({
@@ -181,7 +159,8 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn baseline_onnx(args: &BenchArgs, model: &Path) -> PathBuf {
+#[cfg(feature = "onnx")]
+fn baseline_onnx(args: &BenchArgs, model: &Path) -> std::path::PathBuf {
     if let Some(p) = &args.baseline_onnx {
         return p.clone();
     }
@@ -189,6 +168,55 @@ fn baseline_onnx(args: &BenchArgs, model: &Path) -> PathBuf {
     if is_onnx.unwrap_or(false) {
         model.to_path_buf()
     } else {
-        PathBuf::from("models/gated-mnist.onnx")
+        std::path::PathBuf::from("models/gated-mnist.onnx")
     }
+}
+
+/// Seconds of one full forward pass in the runtime's reference executor and
+/// in tract-onnx, on the float model: the naive paths caching replaces.
+#[cfg(feature = "onnx")]
+fn baseline_passes(
+    args: &BenchArgs,
+    model: &Path,
+    arch: Arch,
+    pixels: usize,
+) -> anyhow::Result<(f64, f64)> {
+    use anyhow::Context;
+    use pixelcnn_runtime::onnx::{import, TractRunner};
+    use pixelcnn_runtime::{reference, Weights};
+
+    let onnx = baseline_onnx(args, model);
+    let imported =
+        import(&onnx).with_context(|| format!("cannot load baseline {}", onnx.display()))?;
+    ensure!(
+        imported.arch == arch,
+        "the baseline {} has a different architecture from the model",
+        onnx.display()
+    );
+    let class = (arch.classes > 0).then_some(0);
+    let weights = Weights::new(arch, &imported.params)?;
+    let image = vec![0u8; pixels];
+    let naive = median_secs(3, || {
+        reference::forward(&weights, &image, class)?;
+        Ok(())
+    })?;
+    let runner = TractRunner::new(&std::fs::read(&onnx)?, &arch)?;
+    let tract = median_secs(20, || {
+        runner.logits(&image, class)?;
+        Ok(())
+    })?;
+    Ok((naive, tract))
+}
+
+#[cfg(not(feature = "onnx"))]
+fn baseline_passes(
+    _args: &BenchArgs,
+    _model: &Path,
+    _arch: Arch,
+    _pixels: usize,
+) -> anyhow::Result<(f64, f64)> {
+    bail!(
+        "--baseline times tract-onnx, and this pixelcnn was built without ONNX support; \
+         rebuild it with the default features (the `onnx` feature) or leave out --baseline"
+    )
 }

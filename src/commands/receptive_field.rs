@@ -53,11 +53,7 @@ pub fn run(args: &ReceptiveFieldArgs) -> anyhow::Result<()> {
     };
     arch.validate().context("invalid network")?;
     let (arch, params) = match &args.model {
-        Some(path) => {
-            let m = pixelcnn_runtime::onnx::import(path)
-                .with_context(|| format!("cannot load model {}", path.display()))?;
-            (m.arch, m.params)
-        }
+        Some(path) => import_float(path)?,
         None => (arch, random_params(&arch, args.seed)),
     };
     let target = Pixel {
@@ -241,4 +237,21 @@ fn draw_cell(canvas: &mut Canvas, top_left: Point, side: u32, c: Cell) {
             }
         }
     }
+}
+
+/// The architecture and float parameters of an ONNX model.
+#[cfg(feature = "onnx")]
+fn import_float(path: &std::path::Path) -> anyhow::Result<(Arch, Vec<f32>)> {
+    let m = pixelcnn_runtime::onnx::import(path)
+        .with_context(|| format!("cannot load model {}", path.display()))?;
+    Ok((m.arch, m.params))
+}
+
+#[cfg(not(feature = "onnx"))]
+fn import_float(path: &std::path::Path) -> anyhow::Result<(Arch, Vec<f32>)> {
+    bail!(
+        "cannot load {}: reading ONNX needs the `onnx` feature, which this pixelcnn was built \
+         without; rebuild with the default features",
+        path.display()
+    )
 }
