@@ -371,3 +371,17 @@ fn one_image_is_said_in_the_singular() {
     let text = stdout_of(&out);
     assert!(text.starts_with("1 image: "), "{text}");
 }
+
+#[test]
+fn a_wrong_image_size_is_said_as_width_x_height() {
+    // 20 wide, 10 high: swapped dimensions would read 10x20.
+    let wide = temp_png("wide.png");
+    let mut encoder = png::Encoder::new(std::fs::File::create(&wide).unwrap(), 20, 10);
+    encoder.set_color(png::ColorType::Grayscale);
+    encoder.write_header().unwrap().write_image_data(&[0u8; 200]).unwrap();
+    let model = "models/gated-mnist-int8.pcnn";
+    let out = pixelcnn(&["eval", "--model", model, "--images", wide.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("is 20x10 (width x height), the model expects 28x28"), "{err}");
+}

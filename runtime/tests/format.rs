@@ -132,6 +132,12 @@ fn each_error_has_its_own_crafted_file() {
         e(&edited(&int8_file, |b| put_u32(b, shift_at, 99))),
         FormatError::Model(Error::InvalidRequant { index: 0 })
     );
+    // The message says what a user can do about it, not only what is wrong.
+    let message = Error::InvalidRequant { index: 0 }.to_string();
+    assert!(
+        message.contains("damaged") && message.contains("convert the model again"),
+        "{message}"
+    );
     assert_eq!(e(&edited(&int8_file, |b| b[11] = 1)), FormatError::Model(Error::NeedsGated));
     // Bytes that are fine but not 4-byte aligned in memory.
     let mut shifted = AlignedBytes::new(&[&[0u8][..], &f32_file].concat());

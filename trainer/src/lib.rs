@@ -19,4 +19,8 @@ pub mod engine;
 pub use pixelcnn_runtime::data;
 pub mod model;
 pub mod plot;
+// The same progress lines as the `pixelcnn` tool: a bar on a terminal, a line
+// every few seconds in logs. One file, shared, so both tools behave alike.
+#[path = "../../src/progress.rs"]
+pub mod progress;
 pub mod samples;

@@ -363,6 +363,11 @@ fn progress_lines_go_to_stderr_when_it_is_not_a_terminal() {
     ok(&out);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("epoch 4 step 7/31:") && stderr.contains("images/s"), "{stderr}");
+    let run = run.to_str().unwrap();
+    let out = trainer(&["eval", "--run", run, "--data", FIXTURE, "--split", "valid"]);
+    ok(&out);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("scoring ["), "{stderr}");
 }
 
 #[test]

@@ -43,11 +43,12 @@ pub fn run(args: &CheckSamplesArgs) -> anyhow::Result<()> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(arch.classes);
     let classes: Vec<usize> = (0..arch.classes).collect();
     let per_thread = classes.len().div_ceil(threads);
+    let bar = crate::progress::bar((arch.classes * args.per_class) as u64, "sampling");
     let samples: Vec<(usize, Vec<Vec<u8>>)> = std::thread::scope(|s| {
         let handles: Vec<_> = classes
             .chunks(per_thread)
             .map(|chunk| {
-                let weights = &weights;
+                let (weights, bar) = (&weights, &bar);
                 s.spawn(move || -> anyhow::Result<Vec<(usize, Vec<Vec<u8>>)>> {
                     let mut state = vec![0.0f32; arch.state_len()];
                     let mut inc = Incremental::new(weights, &mut state, Some(chunk[0]))?;
@@ -68,6 +69,7 @@ pub fn run(args: &CheckSamplesArgs) -> anyhow::Result<()> {
                                 &mut image,
                             )?;
                             images.push(image);
+                            bar.inc(1);
                         }
                         out.push((class, images));
                     }
@@ -83,6 +85,7 @@ pub fn run(args: &CheckSamplesArgs) -> anyhow::Result<()> {
     .into_iter()
     .flatten()
     .collect();
+    bar.finish_and_clear();
 
     let mut shares = Vec::new();
     let mut confusion = vec![vec![0usize; arch.classes]; arch.classes];

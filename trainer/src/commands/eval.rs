@@ -1,7 +1,7 @@
 //! `trainer eval`: NLL over a whole split, batched on the CPU.
 
 use anyhow::ensure;
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use pixelcnn_runtime::Arch;
 
 use crate::checkpoint::Checkpoint;
@@ -63,8 +63,8 @@ pub fn score(
     ensure!(n > 0, "no images to score");
     let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
     let mut engine = Engine::new(*arch, threads)?;
-    let progress = if bar { ProgressBar::new(n as u64) } else { ProgressBar::hidden() };
-    progress.set_style(ProgressStyle::with_template("scoring {bar:40} {pos}/{len} images {eta}")?);
+    let progress =
+        if bar { crate::progress::bar(n as u64, "scoring") } else { ProgressBar::hidden() };
     let mut total = 0.0f64;
     for start in (0..n).step_by(SCORE_CHUNK) {
         let end = (start + SCORE_CHUNK).min(n);
