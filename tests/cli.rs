@@ -333,7 +333,7 @@ fn unlabelled_images_take_a_class_or_are_scored_under_their_best_one() {
         "-o",
         png.to_str().unwrap(),
     ]);
-    stdout_of(&out);
+    assert!(stdout_of(&out).contains("completed 1 image from its top 14 rows"));
     assert!(png.is_file());
 }
 

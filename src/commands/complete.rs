@@ -66,8 +66,9 @@ pub fn run(args: &CompleteArgs) -> anyhow::Result<()> {
     }
     canvas.save_png(&args.out).with_context(|| format!("cannot save {}", args.out.display()))?;
     say!(
-        "completed {} from their top {rows} rows, {} each: {} ({})",
+        "completed {} from {} top {rows} rows, {} each: {} ({})",
         crate::text::count(set.len(), "image"),
+        if set.len() == 1 { "its" } else { "their" },
         crate::text::count(args.samples, "sample"),
         args.out.display(),
         model.precision()

@@ -325,6 +325,18 @@ fn a_closed_stdout_does_not_stop_training() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert_eq!(Checkpoint::load(&run).unwrap().progress.epoch, 1);
+
+    // `trainer eval … | head -0`: the score is lost, but nothing panics.
+    let eval = ["eval", "--run", run.to_str().unwrap(), "--data", FIXTURE, "--split", "valid"];
+    let mut child = Command::new(env!("CARGO_BIN_EXE_trainer"))
+        .args(eval)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
 #[test]
