@@ -63,12 +63,22 @@ pub struct ModelArgs {
 #[derive(Debug, Args)]
 pub struct CalibrationArgs {
     /// Folder of training images (MNIST-style IDX files or PNGs) to calibrate
-    /// int8 activation ranges on; default: samples drawn from the float model.
+    /// int8 activation ranges on. Default: the ranges an ONNX file from
+    /// `trainer export` carries (no calibration pass), else samples drawn
+    /// from the float model.
     #[arg(long, value_name = "DIR")]
     pub calib: Option<PathBuf>,
-    /// Number of calibration images.
-    #[arg(long, default_value_t = 100, value_name = "N")]
-    pub calib_images: usize,
+    /// Number of calibration images [default: 100]; given without --calib,
+    /// the model's own samples replace the ranges stored in an ONNX file.
+    #[arg(long, value_name = "N")]
+    pub calib_images: Option<usize>,
+}
+
+impl CalibrationArgs {
+    /// Images to calibrate on.
+    pub fn count(&self) -> usize {
+        self.calib_images.unwrap_or(100)
+    }
 }
 
 /// Arguments of `pixelcnn convert`.

@@ -9,8 +9,8 @@ use anyhow::{bail, Context};
 use indicatif::ProgressBar;
 use pixelcnn_runtime::data::{self, Split};
 use pixelcnn_runtime::format::{self, AlignedBytes};
-use pixelcnn_runtime::quant::calibrate::{quantize, Calibration};
-use pixelcnn_runtime::{f16, rng, sampler, Arch, Incremental, Model, Precision, Weights};
+use pixelcnn_runtime::quant::calibrate::{model_samples, quantize, Calibration};
+use pixelcnn_runtime::{f16, Arch, Model, Precision, Weights};
 
 use crate::cli::{CalibrationArgs, ModelArgs};
 
@@ -69,7 +69,7 @@ pub fn open(
             (have, Some(want)) if have == want => None,
             (Precision::F32, Some(want)) => {
                 let Model::F32(w) = &model else { unreachable!("precision is f32") };
-                Some((convert(w.arch(), w.as_slice(), want, calibration, path)?, want))
+                Some((convert(w.arch(), w.as_slice(), want, calibration, None, path)?, want))
             }
             (have, Some(want)) => bail!(
                 "{} is stored in {have}; {want} needs the float model (the ONNX file or an f32 .pcnn)",
@@ -96,7 +96,8 @@ pub fn open(
             )
         })?;
         let want = precision.unwrap_or(Precision::F32);
-        let converted = convert(&imported.arch, &imported.params, want, calibration, path)?;
+        let stored = imported.calibration.as_ref();
+        let converted = convert(&imported.arch, &imported.params, want, calibration, stored, path)?;
         done(&converted, format!("ONNX converted to {want}"))
     }
     #[cfg(not(feature = "onnx"))]
@@ -110,12 +111,15 @@ pub fn open(
     }
 }
 
-/// Encodes float parameters as a `.pcnn` file in `precision`.
+/// Encodes float parameters as a `.pcnn` file in `precision`. `stored` is
+/// the calibration an ONNX file carries; int8 uses it unless the arguments
+/// ask for another.
 pub fn convert(
     arch: &Arch,
     params: &[f32],
     precision: Precision,
     calibration: &CalibrationArgs,
+    stored: Option<&Calibration>,
     source: &Path,
 ) -> anyhow::Result<Vec<u8>> {
     let weights = Weights::new(*arch, params)?;
@@ -136,59 +140,49 @@ pub fn convert(
             if arch.variant != pixelcnn_runtime::Variant::Gated {
                 bail!("int8 needs a Gated PixelCNN; this is a plain PixelCNN (use f32 or f16)");
             }
-            let (images, described) = calibration_images(&weights, calibration)?;
-            let bar = progress(images.len() as u64, "calibrating int8");
-            let mut cal = Calibration::new(arch);
-            for (image, class) in &images {
-                cal.observe(&weights, image, *class)?;
-                bar.inc(1);
-            }
-            bar.finish_and_clear();
+            let cal = match stored {
+                Some(c) if calibration.calib.is_none() && calibration.calib_images.is_none() => {
+                    c.clone()
+                }
+                _ => calibrate(&weights, calibration)?,
+            };
             let quant = quantize(&weights, &cal)?;
             let notes = format!(
-                "source={name}\nprecision=int8\ncalibration={described}\nlayer_out_max={:?}\nvertical_pre_max={:?}\nhead_hidden_max={}\n",
-                cal.layer_out, cal.vertical_pre, cal.head_hidden
+                "source={name}\nprecision=int8\ncalibration={}\nlayer_out_max={:?}\nvertical_pre_max={:?}\nhead_hidden_max={}\n",
+                cal.source, cal.layer_out, cal.vertical_pre, cal.head_hidden
             );
             format::to_bytes(&Model::Int8(quant.view()?), &notes)
         }
     })
 }
 
-type Labelled = Vec<(Vec<u8>, Option<usize>)>;
-
-/// Training images from `--calib`, or samples of the float model.
-fn calibration_images(
-    weights: &Weights<'_>,
-    args: &CalibrationArgs,
-) -> anyhow::Result<(Labelled, String)> {
+/// Activation ranges measured on training images from `--calib`, or on
+/// samples of the float model.
+pub fn calibrate(weights: &Weights<'_>, args: &CalibrationArgs) -> anyhow::Result<Calibration> {
     let arch = *weights.arch();
-    if args.calib_images == 0 {
+    let n = args.count();
+    if n == 0 {
         bail!("--calib-images must be at least 1");
     }
-    if let Some(dir) = &args.calib {
-        let images = data::load(dir, data::detect(dir)?, Split::Train, arch.levels)?;
-        images.check_fits(&arch)?;
-        let n = args.calib_images.min(images.len());
-        let pairs = (0..n)
-            .map(|i| (images.image(i).to_vec(), images.label(i).filter(|_| arch.classes > 0)))
-            .collect();
-        return Ok((pairs, format!("{n} training images from {}", dir.display())));
-    }
-    let bar = progress(args.calib_images as u64, "sampling calibration images");
-    let mut state = vec![0.0f32; arch.state_len()];
-    let first = (arch.classes > 0).then_some(0);
-    let mut inc = Incremental::new(weights, &mut state, first)?;
-    let mut pairs = Vec::new();
-    let mut g = rng::from_seed(0xca11_b8a7e);
-    for i in 0..args.calib_images {
-        let class = (arch.classes > 0).then(|| i % arch.classes);
-        let mut image = vec![0u8; arch.pixels()];
-        sampler::generate(&mut inc, class, 1.0, &mut g, &mut image)?;
-        pairs.push((image, class));
-        bar.inc(1);
-    }
+    let (images, source) = match &args.calib {
+        Some(dir) => {
+            let images = data::load(dir, data::detect(dir)?, Split::Train, arch.levels)?;
+            images.check_fits(&arch)?;
+            let pairs = images.first_labelled(n, &arch);
+            let source = format!("{} training images from {}", pairs.len(), dir.display());
+            (pairs, source)
+        }
+        None => {
+            let bar = progress(n as u64, "sampling calibration images");
+            let pairs = model_samples(weights, n, || bar.inc(1))?;
+            bar.finish_and_clear();
+            (pairs, format!("{n} samples of the float model"))
+        }
+    };
+    let bar = progress(images.len() as u64, "calibrating int8");
+    let cal = Calibration::measure(weights, &images, source, || bar.inc(1))?;
     bar.finish_and_clear();
-    Ok((pairs, format!("{} samples of the float model", args.calib_images)))
+    Ok(cal)
 }
 
 /// A progress bar on stderr (progress lines when it is not a terminal).

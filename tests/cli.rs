@@ -385,3 +385,41 @@ fn a_wrong_image_size_is_said_as_width_x_height() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("is 20x10 (width x height), the model expects 28x28"), "{err}");
 }
+
+#[test]
+fn int8_from_an_onnx_with_stored_ranges_needs_no_calibration_pass() {
+    use pixelcnn_runtime::data::{self, DatasetKind, Split};
+    use pixelcnn_runtime::format::{self, AlignedBytes};
+    use pixelcnn_runtime::quant::calibrate::{quantize, Calibration};
+    use pixelcnn_runtime::{random::random_params, Arch, Model, Weights};
+    let arch = Arch { channels: 4, blocks: 2, head: 4, ..Arch::MNIST_GATED };
+    let params = random_params(&arch, 9);
+    let weights = Weights::new(arch, &params).unwrap();
+    let images = data::load(std::path::Path::new(MINI), DatasetKind::Mnist, Split::Train, 2)
+        .unwrap()
+        .first_labelled(8, &arch);
+    let cal = Calibration::measure(&weights, &images, "8 test images".into(), || {}).unwrap();
+    let onnx = temp_png("calibrated").with_extension("onnx");
+    let bytes = pixelcnn_runtime::onnx::to_onnx_bytes_calibrated(&weights, &cal);
+    std::fs::write(&onnx, bytes).unwrap();
+
+    let pcnn = temp_png("from-stored").with_extension("pcnn");
+    let args = ["convert", onnx.to_str().unwrap(), "--precision", "int8", "-o"];
+    let out = pixelcnn(&[&args[..], &[pcnn.to_str().unwrap()]].concat());
+    stdout_of(&out);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !err.contains("calibrat") && !err.contains("sampling"),
+        "a calibration pass ran: {err}"
+    );
+    let file = AlignedBytes::new(&std::fs::read(&pcnn).unwrap());
+    let Model::Int8(converted) = format::parse(file.as_bytes()).unwrap() else { panic!("int8") };
+    let want = quantize(&weights, &cal).unwrap();
+    let (w, b, r) = converted.as_slices();
+    assert_eq!((w, b, r), (&want.weights[..], &want.biases[..], &want.requant[..]));
+
+    // Asking for calibration images measures anew, on them.
+    let args = [&args[..], &[pcnn.to_str().unwrap(), "--calib-images", "3"]].concat();
+    let err = String::from_utf8_lossy(&pixelcnn(&args).stderr).into_owned();
+    assert!(err.contains("sampling calibration images"), "{err}");
+}

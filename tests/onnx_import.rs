@@ -143,3 +143,41 @@ fn a_graph_that_differs_from_the_contract_is_refused() {
     let err = import_bytes(&attribute).unwrap_err().to_string();
     assert!(err.contains("attributes or name differ"), "{err}");
 }
+
+#[test]
+fn int8_ranges_stored_at_export_come_back_and_bad_ones_are_refused() {
+    use pixelcnn_runtime::onnx::to_onnx_bytes_calibrated;
+    use pixelcnn_runtime::quant::calibrate::Calibration;
+    let arch = archs()[0];
+    let weights_params = params(&arch, 4);
+    let weights = Weights::new(arch, &weights_params).unwrap();
+    let images: Vec<_> = (0..3).map(|s| (random_image(&arch, s), label(&arch, s))).collect();
+    let cal = Calibration::measure(&weights, &images, "3 random images".into(), || {}).unwrap();
+    let good = to_onnx_bytes_calibrated(&weights, &cal);
+    assert_eq!(import_bytes(&good).unwrap().calibration, Some(cal.clone()));
+    assert_eq!(import_bytes(&to_onnx_bytes(&weights)).unwrap().calibration, None);
+
+    let with_value = |value: String| {
+        edit(&good, |m| {
+            m.metadata_props.iter_mut().find(|p| p.key.ends_with("calibration")).unwrap().value =
+                value
+        })
+    };
+    let json = |v: &str, l: &str| {
+        format!(
+            r#"{{"vertical_pre": {v}, "layer_out": {l}, "head_hidden": 1.0, "images": 3, "source": ""}}"#
+        )
+    };
+    let ok_list = format!("{:?}", cal.layer_out);
+    let short = format!("{:?}", &cal.layer_out[1..]);
+    let negative = ok_list.replacen(|c: char| c.is_ascii_digit(), "-1", 1);
+    for (bad, why) in [
+        ("not json".to_string(), "not JSON"),
+        (json(&short, &ok_list), "ranges, the model has"),
+        (json(&ok_list, "\"x\""), "`layer_out` is not a list"),
+        (json(&negative, &ok_list), "not a finite range of 0 or more"),
+    ] {
+        let e = error(&with_value(bad));
+        assert!(e.contains("int8 calibration") && e.contains(why), "{e}");
+    }
+}

@@ -108,6 +108,14 @@ impl Images {
         Ok(())
     }
 
+    /// The first `n` images (or all, if fewer), each with its label as a
+    /// model of `arch` takes it: none for an unconditional model.
+    pub fn first_labelled(&self, n: usize, arch: &crate::Arch) -> Vec<(Vec<u8>, Option<usize>)> {
+        (0..n.min(self.len()))
+            .map(|i| (self.image(i).to_vec(), self.label(i).filter(|_| arch.classes > 0)))
+            .collect()
+    }
+
     /// Checks that these images have `arch`'s size (labels unchecked).
     pub fn check_size(&self, arch: &crate::Arch) -> anyhow::Result<()> {
         ensure!(

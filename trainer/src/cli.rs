@@ -217,6 +217,14 @@ pub struct ExportArgs {
     /// Output ONNX file.
     #[arg(long)]
     pub out: PathBuf,
+    /// Training images (MNIST-style IDX files or PNGs) to measure the int8
+    /// activation ranges on; they are stored in the file, so converting it to
+    /// int8 later needs no calibration pass. Default: samples of the model.
+    #[arg(long, value_name = "DIR")]
+    pub calib: Option<PathBuf>,
+    /// Number of calibration images.
+    #[arg(long, default_value_t = 100, value_name = "N")]
+    pub calib_images: usize,
 }
 
 /// Arguments of `trainer bench`.

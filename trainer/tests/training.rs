@@ -415,3 +415,20 @@ fn a_run_folder_keeps_only_the_latest_sample_grids() {
     let expected: Vec<String> = (3..=7).map(|e| format!("samples-epoch-{e:03}.png")).collect();
     assert_eq!(grids, expected);
 }
+
+#[test]
+fn export_stores_the_int8_ranges_measured_on_training_images() {
+    let run = temp_dir("export");
+    ok(&train(&run, &["--epochs", "1", "--max-steps", "2", "--valid-images", "10"]));
+    let onnx = run.join("model.onnx");
+    let (r, o) = (run.to_str().unwrap(), onnx.to_str().unwrap());
+    let out =
+        trainer(&["export", "--run", r, "--out", o, "--calib", FIXTURE, "--calib-images", "7"]);
+    ok(&out);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("int8 ranges from 7 training images"));
+    let imported = pixelcnn_runtime::onnx::import(&onnx).unwrap();
+    let cal = imported.calibration.expect("the ranges are stored");
+    assert_eq!(cal.images, 7);
+    assert_eq!(cal.layer_out.len(), imported.arch.layers());
+    assert!(cal.layer_out.iter().chain(&cal.vertical_pre).all(|r| *r > 0.0), "{cal:?}");
+}

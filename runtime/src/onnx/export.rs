@@ -3,22 +3,42 @@
 use std::path::Path;
 
 use crate::params::{Layer, TensorKind};
+use crate::quant::calibrate::Calibration;
 use crate::{Variant, Weights};
 use prost::Message;
 use tract_onnx::pb;
 
 use super::OPSET;
 
-/// Writes `weights` as an ONNX file at `path`.
+/// Writes `weights` as an ONNX file at `path`, with the int8 activation
+/// ranges when given (so int8 at load needs no calibration pass).
 ///
 /// # Errors
 /// The I/O error of writing the file.
-pub fn export(weights: &Weights<'_>, path: &Path) -> std::io::Result<()> {
-    std::fs::write(path, to_onnx_bytes(weights))
+pub fn export(
+    weights: &Weights<'_>,
+    calibration: Option<&Calibration>,
+    path: &Path,
+) -> std::io::Result<()> {
+    let bytes = match calibration {
+        Some(c) => to_onnx_bytes_calibrated(weights, c),
+        None => to_onnx_bytes(weights),
+    };
+    std::fs::write(path, bytes)
 }
 
 /// The ONNX model as bytes.
 pub fn to_onnx_bytes(weights: &Weights<'_>) -> Vec<u8> {
+    encode(weights, None)
+}
+
+/// The ONNX model as bytes, carrying `calibration` in its metadata
+/// ([`super::CALIBRATION_KEY`]).
+pub fn to_onnx_bytes_calibrated(weights: &Weights<'_>, calibration: &Calibration) -> Vec<u8> {
+    encode(weights, Some(calibration))
+}
+
+fn encode(weights: &Weights<'_>, calibration: Option<&Calibration>) -> Vec<u8> {
     let arch = *weights.arch();
     let mut g = Graph::default();
     let dims = |n: &str| -> Vec<Dim> {
@@ -81,10 +101,15 @@ pub fn to_onnx_bytes(weights: &Weights<'_>) -> Vec<u8> {
             output: g.outputs,
             ..Default::default()
         }),
-        metadata_props: vec![pb::StringStringEntryProto {
+        metadata_props: core::iter::once(pb::StringStringEntryProto {
             key: "pixelcnn".into(),
             value: arch.to_json().to_string(),
-        }],
+        })
+        .chain(calibration.map(|c| pb::StringStringEntryProto {
+            key: super::CALIBRATION_KEY.into(),
+            value: super::calibration::to_json(c).to_string(),
+        }))
+        .collect(),
         ..Default::default()
     };
     model.encode_to_vec()

@@ -9,6 +9,7 @@ use tract_onnx::pb;
 use tract_onnx::prelude::*;
 
 use crate::params::TensorKind;
+use crate::quant::calibrate::Calibration;
 use crate::{reference, Arch, TensorSpec, Weights};
 
 /// Why an ONNX file cannot be used.
@@ -47,6 +48,8 @@ pub struct Imported {
     pub arch: Arch,
     /// Parameters in runtime layout.
     pub params: Vec<f32>,
+    /// The int8 activation ranges measured at export, when the file has them.
+    pub calibration: Option<Calibration>,
 }
 
 /// Reads an ONNX file written by `trainer export` (or [`super::export`]).
@@ -72,6 +75,13 @@ pub fn import_bytes(bytes: &[u8]) -> Result<Imported, ImportError> {
         ImportError::NotPixelcnn(format!("the `pixelcnn` metadata is not JSON: {e}"))
     })?;
     let arch = Arch::from_json(&json).map_err(ImportError::NotPixelcnn)?;
+    let calibration = model
+        .metadata_props
+        .iter()
+        .find(|p| p.key == super::CALIBRATION_KEY)
+        .map(|p| super::calibration::from_json(&p.value, &arch))
+        .transpose()
+        .map_err(|e| ImportError::NotPixelcnn(format!("the int8 calibration: {e}")))?;
     let graph = model
         .graph
         .as_ref()
@@ -102,7 +112,7 @@ pub fn import_bytes(bytes: &[u8]) -> Result<Imported, ImportError> {
     tract_onnx::onnx()
         .model_for_read(&mut &bytes[..])
         .map_err(|e| ImportError::Tract(format!("{e:#}")))?;
-    Ok(Imported { arch, params })
+    Ok(Imported { arch, params, calibration })
 }
 
 /// The graph must be the one the export contract describes for `arch`: the

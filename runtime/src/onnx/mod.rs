@@ -5,7 +5,10 @@
 //! - input `label`: int64 `[N]`, only in class-conditional models;
 //! - output `logits`: float32 `[N, K, H, W]`;
 //! - `metadata_props["pixelcnn"]`: the architecture as JSON
-//!   ([`crate::Arch::to_json`]).
+//!   ([`crate::Arch::to_json`]);
+//! - `metadata_props["pixelcnn.int8_calibration"]`, optional: the activation
+//!   ranges int8 quantization needs, measured at export on training images,
+//!   so converting to int8 at load is a pure weight transform.
 //!
 //! Masks are baked into the weights: cropped kernels with asymmetric padding
 //! where the crop is a rectangle, explicit zeros where it is not (the centre
@@ -18,11 +21,15 @@
 //! order; the importer reads them back into the runtime layout and refuses a
 //! file whose masked taps are not zero (such a model would see the future).
 
+mod calibration;
 mod export;
 mod import;
 
-pub use export::{export, to_onnx_bytes};
+pub use export::{export, to_onnx_bytes, to_onnx_bytes_calibrated};
 pub use import::{import, import_bytes, verify_with_tract, ImportError, Imported, TractRunner};
+
+/// The metadata key of the int8 calibration.
+pub const CALIBRATION_KEY: &str = "pixelcnn.int8_calibration";
 
 /// ONNX opset the graph is written for.
 pub const OPSET: i64 = 13;

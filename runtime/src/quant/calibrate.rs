@@ -1,6 +1,7 @@
 //! Host side of int8: measure activation ranges on images, then quantize a
 //! float model into the integer format of [`super::QuantWeights`].
 
+use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
 
@@ -22,6 +23,8 @@ pub struct Calibration {
     pub head_hidden: f32,
     /// Images observed.
     pub images: usize,
+    /// Where the images came from ("500 training images from …").
+    pub source: String,
 }
 
 fn max_abs(values: &[f32]) -> f32 {
@@ -36,7 +39,28 @@ impl Calibration {
             layer_out: vec![0.0; arch.layers()],
             head_hidden: 0.0,
             images: 0,
+            source: String::new(),
         }
+    }
+
+    /// The ranges over `images` (image, class) from `source`; `on_image` is
+    /// called after each (for progress).
+    ///
+    /// # Errors
+    /// As [`reference::trace`].
+    pub fn measure(
+        weights: &Weights<'_>,
+        images: &[(Vec<u8>, Option<usize>)],
+        source: String,
+        mut on_image: impl FnMut(),
+    ) -> Result<Self, Error> {
+        let mut cal = Calibration::new(weights.arch());
+        for (image, class) in images {
+            cal.observe(weights, image, *class)?;
+            on_image();
+        }
+        cal.source = source;
+        Ok(cal)
     }
 
     /// Runs the float model on `image` and widens the ranges.
@@ -60,6 +84,37 @@ impl Calibration {
         self.images += 1;
         Ok(())
     }
+}
+
+/// Seed of the calibration samples: fixed, so a model calibrated on its own
+/// samples quantizes the same way everywhere.
+pub const SAMPLE_SEED: u64 = 0xca11_b8a7e;
+
+/// `n` images drawn from the float model itself, classes in turn: the
+/// calibration images when no training images are at hand. `on_image` is
+/// called after each (for progress).
+///
+/// # Errors
+/// As [`crate::Incremental::new`] and [`crate::sampler::generate`].
+pub fn model_samples(
+    weights: &Weights<'_>,
+    n: usize,
+    mut on_image: impl FnMut(),
+) -> Result<Vec<(Vec<u8>, Option<usize>)>, Error> {
+    let arch = *weights.arch();
+    let mut state = vec![0.0f32; arch.state_len()];
+    let first = (arch.classes > 0).then_some(0);
+    let mut inc = crate::Incremental::new(weights, &mut state, first)?;
+    let mut rng = crate::rng::from_seed(SAMPLE_SEED);
+    let mut images = Vec::with_capacity(n);
+    for i in 0..n {
+        let class = (arch.classes > 0).then(|| i % arch.classes);
+        let mut image = vec![0u8; arch.pixels()];
+        crate::sampler::generate(&mut inc, class, 1.0, &mut rng, &mut image)?;
+        images.push((image, class));
+        on_image();
+    }
+    Ok(images)
 }
 
 /// An int8 model in owned buffers, ready to view or to write to a file.
