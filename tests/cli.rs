@@ -198,7 +198,7 @@ fn bad_models_and_labels_are_clear_errors() {
 }
 
 #[test]
-fn eval_scores_a_plain_pixelcnn_with_one_full_pass_per_image() {
+fn a_plain_pixelcnn_samples_completes_benches_and_scores_as_its_full_pass() {
     use pixelcnn_runtime::data::{self, DatasetKind, Split};
     use pixelcnn_runtime::{random::random_params, reference, sampler, Arch, Variant, Weights};
     let arch = Arch {
@@ -253,6 +253,17 @@ fn eval_scores_a_plain_pixelcnn_with_one_full_pass_per_image() {
         String::from_utf8_lossy(&out.stderr).contains("int8 needs a Gated PixelCNN"),
         "{out:?}"
     );
+    let model = path.to_str().unwrap();
+    let png = temp_png("plain-samples.png");
+    let out = pixelcnn(&["sample", "--model", model, "--count", "2", "-o", png.to_str().unwrap()]);
+    assert!(stdout_of(&out).contains("wrote 2 images"));
+    let png = temp_png("plain-completions.png");
+    let args = ["complete", "--model", model, "--data", MINI, "--limit", "2", "-o"];
+    stdout_of(&pixelcnn(&[&args[..], &[png.to_str().unwrap()]].concat()));
+    assert!(png.is_file());
+    let out = pixelcnn(&["bench", "--model", model, "--images", "1", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(stdout_of(&out).trim()).unwrap();
+    assert!(v["per_pixel_us_p50"].as_f64().unwrap() > 0.0, "{v}");
 }
 
 #[test]

@@ -65,6 +65,8 @@ pub enum Error {
     ImageComplete,
     /// The operation needs a Gated PixelCNN; the model is a plain PixelCNN.
     NeedsGated,
+    /// The plain PixelCNN's executor was given a Gated PixelCNN.
+    NeedsPlain,
     /// An int8 requantization multiplier is out of range.
     InvalidRequant {
         /// Index of the `(multiplier, shift)` pair.
@@ -115,6 +117,9 @@ impl fmt::Display for Error {
             Error::ImageComplete => f.write_str("every pixel of the image is already produced"),
             Error::NeedsGated => {
                 f.write_str("this needs a Gated PixelCNN; the model is a plain PixelCNN")
+            }
+            Error::NeedsPlain => {
+                f.write_str("this executor runs a plain PixelCNN; the model is a Gated PixelCNN")
             }
             Error::InvalidRequant { index } => write!(
                 f,

@@ -129,6 +129,19 @@ impl Arch {
         }
     }
 
+    /// f32 elements of state the executor of this variant needs: the gated
+    /// executor's [`Arch::state_len`], or the plain executor's.
+    ///
+    /// Returns `usize::MAX` for an architecture whose sizes overflow.
+    pub fn executor_state_len(&self) -> usize {
+        match self.variant {
+            Variant::Gated => self.state_len(),
+            Variant::Plain => {
+                crate::plain::PlainLayout::checked(self).map_or(usize::MAX, |l| l.total())
+            }
+        }
+    }
+
     /// Bytes of state the incremental executor needs.
     pub const fn state_bytes(&self) -> usize {
         self.state_len().saturating_mul(4)

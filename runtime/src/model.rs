@@ -3,10 +3,11 @@
 
 use half::f16;
 
-use crate::arch::Arch;
+use crate::arch::{Arch, Variant};
 use crate::error::Error;
 use crate::incremental::Incremental;
 use crate::params::Weights;
+use crate::plain::PlainIncremental;
 use crate::quant::{IncrementalI8, QuantWeights};
 use crate::rng::Rng;
 use crate::sampler::PixelExecutor;
@@ -76,7 +77,7 @@ impl Model<'_> {
     /// 32-bit words of executor state ([`Executor::new`]'s buffer).
     pub fn state_words(&self) -> usize {
         match self {
-            Model::F32(_) | Model::F16(_) => self.arch().state_len(),
+            Model::F32(_) | Model::F16(_) => self.arch().executor_state_len(),
             Model::Int8(_) => self.arch().quant_state_words(),
         }
     }
@@ -103,6 +104,10 @@ pub enum Executor<'m, 'b> {
     F16(Incremental<'m, 'b, f16>),
     /// Integer-only.
     Int8(IncrementalI8<'m, 'b>),
+    /// A plain PixelCNN, f32 weights.
+    PlainF32(PlainIncremental<'m, 'b, f32>),
+    /// A plain PixelCNN, f16 weights.
+    PlainF16(PlainIncremental<'m, 'b, f16>),
 }
 
 impl<'m, 'b> Executor<'m, 'b> {
@@ -110,13 +115,24 @@ impl<'m, 'b> Executor<'m, 'b> {
     /// ([`Model::state_words`] words), at pixel 0 of an image of `class`.
     ///
     /// # Errors
-    /// [`Error::BufferTooSmall`], [`Error::NeedsGated`], label errors.
+    /// [`Error::BufferTooSmall`], label errors.
     pub fn new(
         model: &'m Model<'m>,
         buffer: &'b mut [u32],
         class: Option<usize>,
     ) -> Result<Self, Error> {
+        let plain = model.arch().variant == Variant::Plain;
         Ok(match model {
+            Model::F32(w) if plain => Executor::PlainF32(PlainIncremental::new(
+                w,
+                bytemuck::cast_slice_mut(buffer),
+                class,
+            )?),
+            Model::F16(w) if plain => Executor::PlainF16(PlainIncremental::new(
+                w,
+                bytemuck::cast_slice_mut(buffer),
+                class,
+            )?),
             Model::F32(w) => {
                 Executor::F32(Incremental::new(w, bytemuck::cast_slice_mut(buffer), class)?)
             }
@@ -134,6 +150,8 @@ impl<'m, 'b> Executor<'m, 'b> {
             Executor::F32(e) => e,
             Executor::F16(e) => e,
             Executor::Int8(e) => e,
+            Executor::PlainF32(e) => e,
+            Executor::PlainF16(e) => e,
         }
     }
 }
@@ -144,6 +162,8 @@ impl PixelExecutor for Executor<'_, '_> {
             Executor::F32(e) => e.arch(),
             Executor::F16(e) => e.arch(),
             Executor::Int8(e) => e.arch(),
+            Executor::PlainF32(e) => e.arch(),
+            Executor::PlainF16(e) => e.arch(),
         }
     }
     fn restart(&mut self, class: Option<usize>) -> Result<(), Error> {
@@ -154,6 +174,8 @@ impl PixelExecutor for Executor<'_, '_> {
             Executor::F32(e) => e.position(),
             Executor::F16(e) => e.position(),
             Executor::Int8(e) => e.position(),
+            Executor::PlainF32(e) => e.position(),
+            Executor::PlainF16(e) => e.position(),
         }
     }
     fn push(&mut self, level: u8) -> Result<(), Error> {

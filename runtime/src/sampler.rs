@@ -7,6 +7,7 @@ use crate::arch::Arch;
 use crate::error::Error;
 use crate::incremental::Incremental;
 use crate::params::Param;
+use crate::plain::PlainIncremental;
 use crate::rng::{uniform_f32, Rng};
 
 /// A network evaluated pixel by pixel in raster order: the float executor
@@ -52,6 +53,27 @@ impl<T: Param> PixelExecutor for Incremental<'_, '_, T> {
     }
     fn push(&mut self, level: u8) -> Result<(), Error> {
         Incremental::push(self, level)
+    }
+    fn sample(&mut self, temperature: f32, rng: &mut Rng) -> Result<u8, Error> {
+        sample_level(self.logits()?, temperature, rng)
+    }
+    fn log_probability(&mut self, level: u8) -> Result<f64, Error> {
+        Ok(log_probability(self.logits()?, usize::from(level)))
+    }
+}
+
+impl<T: Param> PixelExecutor for PlainIncremental<'_, '_, T> {
+    fn arch(&self) -> &Arch {
+        PlainIncremental::arch(self)
+    }
+    fn restart(&mut self, class: Option<usize>) -> Result<(), Error> {
+        PlainIncremental::restart(self, class)
+    }
+    fn position(&self) -> usize {
+        PlainIncremental::position(self)
+    }
+    fn push(&mut self, level: u8) -> Result<(), Error> {
+        PlainIncremental::push(self, level)
     }
     fn sample(&mut self, temperature: f32, rng: &mut Rng) -> Result<u8, Error> {
         sample_level(self.logits()?, temperature, rng)

@@ -4,7 +4,9 @@
 mod common;
 
 use common::*;
-use pixelcnn_runtime::{reference, rng, sampler, Arch, ArchError, Error, Incremental, Weights};
+use pixelcnn_runtime::{
+    reference, rng, sampler, Arch, ArchError, Error, Incremental, PlainIncremental, Weights,
+};
 
 fn conditional() -> Arch {
     Arch { classes: 3, levels: 4, ..gated(4, 5, 3, 3, 1) }
@@ -141,10 +143,15 @@ fn pushing_past_the_end_is_an_error() {
 }
 
 #[test]
-fn plain_models_have_no_incremental_executor() {
+fn each_float_executor_refuses_the_other_variant() {
     let arch = plain(gated(4, 4, 3, 3, 1));
     let params = params(&arch, 5);
     let weights = Weights::new(arch, &params).unwrap();
     let mut state = vec![0.0; 10_000];
     assert_eq!(Incremental::new(&weights, &mut state, None).unwrap_err(), Error::NeedsGated);
+    let arch = gated(4, 4, 3, 3, 1);
+    let params = common::params(&arch, 5);
+    let weights = Weights::new(arch, &params).unwrap();
+    let refused = PlainIncremental::new(&weights, &mut state, None).unwrap_err();
+    assert_eq!(refused, Error::NeedsPlain);
 }

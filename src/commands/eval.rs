@@ -5,7 +5,7 @@
 
 use std::time::Instant;
 
-use pixelcnn_runtime::{reference, sampler, Executor, Model, Variant, Weights};
+use pixelcnn_runtime::{sampler, Executor};
 
 use crate::cli::EvalArgs;
 use crate::{images, model_file};
@@ -34,13 +34,6 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
             .map(|t| {
                 let (model, set, bar) = (&model, &set, bar.clone());
                 scope.spawn(move || -> anyhow::Result<f64> {
-                    if arch.variant == Variant::Plain {
-                        anyhow::ensure!(
-                            !best_class,
-                            "the plain model needs labels: give --class N"
-                        );
-                        return plain_nll(model, set, t, threads, &bar, class_of);
-                    }
                     let mut state = vec![0u32; model.state_words()];
                     let first = class_of(t).or(best_class.then_some(0));
                     let mut exec = Executor::new(model, &mut state, first)?;
@@ -93,34 +86,4 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
         )?;
     }
     Ok(())
-}
-
-/// A plain PixelCNN has no incremental executor: one full (teacher-forced)
-/// forward pass per image gives every pixel's distribution at once.
-fn plain_nll(
-    model: &Model<'_>,
-    set: &pixelcnn_runtime::data::Images,
-    first: usize,
-    step: usize,
-    bar: &indicatif::ProgressBar,
-    class_of: impl Fn(usize) -> Option<usize>,
-) -> anyhow::Result<f64> {
-    let params: Vec<f32> = match model {
-        Model::F32(w) => w.as_slice().to_vec(),
-        Model::F16(w) => w.as_slice().iter().map(|h| h.to_f32()).collect(),
-        Model::Int8(_) => anyhow::bail!("int8 needs a Gated PixelCNN"),
-    };
-    let arch = *model.arch();
-    let weights = Weights::new(arch, &params)?;
-    let k = arch.levels;
-    let mut sum = 0.0;
-    for i in (first..set.len()).step_by(step) {
-        let image = set.image(i);
-        let logits = reference::forward(&weights, image, class_of(i))?;
-        for (pos, &level) in image.iter().enumerate() {
-            sum -= sampler::log_probability(&logits[pos * k..(pos + 1) * k], usize::from(level));
-        }
-        bar.inc(1);
-    }
-    Ok(sum)
 }

@@ -2,7 +2,9 @@
 //! random images, and the incremental executor's logits over a whole image.
 #![allow(dead_code)]
 
-use pixelcnn_runtime::{random::random_params, rng, Arch, Incremental, Variant, Weights};
+use pixelcnn_runtime::{
+    random::random_params, rng, Arch, Incremental, PlainIncremental, Variant, Weights,
+};
 use proptest::prelude::*;
 use rand_core::RngCore;
 
@@ -26,6 +28,11 @@ pub fn gated(
         kernel,
         head: 3,
     }
+}
+
+/// Plain architectures over the same ranges (kernels of 3 or more).
+pub fn plain_archs() -> impl Strategy<Value = Arch> {
+    gated_archs().prop_map(|a| Arch { variant: Variant::Plain, kernel: a.kernel.max(3), ..a })
 }
 
 /// The same architecture as a plain PixelCNN.
@@ -92,15 +99,70 @@ pub fn incremental_logits(
     ask: impl Fn(usize) -> bool,
 ) -> Vec<f32> {
     let arch = *weights.arch();
-    let mut state = vec![f32::NAN; arch.state_len()];
-    let mut inc = Incremental::new(weights, &mut state, class).expect("valid executor");
+    let mut state = vec![f32::NAN; arch.executor_state_len()];
+    match arch.variant {
+        Variant::Gated => {
+            let inc = Incremental::new(weights, &mut state, class).expect("valid executor");
+            logits_of_every_pixel(inc, image, ask)
+        }
+        Variant::Plain => {
+            let inc = PlainIncremental::new(weights, &mut state, class).expect("valid executor");
+            logits_of_every_pixel(inc, image, ask)
+        }
+    }
+}
+
+/// The two float executors' shared protocol, for [`incremental_logits`].
+pub trait FloatExecutor {
+    fn arch(&self) -> Arch;
+    fn logits(&mut self) -> &[f32];
+    fn push(&mut self, level: u8);
+    fn is_complete(&self) -> bool;
+}
+
+impl FloatExecutor for Incremental<'_, '_> {
+    fn arch(&self) -> Arch {
+        *Incremental::arch(self)
+    }
+    fn logits(&mut self) -> &[f32] {
+        Incremental::logits(self).expect("pixel left")
+    }
+    fn push(&mut self, level: u8) {
+        Incremental::push(self, level).expect("valid level")
+    }
+    fn is_complete(&self) -> bool {
+        Incremental::is_complete(self)
+    }
+}
+
+impl FloatExecutor for PlainIncremental<'_, '_> {
+    fn arch(&self) -> Arch {
+        *PlainIncremental::arch(self)
+    }
+    fn logits(&mut self) -> &[f32] {
+        PlainIncremental::logits(self).expect("pixel left")
+    }
+    fn push(&mut self, level: u8) {
+        PlainIncremental::push(self, level).expect("valid level")
+    }
+    fn is_complete(&self) -> bool {
+        PlainIncremental::is_complete(self)
+    }
+}
+
+fn logits_of_every_pixel(
+    mut inc: impl FloatExecutor,
+    image: &[u8],
+    ask: impl Fn(usize) -> bool,
+) -> Vec<f32> {
+    let arch = inc.arch();
     let mut out = vec![f32::NAN; arch.pixels() * arch.levels];
     for (pos, &level) in image.iter().enumerate() {
         if ask(pos) {
-            let logits = inc.logits().expect("pixel left");
+            let logits = inc.logits();
             out[pos * arch.levels..(pos + 1) * arch.levels].copy_from_slice(logits);
         }
-        inc.push(level).expect("valid level");
+        inc.push(level);
     }
     assert!(inc.is_complete());
     out
