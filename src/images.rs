@@ -33,7 +33,7 @@ pub fn load(args: &DataArgs, arch: &Arch) -> anyhow::Result<Images> {
             width: arch.width,
             levels: arch.levels,
             classes: 0,
-            pixels: data::quantize(&raw, arch.levels, 0x5eed_0003),
+            pixels: data::to_levels(&raw, arch.levels, 0x5eed_0003),
             labels: None,
         }
     } else {

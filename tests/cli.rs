@@ -200,7 +200,9 @@ fn bad_models_and_labels_are_clear_errors() {
 #[test]
 fn a_plain_pixelcnn_samples_completes_benches_and_scores_as_its_full_pass() {
     use pixelcnn_runtime::data::{self, DatasetKind, Split};
-    use pixelcnn_runtime::{random::random_params, reference, sampler, Arch, Variant, Weights};
+    use pixelcnn_runtime::{
+        random_weights::random_params, reference, sampler, Arch, Variant, Weights,
+    };
     let arch = Arch {
         variant: Variant::Plain,
         classes: 0,
@@ -402,7 +404,7 @@ fn int8_from_an_onnx_with_stored_ranges_needs_no_calibration_pass() {
     use pixelcnn_runtime::data::{self, DatasetKind, Split};
     use pixelcnn_runtime::format::{self, AlignedBytes};
     use pixelcnn_runtime::quant::calibrate::{quantize, Calibration};
-    use pixelcnn_runtime::{random::random_params, Arch, Model, Weights};
+    use pixelcnn_runtime::{random_weights::random_params, Arch, Model, Weights};
     let arch = Arch { channels: 4, blocks: 2, head: 4, ..Arch::MNIST_GATED };
     let params = random_params(&arch, 9);
     let weights = Weights::new(arch, &params).unwrap();

@@ -11,8 +11,8 @@ use embedded_graphics::mono_font::{ascii, MonoFont, MonoTextStyle};
 use embedded_graphics::prelude::*;
 use embedded_graphics::primitives::{PrimitiveStyle, Rectangle};
 use embedded_graphics::text::{Baseline, Text};
-use pixelcnn_runtime::incremental::check_class;
 use pixelcnn_runtime::rng::{self, Rng};
+use pixelcnn_runtime::state::check_class;
 use pixelcnn_runtime::{Arch, Error, Executor, Model, PixelExecutor};
 
 use crate::flash::MAX_PIXELS;
@@ -246,7 +246,7 @@ impl<'m> App<'m> {
         }
         let pixels = self.arch.pixels();
         if self.pixel == 0 {
-            self.begin_digit(display).map_err(StepError::Display)?;
+            self.begin_digit(display)?;
         }
         let t0 = clock.now_us();
         let level =
@@ -272,14 +272,13 @@ impl<'m> App<'m> {
         Ok(done)
     }
 
-    fn begin_digit<D, C>(&mut self, display: &mut D) -> Result<(), D::Error>
+    fn begin_digit<D, C>(&mut self, display: &mut D) -> Result<(), StepError<D::Error>>
     where
         D: DrawTarget<Color = C>,
         C: Palette,
     {
         let class = class_for(&self.arch, self.config.class, self.digit);
-        // Labels were checked at init.
-        let _ = self.exec.restart(class);
+        self.exec.restart(class).map_err(StepError::Runtime)?;
         self.rng = rng::from_seed(self.config.seed.wrapping_add(self.digit as u64));
         self.digit_micros = 0;
         if self.digit % self.layout.slots() == 0 && self.digit > 0 {
@@ -290,7 +289,8 @@ impl<'m> App<'m> {
                 Size::new(self.display_size.width, self.display_size.height - top as u32),
             )
             .into_styled(PrimitiveStyle::with_fill(C::background()))
-            .draw(display)?;
+            .draw(display)
+            .map_err(StepError::Display)?;
         }
         Ok(())
     }

@@ -1,7 +1,7 @@
 //! The architecture description: image size, levels, classes and layer sizes.
 //!
 //! One [`Arch`] value fixes every tensor shape (see [`crate::params`]) and
-//! every buffer length (see [`crate::incremental::StateLayout`]), so firmware
+//! every buffer length (see [`crate::state`]), so firmware
 //! can size its static buffers from it.
 
 use core::fmt;
@@ -148,7 +148,6 @@ impl Arch {
             return Err(ArchError::EvenKernel { field: "kernel", value: self.kernel });
         }
         self.checked_param_count().ok_or(ArchError::TooLarge)?;
-        crate::incremental::StateLayout::checked(self).ok_or(ArchError::TooLarge)?;
         Ok(())
     }
 

@@ -178,7 +178,7 @@ pub fn load(dir: &Path, kind: DatasetKind, split: Split, levels: usize) -> anyho
         (_, Split::Test | Split::All) => (0..n).collect(),
     };
     ensure!(!chosen.is_empty(), "the {split:?} split of {} is empty", dir.display());
-    let pixels = quantize(&raw.pixels, levels, seed);
+    let pixels = to_levels(&raw.pixels, levels, seed);
     let size = raw.height * raw.width;
     Ok(Images {
         height: raw.height,
@@ -232,7 +232,7 @@ pub fn detect(dir: &Path) -> anyhow::Result<DatasetKind> {
 }
 
 /// Quantizes 8-bit intensities to `levels` levels; see the module docs.
-pub fn quantize(raw: &[u8], levels: usize, seed: u64) -> Vec<u8> {
+pub fn to_levels(raw: &[u8], levels: usize, seed: u64) -> Vec<u8> {
     if levels == 2 {
         if raw.iter().all(|&v| v == 0 || v == 255) {
             return raw.iter().map(|&v| u8::from(v == 255)).collect();

@@ -23,11 +23,12 @@ pub mod plain;
 pub mod quant;
 pub mod rng;
 pub mod sampler;
+pub mod state;
 
 #[cfg(feature = "onnx")]
 pub mod onnx;
 #[cfg(feature = "alloc")]
-pub mod random;
+pub mod random_weights;
 #[cfg(feature = "alloc")]
 pub mod receptive_field;
 #[cfg(feature = "alloc")]
@@ -36,9 +37,10 @@ pub mod reference;
 pub use arch::{Arch, ArchError, Variant};
 pub use error::Error;
 pub use half::f16;
-pub use incremental::{Incremental, StateLayout};
+pub use incremental::Incremental;
 pub use model::{Executor, Model, Precision};
 pub use params::{Param, TensorKind, TensorSpec, Weights};
 pub use plain::PlainIncremental;
 pub use quant::{IncrementalI8, QuantWeights};
 pub use sampler::PixelExecutor;
+pub use state::{PlainLayout, QuantStateLayout, StateLayout};

@@ -13,44 +13,10 @@
 
 use crate::arch::{Arch, Variant};
 use crate::error::Error;
-use crate::incremental::{check_class, Stage};
+use crate::incremental::Stage;
 use crate::kernels::relu_f32;
 use crate::params::{Param, TensorKind, Weights};
-
-/// Lengths (in f32 elements) of the parts of the plain executor's state.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct PlainLayout {
-    /// Per layer, the input rows its kernel reads: `(r + 1) × width × in`.
-    pub rings: usize,
-    /// Per layer, the bias with the class folded in: `channels` each.
-    pub biases: usize,
-    /// The current pixel's layer output and accumulator (`2 × channels`),
-    /// the head's hidden layer and the logits.
-    pub scratch: usize,
-}
-
-impl PlainLayout {
-    /// The layout for `arch`, or `None` when a size overflows.
-    pub fn checked(arch: &Arch) -> Option<PlainLayout> {
-        let mut rings = 0usize;
-        for l in 0..arch.layers() {
-            let ring = (arch.radius_of(l) + 1)
-                .checked_mul(arch.width)?
-                .checked_mul(arch.input_channels_of(l))?;
-            rings = rings.checked_add(ring)?;
-        }
-        let biases = arch.layers().checked_mul(arch.channels)?;
-        let scratch =
-            arch.channels.checked_mul(2)?.checked_add(arch.head)?.checked_add(arch.levels)?;
-        rings.checked_add(biases)?.checked_add(scratch)?;
-        Some(PlainLayout { rings, biases, scratch })
-    }
-
-    /// Total f32 elements.
-    pub fn total(&self) -> usize {
-        self.rings + self.biases + self.scratch
-    }
-}
+use crate::state::{check_class, PlainLayout};
 
 /// The incremental executor of a plain PixelCNN, with f32 or f16 weights.
 ///

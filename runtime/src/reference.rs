@@ -7,9 +7,9 @@
 
 use crate::arch::{Arch, Variant};
 use crate::error::Error;
-use crate::incremental::check_class;
 use crate::kernels::generic::sigmoid_f32;
 use crate::params::{Layer, TensorKind, Weights};
+use crate::state::check_class;
 use alloc::vec;
 use alloc::vec::Vec;
 

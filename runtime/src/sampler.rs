@@ -9,6 +9,7 @@ use crate::incremental::Incremental;
 use crate::params::Param;
 use crate::plain::PlainIncremental;
 use crate::rng::{uniform_f32, Rng};
+use crate::state::check_temperature;
 
 /// A network evaluated pixel by pixel in raster order: the float executor
 /// ([`Incremental`], f32 or f16 weights) and the integer one
@@ -80,15 +81,6 @@ impl<T: Param> PixelExecutor for PlainIncremental<'_, '_, T> {
     }
     fn log_probability(&mut self, level: u8) -> Result<f64, Error> {
         Ok(log_probability(self.logits()?, usize::from(level)))
-    }
-}
-
-/// Checks that a temperature is finite and above zero.
-fn check_temperature(temperature: f32) -> Result<(), Error> {
-    if temperature.is_finite() && temperature > 0.0 {
-        Ok(())
-    } else {
-        Err(Error::InvalidTemperature)
     }
 }
 

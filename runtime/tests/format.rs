@@ -4,7 +4,7 @@
 
 use pixelcnn_runtime::format::{self, section, AlignedBytes, FormatError, CRC_OFFSET};
 use pixelcnn_runtime::quant::calibrate::{quantize, Calibration};
-use pixelcnn_runtime::random::random_params;
+use pixelcnn_runtime::random_weights::random_params;
 use pixelcnn_runtime::{f16, rng, sampler, Arch, Error, Executor, Model, Variant, Weights};
 use proptest::prelude::*;
 

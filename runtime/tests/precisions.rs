@@ -3,7 +3,7 @@
 //! the float logits.
 
 use pixelcnn_runtime::quant::calibrate::{quantize, Calibration};
-use pixelcnn_runtime::random::random_params;
+use pixelcnn_runtime::random_weights::random_params;
 use pixelcnn_runtime::{f16, reference, Arch, Incremental, IncrementalI8, Variant, Weights};
 
 fn archs() -> Vec<Arch> {
@@ -127,5 +127,45 @@ fn int8_logits_track_the_float_logits() {
             mean_err < 0.05 * spread.max(1.0),
             "{arch:?}: mean error {mean_err}, range {spread}"
         );
+    }
+}
+
+#[test]
+fn the_quantizer_writes_each_multiplier_where_the_executor_reads_it() {
+    use pixelcnn_runtime::quant::weights::{requant_range, RequantPoint};
+    const POINTS: [RequantPoint; 8] = [
+        RequantPoint::VGate,
+        RequantPoint::VLink,
+        RequantPoint::Horizontal,
+        RequantPoint::Link,
+        RequantPoint::Out,
+        RequantPoint::Residual,
+        RequantPoint::Head1,
+        RequantPoint::Head2,
+    ];
+    for (seed, arch) in archs().into_iter().enumerate() {
+        let (_, model) = quantized(&arch, seed as u64);
+        let view = model.view().unwrap();
+        let layers = (0..arch.layers()).map(Some).chain([None]);
+        let mut covered = vec![false; model.requant.len() / 2];
+        for layer in layers {
+            let q = match layer {
+                Some(l) => view.layer(l),
+                None => view.head(),
+            };
+            for point in POINTS {
+                let range = requant_range(&arch, layer, point);
+                let read = q.requant(point);
+                assert_eq!(read.len(), range.len(), "{point:?} of {layer:?}");
+                for (i, index) in range.enumerate() {
+                    let m = read.get(i);
+                    let written = &model.requant[2 * index..2 * index + 2];
+                    assert_eq!([m.multiplier, i32::from(m.shift)], written, "{point:?} {layer:?}");
+                    assert!(!covered[index], "entry {index} written twice");
+                    covered[index] = true;
+                }
+            }
+        }
+        assert!(covered.iter().all(|&c| c), "{arch:?}: an entry no point owns");
     }
 }

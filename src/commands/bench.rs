@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use anyhow::{bail, ensure};
 use pixelcnn_runtime::kernels::Int8Kernel;
-use pixelcnn_runtime::{rng, Arch, Executor, PixelExecutor};
+use pixelcnn_runtime::{rng, Arch, Executor, Model, PixelExecutor, Precision};
 
 use crate::cli::BenchArgs;
 use crate::model_file;
@@ -50,15 +50,52 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let file = model_file::load(&args.model)?;
     let model = file.model()?;
     let arch = *model.arch();
+    let timings = time_sampling(&model, args.images)?;
+    let baseline = if args.baseline {
+        Some(baseline_passes(args, &file.path, arch, arch.pixels())?)
+    } else {
+        None
+    };
+    let report = Report {
+        model: file.path.display().to_string(),
+        precision: model.precision(),
+        kernel: match model.precision() {
+            Precision::Int8 => Int8Kernel::best().name(),
+            _ => "portable",
+        },
+        arch,
+        images: args.images,
+        timings,
+        baseline,
+    };
+    if args.json {
+        report.print_json()
+    } else {
+        report.print_text()
+    }
+}
+
+/// Sorted seconds per pixel, row and image of sampled images.
+struct Timings {
+    per_pixel: Vec<f64>,
+    per_row: Vec<f64>,
+    per_image: Vec<f64>,
+    mean_pixel: f64,
+}
+
+/// Samples `images` images (after one warm-up image that is not counted),
+/// timing every pixel, row and image.
+fn time_sampling(model: &Model<'_>, images: usize) -> anyhow::Result<Timings> {
+    let arch = *model.arch();
     let mut state = vec![0u32; model.state_words()];
     let class_of = |i: usize| (arch.classes > 0).then(|| i % arch.classes);
-    let mut exec = Executor::new(&model, &mut state, class_of(0))?;
+    let mut exec = Executor::new(model, &mut state, class_of(0))?;
     let pixels = arch.pixels();
-    let mut per_pixel = Vec::with_capacity(args.images * pixels);
+    let mut per_pixel = Vec::with_capacity(images * pixels);
     let mut per_row = Vec::new();
     let mut per_image = Vec::new();
     // Image 0 warms caches and branch predictors and is not counted.
-    for i in 0..=args.images {
+    for i in 0..=images {
         exec.restart(class_of(i))?;
         let mut g = rng::from_seed(1000 + i as u64);
         let mut row_time = 0.0;
@@ -84,79 +121,102 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         }
     }
     let mean_pixel = per_pixel.iter().sum::<f64>() / per_pixel.len() as f64;
-    let (pp, pr, pi) = (sorted(per_pixel), sorted(per_row), sorted(per_image));
-    let macs = arch.macs_per_pixel();
-    let gmacs = macs as f64 / mean_pixel / 1e9;
-    let kernel = match model.precision() {
-        pixelcnn_runtime::Precision::Int8 => Int8Kernel::best().name(),
-        _ => "portable",
-    };
+    Ok(Timings {
+        per_pixel: sorted(per_pixel),
+        per_row: sorted(per_row),
+        per_image: sorted(per_image),
+        mean_pixel,
+    })
+}
 
-    let baseline =
-        if args.baseline { Some(baseline_passes(args, &file.path, arch, pixels)?) } else { None };
+/// What `bench` measured, to print.
+struct Report {
+    model: String,
+    precision: Precision,
+    kernel: &'static str,
+    arch: Arch,
+    images: usize,
+    timings: Timings,
+    /// Seconds of one full pass: the reference executor and tract-onnx.
+    baseline: Option<(f64, f64)>,
+}
 
-    if args.json {
+impl Report {
+    fn gmacs(&self) -> f64 {
+        self.arch.macs_per_pixel() as f64 / self.timings.mean_pixel / 1e9
+    }
+
+    fn print_json(&self) -> anyhow::Result<()> {
+        let t = &self.timings;
         let mut v = serde_json::json!({
-            "model": file.path.display().to_string(),
-            "precision": model.precision().name(),
-            "kernel": kernel,
-            "images": args.images,
-            "per_pixel_us_p50": 1e6 * quantile(&pp, 0.5),
-            "per_pixel_us_p99": 1e6 * quantile(&pp, 0.99),
-            "per_pixel_us_mean": 1e6 * mean_pixel,
-            "per_row_us_p50": 1e6 * quantile(&pr, 0.5),
-            "per_row_us_p99": 1e6 * quantile(&pr, 0.99),
-            "image_ms": 1e3 * pi.iter().sum::<f64>() / pi.len() as f64,
-            "macs_per_pixel": macs,
-            "gmacs": gmacs,
+            "model": self.model,
+            "precision": self.precision.name(),
+            "kernel": self.kernel,
+            "images": self.images,
+            "per_pixel_us_p50": 1e6 * quantile(&t.per_pixel, 0.5),
+            "per_pixel_us_p99": 1e6 * quantile(&t.per_pixel, 0.99),
+            "per_pixel_us_mean": 1e6 * t.mean_pixel,
+            "per_row_us_p50": 1e6 * quantile(&t.per_row, 0.5),
+            "per_row_us_p99": 1e6 * quantile(&t.per_row, 0.99),
+            "image_ms": 1e3 * t.per_image.iter().sum::<f64>() / t.per_image.len() as f64,
+            "macs_per_pixel": self.arch.macs_per_pixel(),
+            "gmacs": self.gmacs(),
         });
-        if let Some((naive, tract)) = baseline {
+        if let Some((naive, tract)) = self.baseline {
             v["baseline"] = serde_json::json!({
                 "naive_pass_ms": 1e3 * naive,
                 "tract_pass_ms": 1e3 * tract,
-                "naive_ratio": naive / mean_pixel,
-                "tract_ratio": tract / mean_pixel,
+                "naive_ratio": naive / t.mean_pixel,
+                "tract_ratio": tract / t.mean_pixel,
             });
         }
         say!("{v}")?;
-        return Ok(());
+        Ok(())
     }
-    say!(
-        "{} ({}, {} kernel), {} images of {}x{} after one warm-up",
-        file.path.display(),
-        model.precision(),
-        kernel,
-        args.images,
-        arch.height,
-        arch.width
-    )?;
-    say!(
-        "per pixel   p50 {:>9.2} µs   p99 {:>9.2} µs   mean {:.2} µs",
-        1e6 * quantile(&pp, 0.5),
-        1e6 * quantile(&pp, 0.99),
-        1e6 * mean_pixel
-    )?;
-    say!(
-        "per row     p50 {:>9.1} µs   p99 {:>9.1} µs",
-        1e6 * quantile(&pr, 0.5),
-        1e6 * quantile(&pr, 0.99)
-    )?;
-    say!(
-        "per image   p50 {:>9.2} ms   p99 {:>9.2} ms",
-        1e3 * quantile(&pi, 0.5),
-        1e3 * quantile(&pi, 0.99)
-    )?;
-    say!("work        {macs} MACs per pixel, {gmacs:.2} GMAC/s")?;
-    if let Some((naive, tract)) = baseline {
+
+    fn print_text(&self) -> anyhow::Result<()> {
+        let t = &self.timings;
         say!(
-            "naive       one full pass per pixel: reference {:.2} ms ({:.0}x slower), tract-onnx {:.3} ms ({:.0}x slower)",
-            1e3 * naive,
-            naive / mean_pixel,
-            1e3 * tract,
-            tract / mean_pixel
+            "{} ({}, {} kernel), {} images of {}x{} after one warm-up",
+            self.model,
+            self.precision,
+            self.kernel,
+            self.images,
+            self.arch.height,
+            self.arch.width
         )?;
+        say!(
+            "per pixel   p50 {:>9.2} µs   p99 {:>9.2} µs   mean {:.2} µs",
+            1e6 * quantile(&t.per_pixel, 0.5),
+            1e6 * quantile(&t.per_pixel, 0.99),
+            1e6 * t.mean_pixel
+        )?;
+        say!(
+            "per row     p50 {:>9.1} µs   p99 {:>9.1} µs",
+            1e6 * quantile(&t.per_row, 0.5),
+            1e6 * quantile(&t.per_row, 0.99)
+        )?;
+        say!(
+            "per image   p50 {:>9.2} ms   p99 {:>9.2} ms",
+            1e3 * quantile(&t.per_image, 0.5),
+            1e3 * quantile(&t.per_image, 0.99)
+        )?;
+        say!(
+            "work        {} MACs per pixel, {:.2} GMAC/s",
+            self.arch.macs_per_pixel(),
+            self.gmacs()
+        )?;
+        if let Some((naive, tract)) = self.baseline {
+            say!(
+                "naive       one full pass per pixel: reference {:.2} ms ({:.0}x slower), tract-onnx {:.3} ms ({:.0}x slower)",
+                1e3 * naive,
+                naive / t.mean_pixel,
+                1e3 * tract,
+                tract / t.mean_pixel
+            )?;
+        }
+        Ok(())
     }
-    Ok(())
 }
 
 #[cfg(feature = "onnx")]

@@ -4,7 +4,7 @@
 use anyhow::{bail, Context};
 use embedded_graphics::pixelcolor::Rgb888;
 use embedded_graphics::prelude::*;
-use pixelcnn_runtime::random::random_params;
+use pixelcnn_runtime::random_weights::random_params;
 use pixelcnn_runtime::receptive_field::{full_field, measure_influence, Pixel};
 use pixelcnn_runtime::{rng, Arch, Variant, Weights};
 use rand_core::RngCore;

@@ -112,7 +112,7 @@ impl Classifier {
     fn fill_inputs(&self, images: &Images, indices: &[usize], x: &mut [f32], r: &mut rng::Rng) {
         let (h, w) = (images.height as isize, images.width as isize);
         for (row, &i) in x.chunks_exact_mut(self.pixels).zip(indices) {
-            let binary = data::quantize(
+            let binary = data::to_levels(
                 images.image(i),
                 2,
                 u64::from(r.next_u32()) << 32 | u64::from(r.next_u32()),

@@ -17,7 +17,7 @@ use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use pixelcnn_runtime::params::TensorKind;
-use pixelcnn_runtime::random::random_params;
+use pixelcnn_runtime::random_weights::random_params;
 use pixelcnn_runtime::{Arch, Variant};
 
 /// The parameters, in runtime order.

@@ -5,7 +5,7 @@
 //! and K > 2.
 
 use burn::tensor::Device;
-use pixelcnn_runtime::random::random_params;
+use pixelcnn_runtime::random_weights::random_params;
 use pixelcnn_runtime::{reference, Arch, Variant, Weights};
 use pixelcnn_trainer::engine::{Engine, Example};
 use pixelcnn_trainer::model::{forward, nats_per_image, Batch, Layout, Net};

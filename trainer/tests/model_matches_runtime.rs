@@ -3,7 +3,7 @@
 //! architecture cannot drift apart.
 
 use burn::tensor::Device;
-use pixelcnn_runtime::random::random_params;
+use pixelcnn_runtime::random_weights::random_params;
 use pixelcnn_runtime::{reference, Arch, Variant, Weights};
 use pixelcnn_trainer::model::{forward, Batch, Layout, Net};
 

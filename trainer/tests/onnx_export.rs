@@ -3,7 +3,7 @@
 
 use burn::tensor::Device;
 use pixelcnn_runtime::onnx::to_onnx_bytes;
-use pixelcnn_runtime::random::random_params;
+use pixelcnn_runtime::random_weights::random_params;
 use pixelcnn_runtime::{Arch, Variant, Weights};
 use pixelcnn_trainer::model::{forward, Batch, Layout, Net};
 use prost::Message;

@@ -340,7 +340,7 @@ pub fn parse(bytes: &[u8]) -> Result<Model<'_>, FormatError> {
         count.checked_mul(size).ok_or(FormatError::Model(Error::Arch(ArchError::TooLarge)))
     };
     let params = arch.param_count();
-    Ok(match header.precision {
+    let model = match header.precision {
         Precision::F32 => {
             let data = required(&header, bytes, section::PARAMS_F32, bytes_of(params, 4)?)?;
             Model::F32(Weights::new(arch, cast(data)?)?)
@@ -364,7 +364,13 @@ pub fn parse(bytes: &[u8]) -> Result<Model<'_>, FormatError> {
             )?;
             Model::Int8(QuantWeights::new(arch, cast(w)?, cast(b)?, cast(q)?)?)
         }
-    })
+    };
+    // The executor's state must be addressable too (it saturates otherwise).
+    let state_bytes = model.state_words().checked_mul(4);
+    if state_bytes.is_none_or(|b| b > isize::MAX as usize) {
+        return Err(FormatError::Model(Error::Arch(ArchError::TooLarge)));
+    }
+    Ok(model)
 }
 
 /// The optional notes section, when present and valid UTF-8.

@@ -1,4 +1,5 @@
-//! Portable scalar kernels (f32). The reference for every optimised kernel.
+//! Portable scalar kernels for every precision (f32, f16 weights, int8): the
+//! reference each optimised kernel is tested against, bit for bit.
 
 /// Dot product of two equally long slices.
 ///

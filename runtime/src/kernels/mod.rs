@@ -111,8 +111,40 @@ impl Int8Kernel {
         self.is_available()
     }
 
+    /// This kernel, checked once to run here; `None` when it cannot.
+    pub fn resolve(self) -> Option<Resolved> {
+        self.is_available().then_some(Resolved(self))
+    }
+
     /// `out[o] += w[o] · x` (wrapping int32) with this implementation; the
     /// generic one if this one cannot run here.
+    ///
+    /// # Panics
+    /// If `w.len() != out.len() * x.len()`.
+    pub fn matvec_i8(self, out: &mut [i32], w: &[i8], x: &[i8]) {
+        self.resolve().unwrap_or(Resolved(Int8Kernel::Generic)).matvec_i8(out, w, x);
+    }
+}
+
+/// An int8 kernel known to run on this CPU: the check is made once, when it
+/// is resolved, so calls dispatch on a plain enum without detecting anything.
+/// Executors resolve theirs when they are built.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Resolved(Int8Kernel);
+
+impl Resolved {
+    /// [`Int8Kernel::best`], resolved.
+    pub fn best() -> Resolved {
+        // `best` only ever holds an available kernel.
+        Resolved(Int8Kernel::best())
+    }
+
+    /// Which kernel it is.
+    pub fn kernel(self) -> Int8Kernel {
+        self.0
+    }
+
+    /// `out[o] += w[o] · x` (wrapping int32).
     ///
     /// # Panics
     /// If `w.len() != out.len() * x.len()`.
@@ -120,22 +152,18 @@ impl Int8Kernel {
     #[allow(unsafe_code)]
     pub fn matvec_i8(self, out: &mut [i32], w: &[i8], x: &[i8]) {
         assert_eq!(w.len(), out.len() * x.len(), "matvec_i8 shape mismatch");
-        match self {
-            // Safety: AVX2 was detected (or enabled at compile time), and the
-            // shape was checked above.
+        match self.0 {
+            // Safety: a `Resolved` is only made for an available kernel
+            // (AVX2 detected or enabled at compile time); shape checked above.
             #[cfg(target_arch = "x86_64")]
-            Int8Kernel::Avx2 if self.is_available() => unsafe {
-                avx2_matvec_i8::matvec_i8(out, w, x)
-            },
+            Int8Kernel::Avx2 => unsafe { avx2_matvec_i8::matvec_i8(out, w, x) },
             // Safety: NEON is part of every aarch64 CPU; shape checked above.
             #[cfg(target_arch = "aarch64")]
             Int8Kernel::Neon => unsafe { neon_matvec_i8::matvec_i8(out, w, x) },
-            // Safety: dotprod was detected (or enabled at compile time);
-            // shape checked above.
+            // Safety: resolved, so dotprod was detected (or enabled at compile
+            // time); shape checked above.
             #[cfg(target_arch = "aarch64")]
-            Int8Kernel::NeonDotprod if self.is_available() => unsafe {
-                neon_dotprod_matvec_i8::matvec_i8(out, w, x)
-            },
+            Int8Kernel::NeonDotprod => unsafe { neon_dotprod_matvec_i8::matvec_i8(out, w, x) },
             _ => generic::matvec_i8(out, w, x),
         }
     }
@@ -147,7 +175,7 @@ impl Int8Kernel {
 /// If `w.len() != out.len() * x.len()`.
 #[inline]
 pub fn matvec_i8(out: &mut [i32], w: &[i8], x: &[i8]) {
-    Int8Kernel::best().matvec_i8(out, w, x);
+    Resolved::best().matvec_i8(out, w, x);
 }
 
 #[cfg(test)]

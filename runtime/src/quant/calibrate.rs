@@ -5,7 +5,7 @@ use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
 
-use super::weights::{requant_entries, QuantWeights, RequantPoint};
+use super::weights::{requant_entries, requant_range, QuantWeights, RequantPoint};
 use super::{QuantMultiplier, LOGIT_SCALE, PRE_SCALE, UNIT_SCALE};
 use crate::arch::{Arch, Variant};
 use crate::error::Error;
@@ -248,50 +248,43 @@ pub fn quantize(weights: &Weights<'_>, calibration: &Calibration) -> Result<Quan
         }
     }
 
-    let mut requant = Vec::with_capacity(2 * requant_entries(&arch));
-    let mut push = |real: f64, index: usize| -> Result<(), Error> {
-        let m = QuantMultiplier::from_real(real).ok_or(Error::InvalidRequant { index })?;
-        requant.push(m.multiplier);
-        requant.push(i32::from(m.shift));
-        Ok(())
+    // Each point's multipliers go where `requant_range` says: the reader
+    // uses the same table, so no order is kept by hand here.
+    let mut requant = vec![0i32; 2 * requant_entries(&arch)];
+    let mut put = |layer: Option<usize>, point: RequantPoint, reals: &[f64]| {
+        let range = requant_range(&arch, layer, point);
+        assert_eq!(range.len(), reals.len(), "{point:?} of layer {layer:?}");
+        for (index, &real) in range.zip(reals) {
+            let m = QuantMultiplier::from_real(real).ok_or(Error::InvalidRequant { index })?;
+            requant[2 * index] = m.multiplier;
+            requant[2 * index + 1] = i32::from(m.shift);
+        }
+        Ok::<(), Error>(())
     };
     let pre = f64::from(PRE_SCALE);
-    let mut index = 0;
     for l in 0..arch.layers() {
         let s = layer_scales(l);
-        let (vw, hw, lw) = (
-            scales_of(&weight_scales, Some(l), TensorKind::VWeight),
-            scales_of(&weight_scales, Some(l), TensorKind::HWeight),
-            scales_of(&weight_scales, Some(l), TensorKind::LinkWeight),
-        );
-        let mut points: Vec<(RequantPoint, Vec<f64>)> = vec![
-            (RequantPoint::VGate, vw.iter().map(|w| w * unit * pre).collect()),
-            (RequantPoint::VLink, vw.iter().map(|w| w * unit / s.v_link).collect()),
-            (RequantPoint::Horizontal, hw.iter().map(|w| w * s.h_in * pre).collect()),
-            (RequantPoint::Link, lw.iter().map(|w| w * s.v_link * pre).collect()),
-        ];
+        let layer = Some(l);
+        let vw = scales_of(&weight_scales, layer, TensorKind::VWeight);
+        let hw = scales_of(&weight_scales, layer, TensorKind::HWeight);
+        let lw = scales_of(&weight_scales, layer, TensorKind::LinkWeight);
+        let scaled = |w: &[f64], by: f64| -> Vec<f64> { w.iter().map(|w| w * by).collect() };
+        put(layer, RequantPoint::VGate, &scaled(&vw, unit * pre))?;
+        put(layer, RequantPoint::VLink, &scaled(&vw, unit / s.v_link))?;
+        put(layer, RequantPoint::Horizontal, &scaled(&hw, s.h_in * pre))?;
+        put(layer, RequantPoint::Link, &scaled(&lw, s.v_link * pre))?;
         if l > 0 {
-            let ow = scales_of(&weight_scales, Some(l), TensorKind::OutWeight);
-            points.push((RequantPoint::Out, ow.iter().map(|w| w * unit / s.top).collect()));
-            points.push((RequantPoint::Residual, vec![s.top_prev / s.top]));
-        }
-        for (_, reals) in points {
-            for real in reals {
-                push(real, index)?;
-                index += 1;
-            }
+            let ow = scales_of(&weight_scales, layer, TensorKind::OutWeight);
+            put(layer, RequantPoint::Out, &scaled(&ow, unit / s.top))?;
+            put(layer, RequantPoint::Residual, &[s.top_prev / s.top])?;
         }
     }
     let h1 = scales_of(&weight_scales, None, TensorKind::Head1Weight);
     let h2 = scales_of(&weight_scales, None, TensorKind::Head2Weight);
-    for real in h1.iter().map(|w| w * last_top / hidden) {
-        push(real, index)?;
-        index += 1;
-    }
-    for real in h2.iter().map(|w| w * hidden * f64::from(LOGIT_SCALE)) {
-        push(real, index)?;
-        index += 1;
-    }
+    let h1: Vec<f64> = h1.iter().map(|w| w * last_top / hidden).collect();
+    let h2: Vec<f64> = h2.iter().map(|w| w * hidden * f64::from(LOGIT_SCALE)).collect();
+    put(None, RequantPoint::Head1, &h1)?;
+    put(None, RequantPoint::Head2, &h2)?;
     let model = QuantModel { arch, weights: q_weights, biases: q_biases, requant };
     model.view()?;
     Ok(model)

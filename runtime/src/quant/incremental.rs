@@ -11,97 +11,12 @@ use super::weights::{QuantWeights, RequantPoint};
 use super::{clamp_i8, clamp_pre, gate_i8, UNIT_SCALE};
 use crate::arch::Arch;
 use crate::error::Error;
-use crate::incremental::{check_class, Stage};
-use crate::kernels::{dot_i8, matvec_i8};
+use crate::incremental::Stage;
+use crate::kernels::{dot_i8, Resolved};
 use crate::params::TensorKind;
 use crate::rng::Rng;
 use crate::sampler::PixelExecutor;
-
-/// Element counts of the parts of the int8 state.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct QuantStateLayout {
-    /// int8: image rows read by the first vertical layer, and the current row.
-    pub image_rows: usize,
-    /// int8: vertical rings of layers `1..layers` (gate outputs).
-    pub vertical_rings: usize,
-    /// int16: links of the row above, in gate-input units.
-    pub links: usize,
-    /// int8: left windows of layers `1..layers` (residual stream).
-    pub left_windows: usize,
-    /// int32: per-layer vertical and horizontal biases with the class folded in.
-    pub biases: usize,
-    /// int32 words of scratch: accumulators, gate inputs, the link input,
-    /// gate output, residual, head, logits, and one vertical kernel window
-    /// gathered contiguously (so each output is one dot product).
-    pub scratch_words: usize,
-}
-
-const fn words(bytes: usize) -> usize {
-    bytes.div_ceil(4)
-}
-
-/// Accumulators: the widest layer output, `2p` or the head's width.
-const fn acc_len(arch: &Arch) -> usize {
-    if arch.head > 2 * arch.channels {
-        arch.head
-    } else {
-        2 * arch.channels
-    }
-}
-
-/// Longest vertical kernel window, `(r + 1) · k · cin`, over the layers.
-const fn gather_len(arch: &Arch) -> usize {
-    let first = (arch.radius_of(0) + 1) * arch.first_kernel;
-    let block = (arch.radius_of(1) + 1) * arch.kernel * arch.channels;
-    if arch.blocks > 0 && block > first {
-        block
-    } else {
-        first
-    }
-}
-
-impl QuantStateLayout {
-    /// The layout of `arch`. Call [`Arch::validate`] first: sizes saturate.
-    pub const fn of(arch: &Arch) -> QuantStateLayout {
-        let (w, p, r) = (arch.width, arch.channels, arch.radius_of(1));
-        QuantStateLayout {
-            image_rows: (arch.radius_of(0) + 2).saturating_mul(w),
-            vertical_rings: arch.blocks.saturating_mul(r + 1).saturating_mul(w).saturating_mul(p),
-            links: (arch.blocks + 1).saturating_mul(w).saturating_mul(2 * p),
-            left_windows: arch.blocks.saturating_mul(r + 1).saturating_mul(p),
-            biases: (arch.blocks + 1).saturating_mul(4 * p),
-            scratch_words: acc_len(arch)  // accumulators (i32)
-                + words(4 * p)            // gate inputs (i16)
-                + words(2 * p)            // link input (i8)
-                + words(p) * 2            // gate output, residual (i8)
-                + words(arch.head)        // head hidden (i8)
-                + arch.levels             // logits (i32)
-                + words(gather_len(arch)), // vertical window (i8)
-        }
-    }
-
-    /// Total i32 words.
-    pub const fn words(&self) -> usize {
-        words(self.image_rows)
-            .saturating_add(words(self.vertical_rings))
-            .saturating_add(words(self.links.saturating_mul(2)))
-            .saturating_add(words(self.left_windows))
-            .saturating_add(self.biases)
-            .saturating_add(self.scratch_words)
-    }
-}
-
-impl Arch {
-    /// i32 words of state the int8 executor needs; `const`, for static buffers.
-    pub const fn quant_state_words(&self) -> usize {
-        QuantStateLayout::of(self).words()
-    }
-
-    /// Bytes of state the int8 executor needs.
-    pub const fn quant_state_bytes(&self) -> usize {
-        self.quant_state_words().saturating_mul(4)
-    }
-}
+use crate::state::{acc_len, check_class, gather_len, QuantStateLayout};
 
 /// The int8 incremental executor. Same interface as [`crate::Incremental`];
 /// logits are int32 in units of 1/256 nat.
@@ -121,9 +36,11 @@ pub struct IncrementalI8<'m, 'b> {
     link_in: &'b mut [i8],
     gated: &'b mut [i8],
     top: &'b mut [i8],
-    hidden: &'b mut [i8],
+    head: &'b mut [i8],
     logits: &'b mut [i32],
     window: &'b mut [i8],
+    /// The int8 kernel, resolved once for this executor.
+    kernel: Resolved,
 }
 
 /// Splits `words` words off `buf` and views them as `n` elements of `T`.
@@ -168,9 +85,10 @@ impl<'m, 'b> IncrementalI8<'m, 'b> {
             link_in: take(&mut buf, 2 * p),
             gated: take(&mut buf, p),
             top: take(&mut buf, p),
-            hidden: take(&mut buf, arch.head),
+            head: take(&mut buf, arch.head),
             logits: take(&mut buf, arch.levels),
             window: take(&mut buf, gather_len(&arch)),
+            kernel: Resolved::best(),
         };
         inc.restart(class)?;
         Ok(inc)
@@ -228,7 +146,7 @@ impl<'m, 'b> IncrementalI8<'m, 'b> {
     /// [`Error::ImageComplete`] after the last pixel.
     pub fn logits(&mut self) -> Result<&[i32], Error> {
         if self.stage != Stage::Logits {
-            self.hidden_state()?;
+            self.hidden()?;
             self.compute_head();
             self.stage = Stage::Logits;
         }
@@ -244,7 +162,7 @@ impl<'m, 'b> IncrementalI8<'m, 'b> {
         if usize::from(level) >= arch.levels {
             return Err(Error::LevelOutOfRange { pixel: self.pos, level, levels: arch.levels });
         }
-        self.hidden_state()?;
+        self.hidden()?;
         let (i, j) = (self.pos / arch.width, self.pos % arch.width);
         let slot = i % (arch.radius_of(0) + 2);
         self.image_rows[slot * arch.width + j] = quantize_level(level, arch.levels);
@@ -253,7 +171,7 @@ impl<'m, 'b> IncrementalI8<'m, 'b> {
         Ok(())
     }
 
-    fn hidden_state(&mut self) -> Result<(), Error> {
+    fn hidden(&mut self) -> Result<(), Error> {
         if self.is_complete() {
             return Err(Error::ImageComplete);
         }
@@ -329,13 +247,13 @@ impl<'m, 'b> IncrementalI8<'m, 'b> {
                     }
                 }
                 self.acc[..p2].copy_from_slice(bias);
-                matvec_i8(&mut self.acc[..p2], vw, window);
+                self.kernel.matvec_i8(&mut self.acc[..p2], vw, window);
                 for o in 0..p2 {
                     self.pre[o] = clamp_pre(gate_mult.get(o).apply(self.acc[o])) as i16;
                     self.link_in[o] = clamp_i8(link_mult.get(o).apply(self.acc[o]));
                 }
                 self.acc[..p2].copy_from_slice(lb);
-                matvec_i8(&mut self.acc[..p2], lw, self.link_in);
+                self.kernel.matvec_i8(&mut self.acc[..p2], lw, self.link_in);
                 let link = &mut self.links[(l * w + x) * p2..][..p2];
                 for (o, out) in link.iter_mut().enumerate() {
                     *out = clamp_i16(lmult.get(o).apply(self.acc[o]));
@@ -371,7 +289,7 @@ impl<'m, 'b> IncrementalI8<'m, 'b> {
                 }
             } else {
                 let window = &self.left_windows[(l - 1) * window_len..][..window_len];
-                matvec_i8(&mut self.acc[..p2], hw, window);
+                self.kernel.matvec_i8(&mut self.acc[..p2], hw, window);
             }
             let mult = layer.requant(RequantPoint::Horizontal);
             let links = &self.links[(l * w + j) * p2..][..p2];
@@ -393,7 +311,7 @@ impl<'m, 'b> IncrementalI8<'m, 'b> {
                 let res_mult = layer.requant(RequantPoint::Residual).get(0);
                 let out = &mut self.acc[..p];
                 out.copy_from_slice(ob);
-                matvec_i8(out, ow, self.gated);
+                self.kernel.matvec_i8(out, ow, self.gated);
                 for o in 0..p {
                     let v = res_mult
                         .apply(i32::from(residual[o]))
@@ -423,10 +341,10 @@ impl<'m, 'b> IncrementalI8<'m, 'b> {
             head.bias(TensorKind::Head1Bias),
             head.requant(RequantPoint::Head1),
         );
-        let a1 = &mut self.acc[..self.hidden.len()];
+        let a1 = &mut self.acc[..self.head.len()];
         a1.copy_from_slice(b1);
-        matvec_i8(a1, w1, self.top);
-        for (o, h) in self.hidden.iter_mut().enumerate() {
+        self.kernel.matvec_i8(a1, w1, self.top);
+        for (o, h) in self.head.iter_mut().enumerate() {
             *h = clamp_i8(m1.get(o).apply(a1[o])).max(0);
         }
         let (w2, b2, m2) = (
@@ -435,7 +353,7 @@ impl<'m, 'b> IncrementalI8<'m, 'b> {
             head.requant(RequantPoint::Head2),
         );
         self.logits.copy_from_slice(b2);
-        matvec_i8(self.logits, w2, self.hidden);
+        self.kernel.matvec_i8(self.logits, w2, self.head);
         for (o, logit) in self.logits.iter_mut().enumerate() {
             *logit = m2.get(o).apply(*logit);
         }

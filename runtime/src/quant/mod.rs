@@ -25,7 +25,8 @@ pub mod weights;
 #[cfg(feature = "alloc")]
 pub mod calibrate;
 
-pub use incremental::{IncrementalI8, QuantStateLayout};
+pub use crate::state::QuantStateLayout;
+pub use incremental::IncrementalI8;
 pub use weights::{QuantLayer, QuantWeights, Requant, RequantPoint};
 
 /// Gate inputs are integers in units of `1 / PRE_SCALE`.

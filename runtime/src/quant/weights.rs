@@ -84,6 +84,25 @@ pub fn requant_entries(arch: &Arch) -> usize {
     first + arch.blocks * block + head
 }
 
+/// Entries of `point` of `layer` (`None`: the head) in an int8 model's flat
+/// table of `(multiplier, shift)` pairs. The one place that orders the
+/// table: the quantizer writes through it and [`QuantLayer::requant`] reads
+/// the same order ([`RequantPoint::offset`]).
+pub fn requant_range(
+    arch: &Arch,
+    layer: Option<usize>,
+    point: RequantPoint,
+) -> core::ops::Range<usize> {
+    let first = RequantPoint::VGate.offset(arch, Some(0)).1;
+    let block = RequantPoint::VGate.offset(arch, Some(1)).1;
+    let start = match layer {
+        Some(0) => 0,
+        Some(l) => first + (l - 1) * block,
+        None => first + arch.blocks * block,
+    } + point.offset(arch, layer).0;
+    start..start + point.len(arch, layer)
+}
+
 /// Number of int8 weights of an architecture.
 pub fn weight_count(arch: &Arch) -> usize {
     arch.tensors().filter(|s| s.kind.is_weight()).map(|s| s.len()).sum()

@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use pixelcnn_runtime::{
-    random::random_params, rng, Arch, Incremental, PlainIncremental, Variant, Weights,
+    random_weights::random_params, rng, Arch, Incremental, PlainIncremental, Variant, Weights,
 };
 use proptest::prelude::*;
 use rand_core::RngCore;

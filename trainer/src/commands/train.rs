@@ -56,6 +56,21 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     // Only now: a run refused for its options or data leaves no folder.
     fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
+    announce(&arch, &settings, &data);
+    let stop = ctrl_c_flag();
+    let (mut backend, note) =
+        backend::create(args.backend, arch, ckpt.params, ckpt.optimizer, settings.clip, threads)?;
+    if let Some(note) = note {
+        say!("note: {note}");
+    }
+    let mut progress = ckpt.progress;
+    let session =
+        train_loop(args, &arch, &settings, &data, backend.as_mut(), &mut progress, &stop)?;
+    end_session(args, &arch, &settings, &data, backend.as_ref(), &mut progress, &session)
+}
+
+/// The run's first line: network, size, data.
+fn announce(arch: &Arch, settings: &Settings, data: &TrainingData) {
     say!(
         "{} PixelCNN, {} parameters, {}x{}, K = {}, {} classes; {} training and {} validation images{}",
         match arch.variant {
@@ -71,24 +86,31 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         data.valid.len(),
         if settings.dynamic_binarization { ", binarized anew every epoch" } else { "" }
     );
+}
 
+/// A flag that Ctrl-C raises; the training loop stops at the next step.
+fn ctrl_c_flag() -> Arc<AtomicBool> {
     let stop = Arc::new(AtomicBool::new(false));
-    {
-        let stop = stop.clone();
-        // A second Ctrl-C while the checkpoint is written is ignored.
-        let _ = ctrlc::set_handler(move || stop.store(true, Ordering::SeqCst));
-    }
-    let (mut backend, note) =
-        backend::create(args.backend, arch, ckpt.params, ckpt.optimizer, settings.clip, threads)?;
-    if let Some(note) = note {
-        say!("note: {note}");
-    }
-    let mut progress = ckpt.progress;
-    let session =
-        train_loop(args, &arch, &settings, &data, backend.as_mut(), &mut progress, &stop)?;
+    let flag = stop.clone();
+    // A second Ctrl-C while the checkpoint is written is ignored.
+    let _ = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst));
+    stop
+}
+
+/// After the loop: validate if the last step was not, save the checkpoint,
+/// report; an interrupted session saves at once and ends with an error.
+fn end_session(
+    args: &TrainArgs,
+    arch: &Arch,
+    settings: &Settings,
+    data: &TrainingData,
+    backend: &dyn Backend,
+    progress: &mut Progress,
+    session: &Session,
+) -> anyhow::Result<()> {
     if session.reason == INTERRUPTED {
         // Stop promptly: no validation pass, just the checkpoint.
-        save(&args.out, &arch, backend.as_ref(), &settings, &progress)?;
+        save(&args.out, arch, backend, settings, progress)?;
         bail!(
             "interrupted at step {} (epoch {} + {} steps); the checkpoint is saved: continue with \
              `trainer train --data {} --out {} --resume`",
@@ -101,9 +123,9 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     }
     let params = backend.params();
     if session.validated_at != Some(progress.step) && session.steps > 0 {
-        validate_and_draw(args, &arch, &params, &data.valid, &mut progress, &settings)?;
+        validate_and_draw(args, arch, &params, &data.valid, progress, settings)?;
     }
-    save(&args.out, &arch, backend.as_ref(), &settings, &progress)?;
+    save(&args.out, arch, backend, settings, progress)?;
     say!(
         "stopped ({}) after {} steps this session, {:.1} images/s; run total {} epochs + {} steps, {:.1} min; checkpoint in {}",
         session.reason,
@@ -201,7 +223,7 @@ impl TrainingData {
             let seed = self.seed.wrapping_mul(0x9e37_79b9_7f4a_7c15)
                 ^ (epoch as u64).wrapping_mul(0xbf58_476d_1ce4_e5b9)
                 ^ (i as u64).wrapping_mul(0x94d0_49bb_1331_11eb);
-            data::quantize(self.train.image(i), 2, seed).into()
+            data::to_levels(self.train.image(i), 2, seed).into()
         } else {
             self.train.image(i).into()
         }
@@ -526,7 +548,7 @@ mod tests {
             width: 20,
             levels,
             classes: 0,
-            pixels: if levels == 2 { data::quantize(&grey, 2, 1) } else { grey.clone() },
+            pixels: if levels == 2 { data::to_levels(&grey, 2, 1) } else { grey.clone() },
             labels: None,
         };
         TrainingData { train: images(256), valid: images(2), dynamic, seed: 5 }
