@@ -24,6 +24,8 @@ pub mod weights;
 
 #[cfg(feature = "alloc")]
 pub mod calibrate;
+#[cfg(feature = "alloc")]
+pub mod reference;
 
 pub use crate::state::QuantStateLayout;
 pub use incremental::IncrementalI8;
