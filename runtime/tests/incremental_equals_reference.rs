@@ -1,5 +1,5 @@
 //! The incremental executors (gated and plain) compute what the full forward
-//! pass computes, at every pixel: logits within 1e-5 over many architectures
+//! pass computes, at every pixel: logits within 1e-5 (relative to the largest logit, or absolute below 1) over many architectures
 //! and weights.
 
 mod common;
@@ -8,6 +8,7 @@ use common::*;
 use pixelcnn_runtime::{reference, rng, sampler, Arch, Incremental, Weights};
 use proptest::prelude::*;
 
+/// Largest difference, relative to the largest logit (at least 1).
 const TOLERANCE: f32 = 1e-5;
 
 /// Max abs difference; a NaN anywhere gives NaN, which fails the check.
@@ -30,8 +31,12 @@ fn assert_matches_reference(arch: Arch, seed: u64, ask: impl Fn(usize) -> bool +
     let got = incremental_logits(&weights, &image, class, ask);
     let k = arch.levels;
     for pos in (0..arch.pixels()).filter(|&pos| ask(pos)) {
-        let d = max_abs_diff(&got[pos * k..(pos + 1) * k], &expected[pos * k..(pos + 1) * k]);
-        assert!(d <= TOLERANCE, "{arch:?} seed {seed}: pixel {pos} differs by {d}");
+        let want = &expected[pos * k..(pos + 1) * k];
+        let d = max_abs_diff(&got[pos * k..(pos + 1) * k], want);
+        // Float sums in another order: the error grows with the logits' size
+        // (the plain stack's residuals are not squashed by gates).
+        let scale = want.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+        assert!(d <= TOLERANCE * scale, "{arch:?} seed {seed}: pixel {pos} differs by {d}");
     }
 }
 
