@@ -13,6 +13,7 @@ macro_rules! say {
     }};
 }
 
+mod calibration;
 mod cli;
 mod commands;
 mod images;

@@ -6,10 +6,8 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
-use indicatif::ProgressBar;
-use pixelcnn_runtime::data::{self, Split};
 use pixelcnn_runtime::format::{self, AlignedBytes};
-use pixelcnn_runtime::quant::calibrate::{model_samples, quantize, Calibration};
+use pixelcnn_runtime::quant::calibrate::{quantize, Calibration};
 use pixelcnn_runtime::{f16, Arch, Model, Precision, Weights};
 
 use crate::cli::{CalibrationArgs, ModelArgs};
@@ -144,7 +142,11 @@ pub fn convert(
                 Some(c) if calibration.calib.is_none() && calibration.calib_images.is_none() => {
                     c.clone()
                 }
-                _ => calibrate(&weights, calibration)?,
+                _ => crate::calibration::calibrate(
+                    &weights,
+                    calibration.calib.as_deref(),
+                    calibration.count(),
+                )?,
             };
             let quant = quantize(&weights, &cal)?;
             let notes = format!(
@@ -154,38 +156,4 @@ pub fn convert(
             format::to_bytes(&Model::Int8(quant.view()?), &notes)
         }
     })
-}
-
-/// Activation ranges measured on training images from `--calib`, or on
-/// samples of the float model.
-pub fn calibrate(weights: &Weights<'_>, args: &CalibrationArgs) -> anyhow::Result<Calibration> {
-    let arch = *weights.arch();
-    let n = args.count();
-    if n == 0 {
-        bail!("--calib-images must be at least 1");
-    }
-    let (images, source) = match &args.calib {
-        Some(dir) => {
-            let images = data::load(dir, data::detect(dir)?, Split::Train, arch.levels)?;
-            images.check_fits(&arch)?;
-            let pairs = images.first_labelled(n, &arch);
-            let source = format!("{} training images from {}", pairs.len(), dir.display());
-            (pairs, source)
-        }
-        None => {
-            let bar = progress(n as u64, "sampling calibration images");
-            let pairs = model_samples(weights, n, || bar.inc(1))?;
-            bar.finish_and_clear();
-            (pairs, format!("{n} samples of the float model"))
-        }
-    };
-    let bar = progress(images.len() as u64, "calibrating int8");
-    let cal = Calibration::measure(weights, &images, source, || bar.inc(1))?;
-    bar.finish_and_clear();
-    Ok(cal)
-}
-
-/// A progress bar on stderr (progress lines when it is not a terminal).
-pub fn progress(len: u64, what: &str) -> ProgressBar {
-    crate::progress::bar(len, what)
 }

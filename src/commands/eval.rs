@@ -19,7 +19,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .clamp(1, set.len());
-    let bar = model_file::progress(set.len() as u64, "scoring images");
+    let bar = crate::progress::bar(set.len() as u64, "scoring images");
     let start = Instant::now();
     let class_of = |i: usize| set.label(i).filter(|_| arch.classes > 0);
     // A conditional model on unlabelled images: each image is scored under

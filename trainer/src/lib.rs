@@ -23,4 +23,7 @@ pub mod plot;
 // every few seconds in logs. One file, shared, so both tools behave alike.
 #[path = "../../src/progress.rs"]
 pub mod progress;
+// int8 calibration as `pixelcnn` runs it, so an export stores the same ranges.
+#[path = "../../src/calibration.rs"]
+pub mod calibration;
 pub mod samples;

@@ -308,34 +308,32 @@ fn a_resumed_run_drops_the_metrics_logged_after_its_checkpoint() {
     assert!(steps.contains(&25), "{steps:?}");
 }
 
+/// Runs the trainer with its stdout closed before it writes (`… | head -0`).
+fn with_closed_stdout(args: &[&str]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_trainer"))
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    child.wait_with_output().unwrap()
+}
+
 #[test]
 fn a_closed_stdout_does_not_stop_training() {
     let run = temp_dir("pipe");
     let mut args = vec!["train", "--data", FIXTURE, "--out", run.to_str().unwrap()];
     args.extend_from_slice(SMALL);
     args.extend_from_slice(&["--epochs", "1", "--valid-images", "10"]);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_trainer"))
-        .args(&args)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    drop(child.stdout.take());
-    let out = child.wait_with_output().unwrap();
+    let out = with_closed_stdout(&args);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert_eq!(Checkpoint::load(&run).unwrap().progress.epoch, 1);
 
     // `trainer eval … | head -0`: the score is lost, but nothing panics.
     let eval = ["eval", "--run", run.to_str().unwrap(), "--data", FIXTURE, "--split", "valid"];
-    let mut child = Command::new(env!("CARGO_BIN_EXE_trainer"))
-        .args(eval)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    drop(child.stdout.take());
-    let out = child.wait_with_output().unwrap();
+    let out = with_closed_stdout(&eval);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
