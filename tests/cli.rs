@@ -383,6 +383,9 @@ fn one_image_is_said_in_the_singular() {
     ]);
     let text = stdout_of(&out);
     assert!(text.starts_with("1 image: "), "{text}");
+    let out = pixelcnn(&["bench", "--model", "models/gated-mnist-int8.pcnn", "--images", "1"]);
+    let text = stdout_of(&out);
+    assert!(text.contains("kernel), 1 image of 28x28"), "{text}");
 }
 
 #[test]

@@ -177,11 +177,11 @@ impl Report {
     fn print_text(&self) -> anyhow::Result<()> {
         let t = &self.timings;
         say!(
-            "{} ({}, {} kernel), {} images of {}x{} after one warm-up",
+            "{} ({}, {} kernel), {} of {}x{} after one warm-up",
             self.model,
             self.precision,
             self.kernel,
-            self.images,
+            crate::text::count(self.images, "image"),
             self.arch.height,
             self.arch.width
         )?;
