@@ -15,7 +15,7 @@ pub static DEFAULT_MODEL: &Aligned<[u8]> =
     &Aligned(*include_bytes!("../../models/gated-mnist-int8.pcnn"));
 
 /// The architecture the buffers are sized for.
-pub const BUILT_FOR: Arch = Arch::MNIST_GATED;
+pub const BUILT_FOR: Arch = Arch::MNIST_DEFAULT;
 
 /// State words for [`BUILT_FOR`] in any precision (f32 needs the most).
 pub const STATE_WORDS: usize = {

@@ -116,6 +116,10 @@ impl Arch {
         head: 32,
     };
 
+    /// The shipped default model's architecture (`models/gated-mnist.onnx`):
+    /// [`Arch::MNIST_GATED`] with 8 gated blocks (192,738 parameters).
+    pub const MNIST_DEFAULT: Arch = Arch { blocks: 8, ..Arch::MNIST_GATED };
+
     /// Checks every field against its range and that derived sizes fit.
     ///
     /// # Errors

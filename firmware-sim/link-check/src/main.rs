@@ -28,7 +28,7 @@ static MODEL: &Aligned<[u8]> = &Aligned(*include_bytes!("../../../models/gated-m
 static MODEL: &Aligned<[u8]> = &Aligned(*include_bytes!(env!("LINK_CHECK_MODEL")));
 
 /// The architecture the buffers are sized for.
-const ARCH: Arch = Arch::MNIST_GATED;
+const ARCH: Arch = Arch::MNIST_DEFAULT;
 
 /// Executor state words: integer state for int8, f32 state for float models.
 #[cfg(not(any(feature = "f16", feature = "f32")))]
