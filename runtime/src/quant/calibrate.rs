@@ -86,6 +86,9 @@ impl Calibration {
     }
 }
 
+/// Images (levels, raster order) with their class labels.
+pub type LabelledImages = Vec<(Vec<u8>, Option<usize>)>;
+
 /// Seed of the calibration samples: fixed, so a model calibrated on its own
 /// samples quantizes the same way everywhere.
 pub const SAMPLE_SEED: u64 = 0xca11_b8a7e;
@@ -100,7 +103,7 @@ pub fn model_samples(
     weights: &Weights<'_>,
     n: usize,
     mut on_image: impl FnMut(),
-) -> Result<Vec<(Vec<u8>, Option<usize>)>, Error> {
+) -> Result<LabelledImages, Error> {
     let arch = *weights.arch();
     let mut state = vec![0.0f32; arch.state_len()];
     let first = (arch.classes > 0).then_some(0);
