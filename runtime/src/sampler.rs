@@ -42,47 +42,35 @@ pub trait PixelExecutor {
     fn log_probability(&mut self, level: u8) -> Result<f64, Error>;
 }
 
-impl<T: Param> PixelExecutor for Incremental<'_, '_, T> {
-    fn arch(&self) -> &Arch {
-        Incremental::arch(self)
-    }
-    fn restart(&mut self, class: Option<usize>) -> Result<(), Error> {
-        Incremental::restart(self, class)
-    }
-    fn position(&self) -> usize {
-        Incremental::position(self)
-    }
-    fn push(&mut self, level: u8) -> Result<(), Error> {
-        Incremental::push(self, level)
-    }
-    fn sample(&mut self, temperature: f32, rng: &mut Rng) -> Result<u8, Error> {
-        sample_level(self.logits()?, temperature, rng)
-    }
-    fn log_probability(&mut self, level: u8) -> Result<f64, Error> {
-        Ok(log_probability(self.logits()?, usize::from(level)))
-    }
+/// The float executors (gated and plain) share one protocol: float logits,
+/// sampled and scored by the float softmax.
+macro_rules! float_pixel_executor {
+    ($executor:ident) => {
+        impl<T: Param> PixelExecutor for $executor<'_, '_, T> {
+            fn arch(&self) -> &Arch {
+                $executor::arch(self)
+            }
+            fn restart(&mut self, class: Option<usize>) -> Result<(), Error> {
+                $executor::restart(self, class)
+            }
+            fn position(&self) -> usize {
+                $executor::position(self)
+            }
+            fn push(&mut self, level: u8) -> Result<(), Error> {
+                $executor::push(self, level)
+            }
+            fn sample(&mut self, temperature: f32, rng: &mut Rng) -> Result<u8, Error> {
+                sample_level(self.logits()?, temperature, rng)
+            }
+            fn log_probability(&mut self, level: u8) -> Result<f64, Error> {
+                Ok(log_probability(self.logits()?, usize::from(level)))
+            }
+        }
+    };
 }
 
-impl<T: Param> PixelExecutor for PlainIncremental<'_, '_, T> {
-    fn arch(&self) -> &Arch {
-        PlainIncremental::arch(self)
-    }
-    fn restart(&mut self, class: Option<usize>) -> Result<(), Error> {
-        PlainIncremental::restart(self, class)
-    }
-    fn position(&self) -> usize {
-        PlainIncremental::position(self)
-    }
-    fn push(&mut self, level: u8) -> Result<(), Error> {
-        PlainIncremental::push(self, level)
-    }
-    fn sample(&mut self, temperature: f32, rng: &mut Rng) -> Result<u8, Error> {
-        sample_level(self.logits()?, temperature, rng)
-    }
-    fn log_probability(&mut self, level: u8) -> Result<f64, Error> {
-        Ok(log_probability(self.logits()?, usize::from(level)))
-    }
-}
+float_pixel_executor!(Incremental);
+float_pixel_executor!(PlainIncremental);
 
 /// Draws a level from `softmax(logits / temperature)`.
 ///
