@@ -180,16 +180,15 @@ impl<'m, 'b, T: Param> PlainIncremental<'m, 'b, T> {
             let left = layer.get(TensorKind::LeftWeight);
             // Mask A (layer 0) stops left of the centre, mask B includes it.
             let left_width = if l == 0 { r } else { r + 1 };
-            // Columns x - r + kx for kx in 0..width, clipped to the image.
-            let cols = |width: usize| {
-                let lo = r.saturating_sub(x);
-                let hi = width.min(arch.width + r - x);
-                (lo, hi)
-            };
+            // Kernel columns kx whose image column x - r + kx is inside the
+            // image: the same for every output and row of this pixel.
+            let lo = r.saturating_sub(x);
+            let (hi_above, hi_left) =
+                (k.min(arch.width + r - x), left_width.min(arch.width + r - x));
             for (o, acc) in self.acc.iter_mut().enumerate() {
                 for ky in 0..r {
                     let Some(iy) = (y + ky).checked_sub(r) else { continue };
-                    let (lo, hi) = cols(k);
+                    let hi = hi_above;
                     if lo >= hi {
                         continue;
                     }
@@ -198,7 +197,7 @@ impl<'m, 'b, T: Param> PlainIncremental<'m, 'b, T> {
                     let n = (hi - lo) * cin;
                     *acc += T::dot(&above[w0..w0 + n], &ring[x0..x0 + n]);
                 }
-                let (lo, hi) = cols(left_width);
+                let hi = hi_left;
                 if lo < hi {
                     let w0 = (o * left_width + lo) * cin;
                     let x0 = ((y % rows) * arch.width + x + lo - r) * cin;
