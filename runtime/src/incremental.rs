@@ -25,21 +25,11 @@ use crate::arch::{Arch, Variant};
 use crate::error::Error;
 use crate::kernels::{gate_f32, relu_f32};
 use crate::params::{Param, TensorKind, Weights};
-use crate::state::{check_class, StateLayout};
+use crate::raster::{check_buffer, columns_inside, shift_window, take, Network, Raster, Sealed};
+use crate::state::StateLayout;
 
-/// How far the current pixel has been computed (shared with the int8
-/// executor, which follows the same protocol).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Stage {
-    /// Nothing for the current pixel yet.
-    Pending,
-    /// The hidden state of the current pixel (enough to move on).
-    Hidden,
-    /// The hidden state and the logits.
-    Logits,
-}
-
-/// The incremental executor of a Gated PixelCNN. See the module docs.
+/// The incremental executor of a Gated PixelCNN with float weights (f32 or
+/// f16; f32 arithmetic): the one executor, [`Raster`], over [`GatedFloat`].
 ///
 /// # Examples
 /// ```
@@ -57,12 +47,12 @@ pub(crate) enum Stage {
 /// }
 /// # Ok(()) }
 /// ```
+pub type Incremental<'m, 'b, T = f32> = Raster<GatedFloat<'m, 'b, T>>;
+
+/// A Gated PixelCNN's caches and float arithmetic. See the module docs.
 #[derive(Debug)]
-pub struct Incremental<'m, 'b, T: Param = f32> {
+pub struct GatedFloat<'m, 'b, T: Param> {
     weights: &'m Weights<'m, T>,
-    class: Option<usize>,
-    pos: usize,
-    stage: Stage,
     image_rows: &'b mut [f32],
     vertical_rings: &'b mut [f32],
     links: &'b mut [f32],
@@ -82,7 +72,7 @@ impl<'m, 'b, T: Param> Incremental<'m, 'b, T> {
     /// # Errors
     /// [`Error::NeedsGated`] for a plain PixelCNN; [`Error::BufferTooSmall`]
     /// when `buffer` is shorter than [`Arch::state_len`]; label errors from
-    /// [`Incremental::restart`].
+    /// [`Raster::restart`].
     pub fn new(
         weights: &'m Weights<'m, T>,
         buffer: &'b mut [f32],
@@ -93,51 +83,38 @@ impl<'m, 'b, T: Param> Incremental<'m, 'b, T> {
             return Err(Error::NeedsGated);
         }
         let layout = StateLayout::checked(&arch).ok_or(crate::ArchError::TooLarge)?;
-        let needed = layout.total();
-        if buffer.len() < needed {
-            return Err(Error::BufferTooSmall { needed, found: buffer.len() });
-        }
-        let (image_rows, rest) = buffer.split_at_mut(layout.image_rows);
-        let (vertical_rings, rest) = rest.split_at_mut(layout.vertical_rings);
-        let (links, rest) = rest.split_at_mut(layout.links);
-        let (left_windows, rest) = rest.split_at_mut(layout.left_windows);
-        let (biases, rest) = rest.split_at_mut(layout.biases);
+        check_buffer(layout.total(), buffer.len())?;
         let p = arch.channels;
-        let (vpre, rest) = rest.split_at_mut(arch.width * 2 * p);
-        let (hpre, rest) = rest.split_at_mut(2 * p);
-        let (gated, rest) = rest.split_at_mut(p);
-        let (top, rest) = rest.split_at_mut(p);
-        let (head, rest) = rest.split_at_mut(arch.head);
-        let (logits, _) = rest.split_at_mut(arch.levels);
-        let mut inc = Incremental {
+        let mut buf = buffer;
+        let net = GatedFloat {
             weights,
-            class: None,
-            pos: 0,
-            stage: Stage::Pending,
-            image_rows,
-            vertical_rings,
-            links,
-            left_windows,
-            biases,
-            vpre,
-            hpre,
-            gated,
-            top,
-            head,
-            logits,
+            image_rows: take(&mut buf, layout.image_rows),
+            vertical_rings: take(&mut buf, layout.vertical_rings),
+            links: take(&mut buf, layout.links),
+            left_windows: take(&mut buf, layout.left_windows),
+            biases: take(&mut buf, layout.biases),
+            vpre: take(&mut buf, arch.width * 2 * p),
+            hpre: take(&mut buf, 2 * p),
+            gated: take(&mut buf, p),
+            top: take(&mut buf, p),
+            head: take(&mut buf, arch.head),
+            logits: take(&mut buf, arch.levels),
         };
-        inc.restart(class)?;
-        Ok(inc)
+        Raster::start(net, class)
+    }
+}
+
+impl<T: Param> Sealed for GatedFloat<'_, '_, T> {}
+
+impl<T: Param> Network for GatedFloat<'_, '_, T> {
+    type Logit = f32;
+
+    fn arch(&self) -> &Arch {
+        self.weights.arch()
     }
 
-    /// Starts a new image of class `class`, folding the class into the biases.
-    ///
-    /// # Errors
-    /// [`Error::MissingLabel`], [`Error::LabelOutOfRange`] or
-    /// [`Error::UnconditionalModel`] when the label does not fit the model.
-    pub fn restart(&mut self, class: Option<usize>) -> Result<(), Error> {
+    fn fold_class(&mut self, class: Option<usize>) {
         let arch = *self.weights.arch();
-        check_class(&arch, class)?;
         let p2 = 2 * arch.channels;
         for l in 0..arch.layers() {
             let layer = self.weights.layer(l);
@@ -148,86 +125,11 @@ impl<'m, 'b, T: Param> Incremental<'m, 'b, T> {
             T::add_to(bv, layer.class_row(TensorKind::VClass, class, p2));
             T::add_to(bh, layer.class_row(TensorKind::HClass, class, p2));
         }
-        self.class = class;
-        self.pos = 0;
-        self.stage = Stage::Pending;
-        Ok(())
-    }
-
-    /// The architecture.
-    pub fn arch(&self) -> &Arch {
-        self.weights.arch()
-    }
-
-    /// The class label of the current image.
-    pub fn class(&self) -> Option<usize> {
-        self.class
-    }
-
-    /// Raster index of the next pixel to produce.
-    pub fn position(&self) -> usize {
-        self.pos
-    }
-
-    /// True when every pixel has been pushed.
-    pub fn is_complete(&self) -> bool {
-        self.pos >= self.arch().pixels()
-    }
-
-    /// Logits over the K levels for the current pixel, given every pixel
-    /// pushed so far. Computed once per pixel; later calls return the cache.
-    ///
-    /// # Errors
-    /// [`Error::ImageComplete`] after the last pixel.
-    pub fn logits(&mut self) -> Result<&[f32], Error> {
-        if self.stage != Stage::Logits {
-            self.hidden()?;
-            self.compute_head();
-            self.stage = Stage::Logits;
-        }
-        Ok(self.logits)
-    }
-
-    /// Sets the current pixel to `level` and moves to the next one.
-    ///
-    /// # Errors
-    /// [`Error::LevelOutOfRange`] when `level >= K`; [`Error::ImageComplete`]
-    /// after the last pixel.
-    pub fn push(&mut self, level: u8) -> Result<(), Error> {
-        let arch = *self.arch();
-        if usize::from(level) >= arch.levels {
-            return Err(Error::LevelOutOfRange { pixel: self.pos, level, levels: arch.levels });
-        }
-        // Later pixels' left windows need this pixel's hidden state, whether
-        // or not anybody asked for its logits.
-        self.hidden()?;
-        let (i, j) = (self.pos / arch.width, self.pos % arch.width);
-        let slot = i % (arch.radius_of(0) + 2);
-        self.image_rows[slot * arch.width + j] = f32::from(level) / (arch.levels - 1) as f32;
-        self.pos += 1;
-        self.stage = Stage::Pending;
-        Ok(())
-    }
-
-    fn hidden(&mut self) -> Result<(), Error> {
-        if self.is_complete() {
-            return Err(Error::ImageComplete);
-        }
-        if self.stage == Stage::Pending {
-            let width = self.arch().width;
-            let (i, j) = (self.pos / width, self.pos % width);
-            if j == 0 {
-                self.compute_vertical_row(i);
-            }
-            self.compute_horizontal(j);
-            self.stage = Stage::Hidden;
-        }
-        Ok(())
     }
 
     /// Runs the vertical stack over image row `i - 1` and fills the links that
     /// row `i` reads.
-    fn compute_vertical_row(&mut self, i: usize) {
+    fn row(&mut self, i: usize) {
         let arch = *self.arch();
         let (w, p) = (arch.width, arch.channels);
         let p2 = 2 * p;
@@ -258,8 +160,7 @@ impl<'m, 'b, T: Param> Incremental<'m, 'b, T> {
                 let out = &mut self.vpre[x * p2..][..p2];
                 out.copy_from_slice(bias);
                 // Kernel columns that land inside the image.
-                let kx0 = r.saturating_sub(x);
-                let kx1 = k.min(w + r - x);
+                let (kx0, kx1) = columns_inside(r, k, w, x);
                 let run = (kx1 - kx0) * cin;
                 let col0 = (x + kx0 - r) * cin;
                 for ky in 0..=r {
@@ -291,12 +192,11 @@ impl<'m, 'b, T: Param> Incremental<'m, 'b, T> {
     }
 
     /// Runs the horizontal stack at column `j` of the current row.
-    fn compute_horizontal(&mut self, j: usize) {
+    fn pixel(&mut self, i: usize, j: usize) {
         let arch = *self.arch();
         let (w, p) = (arch.width, arch.channels);
         let p2 = 2 * p;
         let window_len = (arch.radius_of(1) + 1) * p;
-        let i = self.pos / w;
         for l in 0..arch.layers() {
             let layer = self.weights.layer(l);
             let hw = layer.get(TensorKind::HWeight);
@@ -330,17 +230,12 @@ impl<'m, 'b, T: Param> Incremental<'m, 'b, T> {
             // it through its left window.
             if l + 1 < arch.layers() {
                 let window = &mut self.left_windows[l * window_len..][..window_len];
-                if j == 0 {
-                    window.fill(0.0);
-                } else {
-                    window.copy_within(p.., 0);
-                }
-                window[window_len - p..].copy_from_slice(self.top);
+                shift_window(window, self.top, j);
             }
         }
     }
 
-    fn compute_head(&mut self) {
+    fn head(&mut self) {
         let head = self.weights.head();
         // `top` is not read again for this pixel, so the ReLU can be in place.
         relu_f32(self.top);
@@ -349,6 +244,16 @@ impl<'m, 'b, T: Param> Incremental<'m, 'b, T> {
         relu_f32(self.head);
         T::copy_to(self.logits, head.get(TensorKind::Head2Bias));
         T::matvec(self.logits, head.get(TensorKind::Head2Weight), self.head);
+    }
+
+    fn logits(&self) -> &[f32] {
+        self.logits
+    }
+
+    fn store(&mut self, i: usize, j: usize, level: u8) {
+        let arch = *self.weights.arch();
+        let slot = i % (arch.radius_of(0) + 2);
+        self.image_rows[slot * arch.width + j] = f32::from(level) / (arch.levels - 1) as f32;
     }
 }
 

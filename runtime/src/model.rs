@@ -95,7 +95,8 @@ impl Model<'_> {
     }
 }
 
-/// The incremental executor of a [`Model`], whatever its precision.
+/// The incremental executor of a [`Model`], whatever its variant and
+/// precision: one [`crate::Raster`] over the model's network.
 #[derive(Debug)]
 pub enum Executor<'m, 'b> {
     /// Float weights (f32).
@@ -144,47 +145,38 @@ impl<'m, 'b> Executor<'m, 'b> {
             }
         })
     }
+}
 
-    fn inner(&mut self) -> &mut dyn PixelExecutor {
-        match self {
-            Executor::F32(e) => e,
-            Executor::F16(e) => e,
-            Executor::Int8(e) => e,
-            Executor::PlainF32(e) => e,
-            Executor::PlainF16(e) => e,
+/// Runs `$call` on whichever executor `$exec` holds, bound to `$e`.
+macro_rules! each {
+    ($exec:expr, $e:ident => $call:expr) => {
+        match $exec {
+            Executor::F32($e) => $call,
+            Executor::F16($e) => $call,
+            Executor::Int8($e) => $call,
+            Executor::PlainF32($e) => $call,
+            Executor::PlainF16($e) => $call,
         }
-    }
+    };
 }
 
 impl PixelExecutor for Executor<'_, '_> {
     fn arch(&self) -> &Arch {
-        match self {
-            Executor::F32(e) => e.arch(),
-            Executor::F16(e) => e.arch(),
-            Executor::Int8(e) => e.arch(),
-            Executor::PlainF32(e) => e.arch(),
-            Executor::PlainF16(e) => e.arch(),
-        }
+        each!(self, e => e.arch())
     }
     fn restart(&mut self, class: Option<usize>) -> Result<(), Error> {
-        self.inner().restart(class)
+        each!(self, e => e.restart(class))
     }
     fn position(&self) -> usize {
-        match self {
-            Executor::F32(e) => e.position(),
-            Executor::F16(e) => e.position(),
-            Executor::Int8(e) => e.position(),
-            Executor::PlainF32(e) => e.position(),
-            Executor::PlainF16(e) => e.position(),
-        }
+        each!(self, e => e.position())
     }
     fn push(&mut self, level: u8) -> Result<(), Error> {
-        self.inner().push(level)
+        each!(self, e => e.push(level))
     }
     fn sample(&mut self, temperature: f32, rng: &mut Rng) -> Result<u8, Error> {
-        self.inner().sample(temperature, rng)
+        each!(self, e => PixelExecutor::sample(e, temperature, rng))
     }
     fn log_probability(&mut self, level: u8) -> Result<f64, Error> {
-        self.inner().log_probability(level)
+        each!(self, e => PixelExecutor::log_probability(e, level))
     }
 }

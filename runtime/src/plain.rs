@@ -13,21 +13,22 @@
 
 use crate::arch::{Arch, Variant};
 use crate::error::Error;
-use crate::incremental::Stage;
 use crate::kernels::relu_f32;
 use crate::params::{Param, TensorKind, Weights};
-use crate::state::{check_class, PlainLayout};
+use crate::raster::{check_buffer, columns_inside, take, Network, Raster, Sealed};
+use crate::state::PlainLayout;
 
-/// The incremental executor of a plain PixelCNN, with f32 or f16 weights.
-///
-/// The same protocol as [`crate::Incremental`]: [`PlainIncremental::logits`]
-/// for the current pixel, then [`PlainIncremental::push`] its value.
+/// The incremental executor of a plain PixelCNN, with f32 or f16 weights:
+/// the one executor, [`Raster`], over [`PlainFloat`]. The same protocol as
+/// [`crate::Incremental`]: `logits` for the current pixel, then `push` its
+/// value.
+pub type PlainIncremental<'m, 'b, T = f32> = Raster<PlainFloat<'m, 'b, T>>;
+
+/// A plain PixelCNN's caches (a ring of input rows per layer) and float
+/// arithmetic. See the module docs.
 #[derive(Debug)]
-pub struct PlainIncremental<'m, 'b, T: Param = f32> {
+pub struct PlainFloat<'m, 'b, T: Param> {
     weights: &'m Weights<'m, T>,
-    class: Option<usize>,
-    pos: usize,
-    stage: Stage,
     rings: &'b mut [f32],
     biases: &'b mut [f32],
     current: &'b mut [f32],
@@ -53,39 +54,32 @@ impl<'m, 'b, T: Param> PlainIncremental<'m, 'b, T> {
             return Err(Error::NeedsPlain);
         }
         let layout = PlainLayout::checked(&arch).ok_or(crate::ArchError::TooLarge)?;
-        let needed = layout.total();
-        if buffer.len() < needed {
-            return Err(Error::BufferTooSmall { needed, found: buffer.len() });
-        }
-        let (rings, rest) = buffer.split_at_mut(layout.rings);
-        let (biases, rest) = rest.split_at_mut(layout.biases);
-        let (current, rest) = rest.split_at_mut(arch.channels);
-        let (acc, rest) = rest.split_at_mut(arch.channels);
-        let (head, rest) = rest.split_at_mut(arch.head);
-        let (logits, _) = rest.split_at_mut(arch.levels);
-        let mut inc = PlainIncremental {
+        check_buffer(layout.total(), buffer.len())?;
+        let mut buf = buffer;
+        let net = PlainFloat {
             weights,
-            class: None,
-            pos: 0,
-            stage: Stage::Pending,
-            rings,
-            biases,
-            current,
-            acc,
-            head,
-            logits,
+            rings: take(&mut buf, layout.rings),
+            biases: take(&mut buf, layout.biases),
+            current: take(&mut buf, arch.channels),
+            acc: take(&mut buf, arch.channels),
+            head: take(&mut buf, arch.head),
+            logits: take(&mut buf, arch.levels),
         };
-        inc.restart(class)?;
-        Ok(inc)
+        Raster::start(net, class)
+    }
+}
+
+impl<T: Param> Sealed for PlainFloat<'_, '_, T> {}
+
+impl<T: Param> Network for PlainFloat<'_, '_, T> {
+    type Logit = f32;
+
+    fn arch(&self) -> &Arch {
+        self.weights.arch()
     }
 
-    /// Starts a new image of class `class`, folding the class into the biases.
-    ///
-    /// # Errors
-    /// Label errors, as [`crate::Incremental::restart`].
-    pub fn restart(&mut self, class: Option<usize>) -> Result<(), Error> {
+    fn fold_class(&mut self, class: Option<usize>) {
         let arch = *self.weights.arch();
-        check_class(&arch, class)?;
         let p = arch.channels;
         for l in 0..arch.layers() {
             let layer = self.weights.layer(l);
@@ -93,74 +87,15 @@ impl<'m, 'b, T: Param> PlainIncremental<'m, 'b, T> {
             T::copy_to(b, layer.get(TensorKind::Bias));
             T::add_to(b, layer.class_row(TensorKind::Class, class, p));
         }
-        self.class = class;
-        self.pos = 0;
-        self.stage = Stage::Pending;
-        Ok(())
     }
 
-    /// The architecture.
-    pub fn arch(&self) -> &Arch {
-        self.weights.arch()
-    }
+    /// Nothing is cached per row: each pixel computes its own column of
+    /// every layer.
+    fn row(&mut self, _i: usize) {}
 
-    /// The class label of the current image.
-    pub fn class(&self) -> Option<usize> {
-        self.class
-    }
-
-    /// Raster index of the next pixel to produce.
-    pub fn position(&self) -> usize {
-        self.pos
-    }
-
-    /// True when every pixel has been pushed.
-    pub fn is_complete(&self) -> bool {
-        self.pos >= self.arch().pixels()
-    }
-
-    /// Logits over the K levels for the current pixel.
-    ///
-    /// # Errors
-    /// [`Error::ImageComplete`] after the last pixel.
-    pub fn logits(&mut self) -> Result<&[f32], Error> {
-        if self.stage != Stage::Logits {
-            self.hidden()?;
-            self.compute_head();
-            self.stage = Stage::Logits;
-        }
-        Ok(self.logits)
-    }
-
-    /// Sets the current pixel to `level` and moves to the next one.
-    ///
-    /// # Errors
-    /// [`Error::LevelOutOfRange`], [`Error::ImageComplete`].
-    pub fn push(&mut self, level: u8) -> Result<(), Error> {
-        let arch = *self.arch();
-        if usize::from(level) >= arch.levels {
-            return Err(Error::LevelOutOfRange { pixel: self.pos, level, levels: arch.levels });
-        }
-        // Later pixels read this pixel's layer outputs from the rings.
-        self.hidden()?;
-        let (y, x) = (self.pos / arch.width, self.pos % arch.width);
-        let slot = y % (arch.radius_of(0) + 1);
-        self.rings[slot * arch.width + x] = f32::from(level) / (arch.levels - 1) as f32;
-        self.pos += 1;
-        self.stage = Stage::Pending;
-        Ok(())
-    }
-
-    /// Every layer's output at the current pixel; the last one in `current`.
-    fn hidden(&mut self) -> Result<(), Error> {
-        if self.is_complete() {
-            return Err(Error::ImageComplete);
-        }
-        if self.stage != Stage::Pending {
-            return Ok(());
-        }
-        let arch = *self.arch();
-        let (y, x) = (self.pos / arch.width, self.pos % arch.width);
+    /// Every layer's output at pixel `(y, x)`; the last one in `current`.
+    fn pixel(&mut self, y: usize, x: usize) {
+        let arch = *self.weights.arch();
         let p = arch.channels;
         let mut start = 0;
         for l in 0..arch.layers() {
@@ -182,9 +117,8 @@ impl<'m, 'b, T: Param> PlainIncremental<'m, 'b, T> {
             let left_width = if l == 0 { r } else { r + 1 };
             // Kernel columns kx whose image column x - r + kx is inside the
             // image: the same for every output and row of this pixel.
-            let lo = r.saturating_sub(x);
-            let (hi_above, hi_left) =
-                (k.min(arch.width + r - x), left_width.min(arch.width + r - x));
+            let (lo, hi_above) = columns_inside(r, k, arch.width, x);
+            let hi_left = left_width.min(arch.width + r - x);
             for (o, acc) in self.acc.iter_mut().enumerate() {
                 for ky in 0..r {
                     let Some(iy) = (y + ky).checked_sub(r) else { continue };
@@ -215,11 +149,9 @@ impl<'m, 'b, T: Param> PlainIncremental<'m, 'b, T> {
             }
             start += ring_len;
         }
-        self.stage = Stage::Hidden;
-        Ok(())
     }
 
-    fn compute_head(&mut self) {
+    fn head(&mut self) {
         let head = self.weights.head();
         // `current` is this pixel's last layer output; it is not read again
         // (the next layer up does not exist), so the ReLU can be in place.
@@ -229,5 +161,15 @@ impl<'m, 'b, T: Param> PlainIncremental<'m, 'b, T> {
         relu_f32(self.head);
         T::copy_to(self.logits, head.get(TensorKind::Head2Bias));
         T::matvec(self.logits, head.get(TensorKind::Head2Weight), self.head);
+    }
+
+    fn logits(&self) -> &[f32] {
+        self.logits
+    }
+
+    fn store(&mut self, i: usize, j: usize, level: u8) {
+        let arch = *self.weights.arch();
+        let slot = i % (arch.radius_of(0) + 1);
+        self.rings[slot * arch.width + j] = f32::from(level) / (arch.levels - 1) as f32;
     }
 }

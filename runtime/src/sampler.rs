@@ -5,15 +5,12 @@
 
 use crate::arch::Arch;
 use crate::error::Error;
-use crate::incremental::Incremental;
-use crate::params::Param;
-use crate::plain::PlainIncremental;
 use crate::rng::{uniform_f32, Rng};
 use crate::state::check_temperature;
 
-/// A network evaluated pixel by pixel in raster order: the float executor
-/// ([`Incremental`], f32 or f16 weights) and the integer one
-/// ([`crate::quant::IncrementalI8`]).
+/// A network evaluated pixel by pixel in raster order: the one incremental
+/// executor, [`crate::raster::Raster`], over any network, and
+/// [`crate::Executor`], which holds one of them.
 pub trait PixelExecutor {
     /// The architecture.
     fn arch(&self) -> &Arch;
@@ -41,36 +38,6 @@ pub trait PixelExecutor {
     /// [`Error::ImageComplete`].
     fn log_probability(&mut self, level: u8) -> Result<f64, Error>;
 }
-
-/// The float executors (gated and plain) share one protocol: float logits,
-/// sampled and scored by the float softmax.
-macro_rules! float_pixel_executor {
-    ($executor:ident) => {
-        impl<T: Param> PixelExecutor for $executor<'_, '_, T> {
-            fn arch(&self) -> &Arch {
-                $executor::arch(self)
-            }
-            fn restart(&mut self, class: Option<usize>) -> Result<(), Error> {
-                $executor::restart(self, class)
-            }
-            fn position(&self) -> usize {
-                $executor::position(self)
-            }
-            fn push(&mut self, level: u8) -> Result<(), Error> {
-                $executor::push(self, level)
-            }
-            fn sample(&mut self, temperature: f32, rng: &mut Rng) -> Result<u8, Error> {
-                sample_level(self.logits()?, temperature, rng)
-            }
-            fn log_probability(&mut self, level: u8) -> Result<f64, Error> {
-                Ok(log_probability(self.logits()?, usize::from(level)))
-            }
-        }
-    };
-}
-
-float_pixel_executor!(Incremental);
-float_pixel_executor!(PlainIncremental);
 
 /// Draws a level from `softmax(logits / temperature)`.
 ///

@@ -6,26 +6,24 @@
 //! State is one caller-provided `&mut [i32]` of [`Arch::quant_state_words`]
 //! words, cut into int8, int16 and int32 parts.
 
-use super::softmax;
 use super::weights::{QuantWeights, RequantPoint};
 use super::{clamp_i8, clamp_pre, gate_i8, UNIT_SCALE};
 use crate::arch::Arch;
 use crate::error::Error;
-use crate::incremental::Stage;
 use crate::kernels::{dot_i8, Resolved};
 use crate::params::TensorKind;
-use crate::rng::Rng;
-use crate::sampler::PixelExecutor;
-use crate::state::{acc_len, check_class, gather_len, QuantStateLayout};
+use crate::raster::{check_buffer, columns_inside, shift_window, take, Network, Raster, Sealed};
+use crate::state::{acc_len, gather_len, QuantStateLayout};
 
-/// The int8 incremental executor. Same interface as [`crate::Incremental`];
-/// logits are int32 in units of 1/256 nat.
+/// The int8 incremental executor: the one executor, [`Raster`], over
+/// [`GatedInt8`]. Same interface as [`crate::Incremental`]; logits are int32
+/// in units of 1/256 nat.
+pub type IncrementalI8<'m, 'b> = Raster<GatedInt8<'m, 'b>>;
+
+/// A Gated PixelCNN's caches and integer-only arithmetic.
 #[derive(Debug)]
-pub struct IncrementalI8<'m, 'b> {
+pub struct GatedInt8<'m, 'b> {
     weights: &'m QuantWeights<'m>,
-    class: Option<usize>,
-    pos: usize,
-    stage: Stage,
     image_rows: &'b mut [i8],
     vertical_rings: &'b mut [i8],
     links: &'b mut [i16],
@@ -43,14 +41,6 @@ pub struct IncrementalI8<'m, 'b> {
     kernel: Resolved,
 }
 
-/// Splits `words` words off `buf` and views them as `n` elements of `T`.
-fn take<'b, T: bytemuck::Pod>(buf: &mut &'b mut [i32], n: usize) -> &'b mut [T] {
-    let nwords = (n * core::mem::size_of::<T>()).div_ceil(4);
-    let (head, rest) = core::mem::take(buf).split_at_mut(nwords);
-    *buf = rest;
-    &mut bytemuck::cast_slice_mut::<i32, T>(head)[..n]
-}
-
 impl<'m, 'b> IncrementalI8<'m, 'b> {
     /// An executor at pixel 0 of a new image of class `class`.
     ///
@@ -64,17 +54,11 @@ impl<'m, 'b> IncrementalI8<'m, 'b> {
     ) -> Result<Self, Error> {
         let arch = *weights.arch();
         let layout = QuantStateLayout::of(&arch);
-        let needed = layout.words();
-        if buffer.len() < needed {
-            return Err(Error::BufferTooSmall { needed, found: buffer.len() });
-        }
+        check_buffer(layout.words(), buffer.len())?;
         let p = arch.channels;
         let mut buf = buffer;
-        let mut inc = IncrementalI8 {
+        let net = GatedInt8 {
             weights,
-            class: None,
-            pos: 0,
-            stage: Stage::Pending,
             image_rows: take(&mut buf, layout.image_rows),
             vertical_rings: take(&mut buf, layout.vertical_rings),
             links: take(&mut buf, layout.links),
@@ -90,17 +74,21 @@ impl<'m, 'b> IncrementalI8<'m, 'b> {
             window: take(&mut buf, gather_len(&arch)),
             kernel: Resolved::best(),
         };
-        inc.restart(class)?;
-        Ok(inc)
+        Raster::start(net, class)
+    }
+}
+
+impl Sealed for GatedInt8<'_, '_> {}
+
+impl Network for GatedInt8<'_, '_> {
+    type Logit = i32;
+
+    fn arch(&self) -> &Arch {
+        self.weights.arch()
     }
 
-    /// Starts a new image of class `class`, folding the class into the biases.
-    ///
-    /// # Errors
-    /// Label errors, as [`crate::Incremental::restart`].
-    pub fn restart(&mut self, class: Option<usize>) -> Result<(), Error> {
+    fn fold_class(&mut self, class: Option<usize>) {
         let arch = *self.weights.arch();
-        check_class(&arch, class)?;
         let p2 = 2 * arch.channels;
         for l in 0..arch.layers() {
             let layer = self.weights.layer(l);
@@ -114,80 +102,9 @@ impl<'m, 'b> IncrementalI8<'m, 'b> {
                 *b = b.saturating_add(*c);
             }
         }
-        self.class = class;
-        self.pos = 0;
-        self.stage = Stage::Pending;
-        Ok(())
     }
 
-    /// The architecture.
-    pub fn arch(&self) -> &Arch {
-        self.weights.arch()
-    }
-
-    /// The class label of the current image.
-    pub fn class(&self) -> Option<usize> {
-        self.class
-    }
-
-    /// Raster index of the next pixel.
-    pub fn position(&self) -> usize {
-        self.pos
-    }
-
-    /// True when every pixel has been pushed.
-    pub fn is_complete(&self) -> bool {
-        self.pos >= self.arch().pixels()
-    }
-
-    /// Logits of the current pixel in units of 1/256 nat.
-    ///
-    /// # Errors
-    /// [`Error::ImageComplete`] after the last pixel.
-    pub fn logits(&mut self) -> Result<&[i32], Error> {
-        if self.stage != Stage::Logits {
-            self.hidden()?;
-            self.compute_head();
-            self.stage = Stage::Logits;
-        }
-        Ok(self.logits)
-    }
-
-    /// Sets the current pixel to `level` and moves to the next one.
-    ///
-    /// # Errors
-    /// [`Error::LevelOutOfRange`], [`Error::ImageComplete`].
-    pub fn push(&mut self, level: u8) -> Result<(), Error> {
-        let arch = *self.arch();
-        if usize::from(level) >= arch.levels {
-            return Err(Error::LevelOutOfRange { pixel: self.pos, level, levels: arch.levels });
-        }
-        self.hidden()?;
-        let (i, j) = (self.pos / arch.width, self.pos % arch.width);
-        let slot = i % (arch.radius_of(0) + 2);
-        self.image_rows[slot * arch.width + j] = quantize_level(level, arch.levels);
-        self.pos += 1;
-        self.stage = Stage::Pending;
-        Ok(())
-    }
-
-    fn hidden(&mut self) -> Result<(), Error> {
-        if self.is_complete() {
-            return Err(Error::ImageComplete);
-        }
-        if self.stage == Stage::Pending {
-            let width = self.arch().width;
-            let (i, j) = (self.pos / width, self.pos % width);
-            if j == 0 {
-                self.compute_vertical_row(i);
-            }
-            self.compute_horizontal(j);
-            self.stage = Stage::Hidden;
-        }
-        Ok(())
-    }
-
-    fn compute_vertical_row(&mut self, i: usize) {
+    fn row(&mut self, i: usize) {
         let arch = *self.arch();
         let (w, p) = (arch.width, arch.channels);
         let p2 = 2 * p;
@@ -236,8 +153,7 @@ impl<'m, 'b> IncrementalI8<'m, 'b> {
                     match (row + ky).checked_sub(r) {
                         None => dst.fill(0),
                         Some(y) => {
-                            let kx0 = r.saturating_sub(x);
-                            let kx1 = k.min(w + r - x);
+                            let (kx0, kx1) = columns_inside(r, k, w, x);
                             dst[..kx0 * cin].fill(0);
                             dst[kx1 * cin..].fill(0);
                             let src = &input[(y % input_rows) * w * cin..][..w * cin];
@@ -269,12 +185,11 @@ impl<'m, 'b> IncrementalI8<'m, 'b> {
         }
     }
 
-    fn compute_horizontal(&mut self, j: usize) {
+    fn pixel(&mut self, i: usize, j: usize) {
         let arch = *self.arch();
         let (w, p) = (arch.width, arch.channels);
         let p2 = 2 * p;
         let window_len = (arch.radius_of(1) + 1) * p;
-        let i = self.pos / w;
         for l in 0..arch.layers() {
             let layer = self.weights.layer(l);
             let hw = layer.weight(TensorKind::HWeight);
@@ -321,17 +236,12 @@ impl<'m, 'b> IncrementalI8<'m, 'b> {
             }
             if l + 1 < arch.layers() {
                 let window = &mut self.left_windows[l * window_len..][..window_len];
-                if j == 0 {
-                    window.fill(0);
-                } else {
-                    window.copy_within(p.., 0);
-                }
-                window[window_len - p..].copy_from_slice(self.top);
+                shift_window(window, self.top, j);
             }
         }
     }
 
-    fn compute_head(&mut self) {
+    fn head(&mut self) {
         let head = self.weights.head();
         for t in self.top.iter_mut() {
             *t = (*t).max(0);
@@ -358,6 +268,16 @@ impl<'m, 'b> IncrementalI8<'m, 'b> {
             *logit = m2.get(o).apply(*logit);
         }
     }
+
+    fn logits(&self) -> &[i32] {
+        self.logits
+    }
+
+    fn store(&mut self, i: usize, j: usize, level: u8) {
+        let arch = *self.weights.arch();
+        let slot = i % (arch.radius_of(0) + 2);
+        self.image_rows[slot * arch.width + j] = quantize_level(level, arch.levels);
+    }
 }
 
 /// A level as the int8 image value `round(127 · level / (K − 1))`.
@@ -370,26 +290,4 @@ pub fn quantize_level(level: u8, levels: usize) -> i8 {
 #[inline]
 fn clamp_i16(x: i32) -> i16 {
     x.clamp(i32::from(i16::MIN), i32::from(i16::MAX)) as i16
-}
-
-impl PixelExecutor for IncrementalI8<'_, '_> {
-    fn arch(&self) -> &Arch {
-        IncrementalI8::arch(self)
-    }
-    fn restart(&mut self, class: Option<usize>) -> Result<(), Error> {
-        IncrementalI8::restart(self, class)
-    }
-    fn position(&self) -> usize {
-        IncrementalI8::position(self)
-    }
-    fn push(&mut self, level: u8) -> Result<(), Error> {
-        IncrementalI8::push(self, level)
-    }
-    fn sample(&mut self, temperature: f32, rng: &mut Rng) -> Result<u8, Error> {
-        let inv = softmax::inverse_temperature(temperature)?;
-        Ok(softmax::sample(self.logits()?, inv, rng))
-    }
-    fn log_probability(&mut self, level: u8) -> Result<f64, Error> {
-        Ok(softmax::log_probability(self.logits()?, usize::from(level)))
-    }
 }

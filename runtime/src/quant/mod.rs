@@ -28,7 +28,7 @@ pub mod calibrate;
 pub mod reference;
 
 pub use crate::state::QuantStateLayout;
-pub use incremental::IncrementalI8;
+pub use incremental::{GatedInt8, IncrementalI8};
 pub use weights::{QuantLayer, QuantWeights, Requant, RequantPoint};
 
 /// Gate inputs are integers in units of `1 / PRE_SCALE`.
