@@ -4,7 +4,7 @@
 #
 #   aarch64-unknown-linux-gnu      runtime tests (golden int8 samples included)
 #                                  under qemu as a Pi 4 (Cortex-A72, NEON
-#                                  kernel) and, built with +dotprod, as a Pi 5
+#                                  kernel) and, the same binaries, as a Pi 5
 #                                  (Cortex-A76, NEON dotprod kernel); the
 #                                  pixelcnn CLI, which picks its kernel at run
 #                                  time: checked on both CPUs
@@ -83,7 +83,7 @@ armv7="qemu-arm -cpu max -L /usr/arm-linux-gnueabihf"
 # target flags get their own target directories: proc-macro2's build script
 # reruns when RUSTC_BOOTSTRAP changes, and a rebuilt proc-macro2 rebuilds
 # everything after it, so sharing one directory rebuilds the CLI every run.
-stable_dir=$out/stable dotprod_dir=$out/dotprod build_std_dir=$out/build-std
+stable_dir=$out/stable build_std_dir=$out/build-std
 
 summary=()
 total_passed=0
@@ -108,7 +108,7 @@ runtime_tests() {
     local log=$logs/$label-test.log
     echo "== $label: pixelcnn-runtime tests under $runner"
     "${nice[@]}" env "${envs[@]}" "${runner_var//-/_}=$runner" \
-        $cargo test --release -p pixelcnn-runtime --features alloc --target "$target" "$@" \
+        $cargo test --release -p pixelcnn-runtime --features std --target "$target" "$@" \
         2>&1 | tee "$log"
     local passed failed golden
     read -r passed failed < <(count_tests "$log")
@@ -148,8 +148,10 @@ cli_check() {
 if want aarch64; then
     target=aarch64-unknown-linux-gnu
     runtime_tests aarch64-pi4 $target "$pi4" CARGO_TARGET_DIR="$stable_dir"
-    runtime_tests aarch64-pi5-dotprod $target "$pi5" CARGO_TARGET_DIR="$dotprod_dir" \
-        CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUSTFLAGS="-C target-feature=+dotprod"
+    # The same test binaries on a Pi 5's CPU: with `std` the kernel is picked
+    # at run time, so the kernel tests and the golden samples now run the
+    # NEON dotprod kernel (no second build).
+    runtime_tests aarch64-pi5 $target "$pi5" CARGO_TARGET_DIR="$stable_dir"
     if [[ $build_cli == 1 ]]; then
         echo "== $target: pixelcnn CLI"
         CARGO_TARGET_DIR=$stable_dir "${nice[@]}" \
