@@ -13,7 +13,22 @@ const MAX_STATE_WORDS: usize = 1 << 20;
 /// A `.pcnn` file from untrusted bytes: parse it, and when it parses, sample
 /// and score pixels with the executor a device would build for it. Nothing
 /// may panic, hang or read out of bounds.
+///
+/// The bytes run twice: as they are, and with the CRC-32 field set to the
+/// checksum of the rest. A mutated file almost never carries a valid CRC,
+/// so without the second run the fuzzer would stop at the checksum and
+/// never reach the section table, the tensors or the executor.
 pub fn pcnn_parse_sample(data: &[u8]) {
+    parse_and_sample(data);
+    if data.len() >= format::HEADER_LEN {
+        let mut fixed = data.to_vec();
+        let crc = format::checksum(&fixed);
+        fixed[format::CRC_OFFSET..format::CRC_OFFSET + 4].copy_from_slice(&crc.to_le_bytes());
+        parse_and_sample(&fixed);
+    }
+}
+
+fn parse_and_sample(data: &[u8]) {
     let aligned = AlignedBytes::new(data);
     let Ok(model) = format::parse(aligned.as_bytes()) else { return };
     let _ = format::notes(aligned.as_bytes());
@@ -22,7 +37,7 @@ pub fn pcnn_parse_sample(data: &[u8]) {
     }
     let arch = *model.arch();
     let mut state = vec![0u32; model.state_words()];
-    let class = (arch.classes > 0).then_some(arch.classes - 1);
+    let class = arch.classes.checked_sub(1);
     let Ok(mut exec) = Executor::new(&model, &mut state, class) else { return };
     let mut g = rng::from_seed(data.len() as u64);
     for _ in 0..arch.pixels().min(200) {
