@@ -22,7 +22,6 @@
 
 use crate::arch::Arch;
 use crate::error::Error;
-use crate::quant::softmax;
 use crate::rng::Rng;
 use crate::sampler::PixelExecutor;
 use crate::state::check_class;
@@ -80,17 +79,7 @@ impl Logit for f32 {
     }
 }
 
-impl Sealed for i32 {}
-
-impl Logit for i32 {
-    fn sample(logits: &[i32], temperature: f32, rng: &mut Rng) -> Result<u8, Error> {
-        let inverse = softmax::inverse_temperature(temperature)?;
-        Ok(softmax::sample(logits, inverse, rng))
-    }
-    fn log_probability(logits: &[i32], level: usize) -> f64 {
-        softmax::log_probability(logits, level)
-    }
-}
+// i32 logits (int8, 1/256 nat) implement it in `quant::softmax`.
 
 /// How far the current pixel has been computed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
