@@ -3,7 +3,10 @@
 //!   cycle each, so this time gives the core's clock (GHz ≈ 1e6 / ns);
 //! - `matvec_i8/<kernel>/64x192`: the int8 kernel on the vertical stack's
 //!   shape with everything in L1, the best the kernel does without the
-//!   executor around it.
+//!   executor around it;
+//! - `int8_peak/<isa>`: independent `vpdpbusd` (VNNI) or `vpmaddwd` (AVX2)
+//!   chains on registers, no memory traffic: the core's int8 MAC ceiling
+//!   for that instruction, to divide a kernel's or a digit's GMAC/s by.
 //!
 //! `cargo bench --bench peak`
 
@@ -44,5 +47,98 @@ fn kernels(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(peak, clock, kernels);
+/// Register-only int8 MAC loops: `CHAINS` independent accumulators so the
+/// instruction's latency is hidden and only its throughput counts.
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)]
+mod int8_peak {
+    use core::arch::x86_64::*;
+
+    pub const ITERS: usize = 100_000;
+    pub const CHAINS: usize = 12;
+
+    /// `ITERS · CHAINS` 512-bit `vpdpbusd`, 64 MACs each.
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512F and AVX-512 VNNI.
+    #[target_feature(enable = "avx512f,avx512vnni")]
+    pub unsafe fn vnni_512(a: i8, b: i8) -> i32 {
+        let (va, vb) = (_mm512_set1_epi8(a), _mm512_set1_epi8(b));
+        let mut acc = [_mm512_setzero_si512(); CHAINS];
+        for _ in 0..ITERS {
+            for c in acc.iter_mut() {
+                *c = _mm512_dpbusd_epi32(*c, va, vb);
+            }
+        }
+        acc.iter().fold(0, |s, v| s ^ _mm512_reduce_add_epi32(*v))
+    }
+
+    /// `ITERS · CHAINS` 256-bit `vpdpbusd`, 32 MACs each.
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512F/VL and AVX-512 VNNI.
+    #[target_feature(enable = "avx512f,avx512vl,avx512vnni")]
+    pub unsafe fn vnni_256(a: i8, b: i8) -> i32 {
+        let (va, vb) = (_mm256_set1_epi8(a), _mm256_set1_epi8(b));
+        let mut acc = [_mm256_setzero_si256(); CHAINS];
+        for _ in 0..ITERS {
+            for c in acc.iter_mut() {
+                *c = _mm256_dpbusd_epi32(*c, va, vb);
+            }
+        }
+        acc.iter().fold(0, |s, v| s ^ _mm256_extract_epi32::<0>(*v))
+    }
+
+    /// `ITERS · CHAINS` 256-bit `vpmaddwd` + `vpaddd`, 16 MACs each (the
+    /// AVX2 kernel's inner step, inputs already widened to int16).
+    ///
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn avx2(a: i16, b: i16) -> i32 {
+        let (va, vb) = (_mm256_set1_epi16(a), _mm256_set1_epi16(b));
+        let mut acc = [_mm256_setzero_si256(); CHAINS];
+        for _ in 0..ITERS {
+            for c in acc.iter_mut() {
+                *c = _mm256_add_epi32(*c, _mm256_madd_epi16(va, vb));
+            }
+        }
+        acc.iter().fold(0, |s, v| s ^ _mm256_extract_epi32::<0>(*v))
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)]
+fn peaks(c: &mut Criterion) {
+    use int8_peak::*;
+    let mut group = c.benchmark_group("int8_peak");
+    let ops = (ITERS * CHAINS) as u64;
+    if is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512vnni") {
+        group.throughput(Throughput::Elements(ops * 64));
+        // Safety: AVX-512F and VNNI detected.
+        group.bench_function("vpdpbusd_512", |b| {
+            b.iter(|| unsafe { vnni_512(black_box(3), black_box(-5)) })
+        });
+        if is_x86_feature_detected!("avx512vl") {
+            group.throughput(Throughput::Elements(ops * 32));
+            // Safety: AVX-512F/VL and VNNI detected.
+            group.bench_function("vpdpbusd_256", |b| {
+                b.iter(|| unsafe { vnni_256(black_box(3), black_box(-5)) })
+            });
+        }
+    }
+    if is_x86_feature_detected!("avx2") {
+        group.throughput(Throughput::Elements(ops * 16));
+        // Safety: AVX2 detected.
+        group.bench_function("vpmaddwd_256", |b| {
+            b.iter(|| unsafe { avx2(black_box(3), black_box(-5)) })
+        });
+    }
+    group.finish();
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn peaks(_: &mut Criterion) {}
+
+criterion_group!(peak, clock, kernels, peaks);
 criterion_main!(peak);

@@ -121,6 +121,88 @@ pub fn matvec_i8(out: &mut [i32], w: &[i8], x: &[i8]) {
     }
 }
 
+/// `round(x · multiplier · 2^(shift − 31))`, rounding half up, saturated to
+/// i32: the one requantization every int8 path uses
+/// ([`crate::quant::QuantMultiplier::apply`] calls it). Defined for every
+/// `multiplier` and `shift`: the right shift is clamped to `1..=62`.
+#[inline]
+pub fn requantize(x: i32, multiplier: i32, shift: i8) -> i32 {
+    // 1 ≤ right ≤ 62: the product is below 2^62 in magnitude, so neither
+    // it nor the rounding term overflows i64.
+    let right = (31 - i32::from(shift)).clamp(1, 62) as u32;
+    let prod = i64::from(x) * i64::from(multiplier);
+    let rounded = (prod + (1i64 << (right - 1))) >> right;
+    rounded.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32
+}
+
+/// Entry `o` of a table of `(multiplier, shift)` pairs as the model stores
+/// them: two int32 words each, the shift in the low byte of the second.
+#[inline]
+fn requant_entry(pairs: &[i32], x: i32, o: usize) -> i32 {
+    requantize(x, pairs[2 * o], pairs[2 * o + 1] as i8)
+}
+
+/// `out[o] = clamp(requant[o](acc[o]), lo, hi)` as int8, for the
+/// `(multiplier, shift)` pairs `pairs` (`2 · acc.len()` words);
+/// `-128 ≤ lo ≤ hi ≤ 127`.
+///
+/// # Panics
+/// If the lengths disagree.
+#[inline]
+pub fn requant_i8(out: &mut [i8], acc: &[i32], pairs: &[i32], lo: i8, hi: i8) {
+    assert!(out.len() == acc.len() && pairs.len() == 2 * acc.len(), "requant_i8 shapes");
+    for (o, (y, &a)) in out.iter_mut().zip(acc).enumerate() {
+        *y = requant_entry(pairs, a, o).clamp(i32::from(lo), i32::from(hi)) as i8;
+    }
+}
+
+/// `out[o] = clamp(requant[o](acc[o]) + add[o], lo, hi)` as int16, the sum
+/// exact (no wrap); without `add`, nothing is added.
+///
+/// # Panics
+/// If the lengths disagree.
+#[inline]
+pub fn requant_i16(
+    out: &mut [i16],
+    acc: &[i32],
+    pairs: &[i32],
+    add: Option<&[i16]>,
+    lo: i16,
+    hi: i16,
+) {
+    assert!(out.len() == acc.len() && pairs.len() == 2 * acc.len(), "requant_i16 shapes");
+    assert!(add.is_none_or(|a| a.len() == acc.len()), "requant_i16 addend length");
+    for (o, (y, &a)) in out.iter_mut().zip(acc).enumerate() {
+        let r = i64::from(requant_entry(pairs, a, o)) + add.map_or(0, |b| i64::from(b[o]));
+        *y = r.clamp(i64::from(lo), i64::from(hi)) as i16;
+    }
+}
+
+/// The residual block's output:
+/// `out[o] = clamp(residual_mult(res[o]) + requant[o](acc[o]), -127, 127)`,
+/// each requantized term saturated to i32 first, the sum exact.
+///
+/// # Panics
+/// If the lengths disagree.
+#[inline]
+pub fn requant_residual_i8(
+    out: &mut [i8],
+    acc: &[i32],
+    pairs: &[i32],
+    res: &[i8],
+    (res_multiplier, res_shift): (i32, i8),
+) {
+    assert!(
+        out.len() == acc.len() && pairs.len() == 2 * acc.len() && res.len() == acc.len(),
+        "requant_residual_i8 shapes"
+    );
+    for (o, (y, (&a, &r))) in out.iter_mut().zip(acc.iter().zip(res)).enumerate() {
+        let sum = i64::from(requantize(i32::from(r), res_multiplier, res_shift))
+            + i64::from(requant_entry(pairs, a, o));
+        *y = sum.clamp(-127, 127) as i8;
+    }
+}
+
 /// `out[o] += dot(w[o*n..(o+1)*n], x)` for every output `o`, where
 /// `n = x.len()` and `w` is row-major `[out.len()][n]`.
 ///

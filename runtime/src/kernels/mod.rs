@@ -11,6 +11,12 @@ pub mod generic;
 
 #[cfg(target_arch = "x86_64")]
 pub mod avx2_matvec_i8;
+#[cfg(target_arch = "x86_64")]
+pub mod avx512_requant_s32;
+#[cfg(target_arch = "x86_64")]
+pub mod avx512vnni_matvec_i8;
+#[cfg(target_arch = "x86_64")]
+pub mod avxvnni_matvec_i8;
 #[cfg(target_arch = "aarch64")]
 pub mod neon_dotprod_matvec_i8;
 #[cfg(target_arch = "aarch64")]
@@ -18,7 +24,7 @@ pub mod neon_matvec_i8;
 
 use core::sync::atomic::{AtomicU8, Ordering};
 
-pub use generic::{dot_f16, dot_f32, dot_i8, gate_f32, matvec_f32, relu_f32};
+pub use generic::{dot_f16, dot_f32, dot_i8, gate_f32, matvec_f32, relu_f32, requantize};
 
 /// An implementation of the int8 kernels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -27,6 +33,15 @@ pub enum Int8Kernel {
     Generic,
     /// x86_64 AVX2.
     Avx2,
+    /// x86_64 AVX-VNNI: 256-bit `vpdpbusd` without AVX-512 (such as Alder
+    /// Lake).
+    AvxVnni,
+    /// x86_64 AVX-512 VNNI on 256-bit vectors (EVEX `vpdpbusd`, masked
+    /// tails).
+    Avx512Vnni256,
+    /// x86_64 AVX-512 VNNI on 512-bit vectors (such as Ice Lake, Sapphire
+    /// Rapids, Zen 4).
+    Avx512Vnni,
     /// aarch64 NEON (ARMv8-A, such as the Cortex-A72 of a Raspberry Pi 4).
     Neon,
     /// aarch64 NEON with `sdot` (ARMv8.2 dotprod, such as the Cortex-A76 of
@@ -37,8 +52,16 @@ pub enum Int8Kernel {
 /// The chosen kernel as an index into `ALL`; `u8::MAX` until first use.
 static BEST: AtomicU8 = AtomicU8::new(u8::MAX);
 
-const ALL: [Int8Kernel; 4] =
-    [Int8Kernel::Generic, Int8Kernel::Avx2, Int8Kernel::Neon, Int8Kernel::NeonDotprod];
+/// Every kernel; on each architecture the last available one is the fastest.
+const ALL: [Int8Kernel; 7] = [
+    Int8Kernel::Generic,
+    Int8Kernel::Avx2,
+    Int8Kernel::AvxVnni,
+    Int8Kernel::Avx512Vnni256,
+    Int8Kernel::Avx512Vnni,
+    Int8Kernel::Neon,
+    Int8Kernel::NeonDotprod,
+];
 
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 fn has_avx2() -> bool {
@@ -47,6 +70,30 @@ fn has_avx2() -> bool {
 #[cfg(all(not(feature = "std"), target_arch = "x86_64"))]
 fn has_avx2() -> bool {
     cfg!(target_feature = "avx2")
+}
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+fn has_avxvnni() -> bool {
+    std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("avxvnni")
+}
+#[cfg(all(not(feature = "std"), target_arch = "x86_64"))]
+fn has_avxvnni() -> bool {
+    cfg!(all(target_feature = "avx2", target_feature = "avxvnni"))
+}
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+fn has_avx512vnni() -> bool {
+    std::is_x86_feature_detected!("avx512f")
+        && std::is_x86_feature_detected!("avx512bw")
+        && std::is_x86_feature_detected!("avx512vl")
+        && std::is_x86_feature_detected!("avx512vnni")
+}
+#[cfg(all(not(feature = "std"), target_arch = "x86_64"))]
+fn has_avx512vnni() -> bool {
+    cfg!(all(
+        target_feature = "avx512f",
+        target_feature = "avx512bw",
+        target_feature = "avx512vl",
+        target_feature = "avx512vnni"
+    ))
 }
 #[cfg(all(feature = "std", target_arch = "aarch64"))]
 fn has_dotprod() -> bool {
@@ -63,6 +110,9 @@ impl Int8Kernel {
         match self {
             Int8Kernel::Generic => "generic",
             Int8Kernel::Avx2 => "avx2",
+            Int8Kernel::AvxVnni => "avx-vnni",
+            Int8Kernel::Avx512Vnni256 => "avx512-vnni-256",
+            Int8Kernel::Avx512Vnni => "avx512-vnni",
             Int8Kernel::Neon => "neon",
             Int8Kernel::NeonDotprod => "neon-dotprod",
         }
@@ -74,6 +124,10 @@ impl Int8Kernel {
             Int8Kernel::Generic => true,
             #[cfg(target_arch = "x86_64")]
             Int8Kernel::Avx2 => has_avx2(),
+            #[cfg(target_arch = "x86_64")]
+            Int8Kernel::AvxVnni => has_avxvnni(),
+            #[cfg(target_arch = "x86_64")]
+            Int8Kernel::Avx512Vnni256 | Int8Kernel::Avx512Vnni => has_avx512vnni(),
             #[cfg(target_arch = "aarch64")]
             Int8Kernel::Neon => true,
             #[cfg(target_arch = "aarch64")]
@@ -157,6 +211,17 @@ impl Resolved {
             // (AVX2 detected or enabled at compile time); shape checked above.
             #[cfg(target_arch = "x86_64")]
             Int8Kernel::Avx2 => unsafe { avx2_matvec_i8::matvec_i8(out, w, x) },
+            // Safety: resolved, so AVX2 and AVX-VNNI were detected (or enabled
+            // at compile time); shape checked above.
+            #[cfg(target_arch = "x86_64")]
+            Int8Kernel::AvxVnni => unsafe { avxvnni_matvec_i8::matvec_i8(out, w, x) },
+            // Safety: resolved, so AVX-512 F/BW/VL/VNNI were detected (or
+            // enabled at compile time); shape checked above.
+            #[cfg(target_arch = "x86_64")]
+            Int8Kernel::Avx512Vnni256 => unsafe { avx512vnni_matvec_i8::matvec_i8_256(out, w, x) },
+            // Safety: as above.
+            #[cfg(target_arch = "x86_64")]
+            Int8Kernel::Avx512Vnni => unsafe { avx512vnni_matvec_i8::matvec_i8_512(out, w, x) },
             // Safety: NEON is part of every aarch64 CPU; shape checked above.
             #[cfg(target_arch = "aarch64")]
             Int8Kernel::Neon => unsafe { neon_matvec_i8::matvec_i8(out, w, x) },
@@ -166,6 +231,91 @@ impl Resolved {
             Int8Kernel::NeonDotprod => unsafe { neon_dotprod_matvec_i8::matvec_i8(out, w, x) },
             _ => generic::matvec_i8(out, w, x),
         }
+    }
+}
+
+/// The requantization epilogues: after a matrix-vector product, its int32
+/// accumulators become the next layer's int8 or int16 inputs. The AVX-512
+/// kernels vectorize them; every other kernel uses the generic ones. Each
+/// equals [`generic`]'s namesake bit for bit.
+impl Resolved {
+    #[inline]
+    fn has_avx512_epilogues(self) -> bool {
+        matches!(self.0, Int8Kernel::Avx512Vnni | Int8Kernel::Avx512Vnni256)
+    }
+
+    /// [`generic::requant_i8`]: `out[o] = clamp(requant[o](acc[o]), lo, hi)`.
+    ///
+    /// # Panics
+    /// If the lengths disagree (`pairs` holds two words per channel) or
+    /// `lo > hi`.
+    #[inline]
+    #[allow(unsafe_code)]
+    pub fn requant_i8(self, out: &mut [i8], acc: &[i32], pairs: &[i32], lo: i8, hi: i8) {
+        assert!(out.len() == acc.len() && pairs.len() == 2 * acc.len(), "requant_i8 shapes");
+        assert!(lo <= hi, "requant_i8 range");
+        #[cfg(target_arch = "x86_64")]
+        if self.has_avx512_epilogues() {
+            // Safety: resolved, so AVX-512 F/BW/VL were detected (or enabled
+            // at compile time); shapes checked above.
+            return unsafe { avx512_requant_s32::requant_i8(out, acc, pairs, lo, hi) };
+        }
+        generic::requant_i8(out, acc, pairs, lo, hi)
+    }
+
+    /// [`generic::requant_i16`]:
+    /// `out[o] = clamp(requant[o](acc[o]) + add[o], lo, hi)`.
+    ///
+    /// # Panics
+    /// If the lengths disagree or `lo > hi`.
+    #[inline]
+    #[allow(unsafe_code)]
+    pub fn requant_i16(
+        self,
+        out: &mut [i16],
+        acc: &[i32],
+        pairs: &[i32],
+        add: Option<&[i16]>,
+        lo: i16,
+        hi: i16,
+    ) {
+        assert!(out.len() == acc.len() && pairs.len() == 2 * acc.len(), "requant_i16 shapes");
+        assert!(add.is_none_or(|a| a.len() == acc.len()), "requant_i16 addend length");
+        assert!(lo <= hi, "requant_i16 range");
+        #[cfg(target_arch = "x86_64")]
+        if self.has_avx512_epilogues() {
+            // Safety: as in `requant_i8`.
+            return unsafe { avx512_requant_s32::requant_i16(out, acc, pairs, add, lo, hi) };
+        }
+        generic::requant_i16(out, acc, pairs, add, lo, hi)
+    }
+
+    /// [`generic::requant_residual_i8`]: a residual block's output.
+    ///
+    /// # Panics
+    /// If the lengths disagree.
+    #[inline]
+    #[allow(unsafe_code)]
+    pub fn requant_residual_i8(
+        self,
+        out: &mut [i8],
+        acc: &[i32],
+        pairs: &[i32],
+        res: &[i8],
+        res_pair: (i32, i8),
+    ) {
+        assert!(
+            out.len() == acc.len() && pairs.len() == 2 * acc.len() && res.len() == acc.len(),
+            "requant_residual_i8 shapes"
+        );
+        #[cfg(target_arch = "x86_64")]
+        if self.has_avx512_epilogues() {
+            // Safety: as in `requant_i8`.
+            return unsafe {
+                avx512_requant_s32::requant_residual_i8(out, acc, pairs, res, res_pair)
+            };
+        }
+        generic::requant_residual_i8(out, acc, pairs, res, res_pair)
     }
 }
 
@@ -224,6 +374,71 @@ mod tests {
             let mixed: Vec<i8> = (0..n).map(|i| if i % 2 == 0 { 127 } else { -128 }).collect();
             check_all(1, &mixed, &x, &[0]);
         }
+    }
+
+    /// Pairs a model can hold: multipliers in `[2^30, 2^31)` or 0, shifts
+    /// `-31..=30`; plus, to reach every branch, stored words whose low byte
+    /// is any shift at all (`requantize` clamps the shift).
+    fn pair_from(seed: u64) -> [i32; 2] {
+        let m = match seed % 7 {
+            0 => 0,
+            1 => i32::MAX,
+            _ => (1 << 30) | (seed >> 8) as i32 & 0x3fff_ffff,
+        };
+        let shift = match seed % 5 {
+            0 => (seed >> 40) as i32, // any word; its low byte is the shift
+            _ => ((seed >> 40) % 62) as i32 - 31,
+        };
+        [m, shift]
+    }
+
+    proptest! {
+        #[test]
+        fn every_epilogue_equals_generic(
+            n in 0usize..41,
+            seeds in proptest::collection::vec(any::<u64>(), 40),
+            acc in proptest::collection::vec(any::<i32>(), 40),
+            add in proptest::collection::vec(any::<i16>(), 40),
+            res in proptest::collection::vec(any::<i8>(), 40),
+            (lo8, hi8) in (any::<i8>(), any::<i8>()).prop_map(|(a, b)| (a.min(b), a.max(b))),
+            (lo16, hi16) in (any::<i16>(), any::<i16>()).prop_map(|(a, b)| (a.min(b), a.max(b))),
+            res_seed in any::<u64>(),
+            small in any::<bool>(),
+        ) {
+            // Small accumulators too, so results land inside the clamps.
+            let acc: Vec<i32> = acc[..n].iter().map(|&a| if small { a >> 16 } else { a }).collect();
+            let pairs: Vec<i32> = seeds[..n].iter().flat_map(|&s| pair_from(s)).collect();
+            let [rm, rs] = pair_from(res_seed);
+            let res_pair = (rm, rs as i8);
+            let g = Resolved(Int8Kernel::Generic);
+            for kernel in Int8Kernel::available().filter_map(Int8Kernel::resolve) {
+                let (mut want, mut got) = (vec![0i8; n], vec![0i8; n]);
+                g.requant_i8(&mut want, &acc, &pairs, lo8, hi8);
+                kernel.requant_i8(&mut got, &acc, &pairs, lo8, hi8);
+                prop_assert_eq!(&got, &want, "{:?} requant_i8", kernel);
+                for addend in [None, Some(&add[..n])] {
+                    let (mut want, mut got) = (vec![0i16; n], vec![0i16; n]);
+                    g.requant_i16(&mut want, &acc, &pairs, addend, lo16, hi16);
+                    kernel.requant_i16(&mut got, &acc, &pairs, addend, lo16, hi16);
+                    prop_assert_eq!(&got, &want, "{:?} requant_i16", kernel);
+                }
+                let (mut want, mut got) = (vec![0i8; n], vec![0i8; n]);
+                g.requant_residual_i8(&mut want, &acc, &pairs, &res[..n], res_pair);
+                kernel.requant_residual_i8(&mut got, &acc, &pairs, &res[..n], res_pair);
+                prop_assert_eq!(&got, &want, "{:?} requant_residual_i8", kernel);
+            }
+        }
+    }
+
+    #[test]
+    fn requantize_rounds_half_up_and_saturates() {
+        // multiplier 2^30 with shift 0 is one half: x / 2, halves rounded up.
+        let half = 1 << 30;
+        let got: Vec<i32> = [3, -3, 5, -5, 0, 1, -1].map(|x| requantize(x, half, 0)).to_vec();
+        assert_eq!(got, [2, -1, 3, -2, 0, 1, 0]);
+        // 2^30 · 2^30 ≫ 1: far above i32, saturated.
+        assert_eq!(requantize(i32::MAX, i32::MAX, 30), i32::MAX);
+        assert_eq!(requantize(i32::MIN, i32::MAX, 30), i32::MIN);
     }
 
     #[test]

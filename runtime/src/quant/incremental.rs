@@ -7,7 +7,7 @@
 //! words, cut into int8, int16 and int32 parts.
 
 use super::weights::{QuantWeights, RequantPoint};
-use super::{clamp_i8, clamp_pre, gate_i8, UNIT_SCALE};
+use super::{gate_i8, PRE_MAX, PRE_MIN, UNIT_SCALE};
 use crate::arch::Arch;
 use crate::error::Error;
 use crate::kernels::{dot_i8, Resolved};
@@ -164,16 +164,20 @@ impl Network for GatedInt8<'_, '_> {
                 }
                 self.acc[..p2].copy_from_slice(bias);
                 self.kernel.matvec_i8(&mut self.acc[..p2], vw, window);
-                for o in 0..p2 {
-                    self.pre[o] = clamp_pre(gate_mult.get(o).apply(self.acc[o])) as i16;
-                    self.link_in[o] = clamp_i8(link_mult.get(o).apply(self.acc[o]));
-                }
+                let acc = &self.acc[..p2];
+                self.kernel.requant_i16(self.pre, acc, gate_mult.pairs(), None, PRE_LO, PRE_HI);
+                self.kernel.requant_i8(self.link_in, acc, link_mult.pairs(), -127, 127);
                 self.acc[..p2].copy_from_slice(lb);
                 self.kernel.matvec_i8(&mut self.acc[..p2], lw, self.link_in);
                 let link = &mut self.links[(l * w + x) * p2..][..p2];
-                for (o, out) in link.iter_mut().enumerate() {
-                    *out = clamp_i16(lmult.get(o).apply(self.acc[o]));
-                }
+                self.kernel.requant_i16(
+                    link,
+                    &self.acc[..p2],
+                    lmult.pairs(),
+                    None,
+                    i16::MIN,
+                    i16::MAX,
+                );
                 if l + 1 < arch.layers() {
                     let ring = &mut ahead[..ring_len];
                     let slot = row % ring_rows;
@@ -208,10 +212,14 @@ impl Network for GatedInt8<'_, '_> {
             }
             let mult = layer.requant(RequantPoint::Horizontal);
             let links = &self.links[(l * w + j) * p2..][..p2];
-            for (o, (pre, &link)) in self.pre.iter_mut().zip(links).enumerate() {
-                let v = mult.get(o).apply(self.acc[o]).saturating_add(i32::from(link));
-                *pre = clamp_pre(v) as i16;
-            }
+            self.kernel.requant_i16(
+                self.pre,
+                &self.acc[..p2],
+                mult.pairs(),
+                Some(links),
+                PRE_LO,
+                PRE_HI,
+            );
             for c in 0..p {
                 self.gated[c] = gate_i8(i32::from(self.pre[c]), i32::from(self.pre[p + c]));
             }
@@ -223,16 +231,18 @@ impl Network for GatedInt8<'_, '_> {
                 let (ow, ob) =
                     (layer.weight(TensorKind::OutWeight), layer.bias(TensorKind::OutBias));
                 let out_mult = layer.requant(RequantPoint::Out);
-                let res_mult = layer.requant(RequantPoint::Residual).get(0);
+                let res = layer.requant(RequantPoint::Residual).get(0);
                 let out = &mut self.acc[..p];
                 out.copy_from_slice(ob);
                 self.kernel.matvec_i8(out, ow, self.gated);
-                for o in 0..p {
-                    let v = res_mult
-                        .apply(i32::from(residual[o]))
-                        .saturating_add(out_mult.get(o).apply(out[o]));
-                    self.top[o] = clamp_i8(v);
-                }
+                let res_pair = (res.multiplier, res.shift);
+                self.kernel.requant_residual_i8(
+                    self.top,
+                    out,
+                    out_mult.pairs(),
+                    residual,
+                    res_pair,
+                );
             }
             if l + 1 < arch.layers() {
                 let window = &mut self.left_windows[l * window_len..][..window_len];
@@ -254,9 +264,8 @@ impl Network for GatedInt8<'_, '_> {
         let a1 = &mut self.acc[..self.head.len()];
         a1.copy_from_slice(b1);
         self.kernel.matvec_i8(a1, w1, self.top);
-        for (o, h) in self.head.iter_mut().enumerate() {
-            *h = clamp_i8(m1.get(o).apply(a1[o])).max(0);
-        }
+        // The hidden layer's ReLU is the clamp's lower bound.
+        self.kernel.requant_i8(self.head, a1, m1.pairs(), 0, 127);
         let (w2, b2, m2) = (
             head.weight(TensorKind::Head2Weight),
             head.bias(TensorKind::Head2Bias),
@@ -291,3 +300,7 @@ pub fn quantize_level(level: u8, levels: usize) -> i8 {
 fn clamp_i16(x: i32) -> i16 {
     x.clamp(i32::from(i16::MIN), i32::from(i16::MAX)) as i16
 }
+
+/// The gate inputs' clamp, as int16.
+const PRE_LO: i16 = PRE_MIN as i16;
+const PRE_HI: i16 = PRE_MAX as i16;

@@ -94,15 +94,11 @@ impl QuantMultiplier {
         f64::from(self.multiplier) * libm::ldexp(1.0, i32::from(self.shift) - 31)
     }
 
-    /// `round(x · multiplier · 2^(shift − 31))`, saturated to i32.
+    /// `round(x · multiplier · 2^(shift − 31))`, saturated to i32
+    /// ([`crate::kernels::generic::requantize`]).
     #[inline]
     pub fn apply(self, x: i32) -> i32 {
-        // 1 ≤ right ≤ 62: the product is below 2^62 in magnitude, so neither
-        // it nor the rounding term overflows i64.
-        let right = (31 - i32::from(self.shift)).clamp(1, 62) as u32;
-        let prod = i64::from(x) * i64::from(self.multiplier);
-        let rounded = (prod + (1i64 << (right - 1))) >> right;
-        rounded.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32
+        crate::kernels::generic::requantize(x, self.multiplier, self.shift)
     }
 }
 

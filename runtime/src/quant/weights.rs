@@ -128,6 +128,12 @@ impl Requant<'_> {
         QuantMultiplier { multiplier: m, shift: s as i8 }
     }
 
+    /// The stored `(multiplier, shift)` words, two per entry, as the
+    /// requantization kernels read them.
+    pub fn pairs(&self) -> &[i32] {
+        self.pairs
+    }
+
     /// Number of entries.
     pub fn len(&self) -> usize {
         self.pairs.len() / 2

@@ -1,0 +1,150 @@
+//! x86_64 AVX-512 requantization epilogues, bit-identical to their
+//! namesakes in [`super::generic`]: int32 accumulators to int8 or int16
+//! through per-channel `(multiplier, shift)` pairs, with the clamps and
+//! additions that follow each requantization point.
+//!
+//! Eight channels at a time in int64 lanes: `vpmuldq` gives the exact
+//! product of the accumulator and the multiplier, `vpsravq` the rounding
+//! arithmetic shift, and `vpminsq`/`vpmaxsq` the saturation, so every step
+//! is the scalar step done eight times. The last, partial group of a slice
+//! is read and written through a lane mask: no byte outside the slices is
+//! touched.
+#![allow(unsafe_code)]
+
+use core::arch::x86_64::*;
+
+/// The mask of the first `min(left, 8)` lanes.
+#[inline]
+fn lanes(left: usize) -> __mmask8 {
+    if left >= 8 {
+        u8::MAX
+    } else {
+        (1u8 << left) - 1
+    }
+}
+
+/// `requantize(a, multiplier, shift)` of [`super::generic::requantize`] in
+/// each int64 lane: `a` holds the accumulator in its low 32 bits, `pair` the
+/// multiplier in its low 32 bits and the shift in the low byte of its high
+/// word (as the model stores a pair). The result is saturated to i32.
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn requantize8(a: __m512i, pair: __m512i) -> __m512i {
+    // The shift is the stored word's low byte, sign-extended (`as i8`).
+    let shift = _mm512_srai_epi64::<56>(_mm512_slli_epi64::<24>(pair));
+    let right = _mm512_min_epi64(
+        _mm512_max_epi64(_mm512_sub_epi64(_mm512_set1_epi64(31), shift), _mm512_set1_epi64(1)),
+        _mm512_set1_epi64(62),
+    );
+    let half =
+        _mm512_sllv_epi64(_mm512_set1_epi64(1), _mm512_sub_epi64(right, _mm512_set1_epi64(1)));
+    // Signed 32 × 32 → 64 of the low halves: the exact product.
+    let prod = _mm512_mul_epi32(a, pair);
+    let rounded = _mm512_srav_epi64(_mm512_add_epi64(prod, half), right);
+    clamp(rounded, i64::from(i32::MIN), i64::from(i32::MAX))
+}
+
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn clamp(v: __m512i, lo: i64, hi: i64) -> __m512i {
+    _mm512_min_epi64(_mm512_max_epi64(v, _mm512_set1_epi64(lo)), _mm512_set1_epi64(hi))
+}
+
+/// Channels `i..i + 8` (masked by `m`) of `acc`, requantized by `pairs`.
+///
+/// # Safety
+/// AVX-512F/VL; the lanes of `m` lie inside `acc[i..]` and `pairs[2i..]`.
+#[inline]
+#[target_feature(enable = "avx512f,avx512vl")]
+unsafe fn group(acc: &[i32], pairs: &[i32], i: usize, m: __mmask8) -> __m512i {
+    // Safety: the caller's lanes lie inside both slices; masked-off lanes
+    // are not read.
+    unsafe {
+        let a = _mm512_cvtepi32_epi64(_mm256_maskz_loadu_epi32(m, acc.as_ptr().add(i)));
+        let pair = _mm512_maskz_loadu_epi64(m, pairs.as_ptr().add(2 * i).cast());
+        requantize8(a, pair)
+    }
+}
+
+/// [`super::generic::requant_i8`].
+///
+/// # Safety
+/// AVX-512F/BW/VL; `out.len() == acc.len()`, `pairs.len() == 2 · acc.len()`.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+pub unsafe fn requant_i8(out: &mut [i8], acc: &[i32], pairs: &[i32], lo: i8, hi: i8) {
+    debug_assert!(out.len() == acc.len() && pairs.len() == 2 * acc.len());
+    let mut i = 0;
+    while i < acc.len() {
+        let m = lanes(acc.len() - i);
+        // Safety: lanes of `m` lie inside every slice (equal lengths, checked
+        // by the caller).
+        unsafe {
+            let r = clamp(group(acc, pairs, i, m), i64::from(lo), i64::from(hi));
+            _mm512_mask_cvtepi64_storeu_epi8(out.as_mut_ptr().add(i).cast(), m, r);
+        }
+        i += 8;
+    }
+}
+
+/// [`super::generic::requant_i16`].
+///
+/// # Safety
+/// AVX-512F/BW/VL; `out`, `acc` (and `add`) equally long,
+/// `pairs.len() == 2 · acc.len()`.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+pub unsafe fn requant_i16(
+    out: &mut [i16],
+    acc: &[i32],
+    pairs: &[i32],
+    add: Option<&[i16]>,
+    lo: i16,
+    hi: i16,
+) {
+    debug_assert!(out.len() == acc.len() && pairs.len() == 2 * acc.len());
+    let mut i = 0;
+    while i < acc.len() {
+        let m = lanes(acc.len() - i);
+        // Safety: as in `requant_i8`; `add` is as long as `acc`.
+        unsafe {
+            let mut r = group(acc, pairs, i, m);
+            if let Some(add) = add {
+                let b = _mm512_cvtepi16_epi64(_mm_maskz_loadu_epi16(m, add.as_ptr().add(i)));
+                r = _mm512_add_epi64(r, b);
+            }
+            let r = clamp(r, i64::from(lo), i64::from(hi));
+            _mm512_mask_cvtepi64_storeu_epi16(out.as_mut_ptr().add(i).cast(), m, r);
+        }
+        i += 8;
+    }
+}
+
+/// [`super::generic::requant_residual_i8`].
+///
+/// # Safety
+/// AVX-512F/BW/VL; `out`, `acc`, `res` equally long,
+/// `pairs.len() == 2 · acc.len()`.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+pub unsafe fn requant_residual_i8(
+    out: &mut [i8],
+    acc: &[i32],
+    pairs: &[i32],
+    res: &[i8],
+    (res_multiplier, res_shift): (i32, i8),
+) {
+    debug_assert!(out.len() == acc.len() && pairs.len() == 2 * acc.len() && res.len() == acc.len());
+    // One pair for every lane, laid out as a stored pair.
+    let res_pair =
+        _mm512_set1_epi64((i64::from(res_shift) << 32) | i64::from(res_multiplier as u32));
+    let mut i = 0;
+    while i < acc.len() {
+        let m = lanes(acc.len() - i);
+        // Safety: as in `requant_i8`; `res` is as long as `acc`.
+        unsafe {
+            let r = _mm512_cvtepi8_epi64(_mm_maskz_loadu_epi8(m.into(), res.as_ptr().add(i)));
+            let sum = _mm512_add_epi64(requantize8(r, res_pair), group(acc, pairs, i, m));
+            let y = clamp(sum, -127, 127);
+            _mm512_mask_cvtepi64_storeu_epi8(out.as_mut_ptr().add(i).cast(), m, y);
+        }
+        i += 8;
+    }
+}

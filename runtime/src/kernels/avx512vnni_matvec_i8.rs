@@ -1,0 +1,131 @@
+//! x86_64 AVX-512 VNNI int8 matrix-vector products, 512-bit and 256-bit,
+//! bit-identical to [`super::generic::matvec_i8`].
+//!
+//! `vpdpbusd` multiplies unsigned by signed bytes, four products per int32
+//! lane. Weights are signed, so each weight byte has its sign bit flipped,
+//! which reads it as the unsigned `w + 128`, and its product with the signed
+//! input `x` is `w · x + 128 · Σx`. The correction `128 · Σx` depends on the
+//! input only: it is computed once per call and subtracted from every row.
+//! Every step wraps modulo 2^32 (`vpdpbusd`'s four products fit in int32
+//! before they are added, `|4 · 255 · 128| < 2^31`), and wrapping addition is
+//! associative, so the result equals the scalar kernel's wrapping sum.
+//!
+//! Four rows share each load of `x`; the last partial block of a row is read
+//! with a byte mask, which never touches memory past the mask, so rows of
+//! any length need no scalar tail.
+#![allow(unsafe_code)]
+
+use core::arch::x86_64::*;
+
+/// `128 · Σx` with wrapping, the term each row's biased product carries.
+#[inline]
+pub(super) fn bias_correction(x: &[i8]) -> i32 {
+    x.iter().fold(0i32, |s, &v| s.wrapping_add(i32::from(v))).wrapping_mul(128)
+}
+
+/// `out[o] += w[o] · x` for every row `o` of `w` (`out.len()` rows of
+/// `x.len()` int8 each), 64 bytes per instruction.
+///
+/// # Safety
+/// The CPU must support AVX-512F, AVX-512BW and AVX-512 VNNI, and
+/// `w.len() == out.len() * x.len()`.
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+pub unsafe fn matvec_i8_512(out: &mut [i32], w: &[i8], x: &[i8]) {
+    debug_assert_eq!(w.len(), out.len() * x.len());
+    let corr = bias_correction(x);
+    let mut o = 0;
+    while o + 4 <= out.len() {
+        // Safety: rows o..o + 4 lie inside `w` (the caller's shape).
+        unsafe { rows_512::<4>(&mut out[o..o + 4], w.as_ptr().add(o * x.len()), x, corr) };
+        o += 4;
+    }
+    while o < out.len() {
+        // Safety: row o lies inside `w`.
+        unsafe { rows_512::<1>(&mut out[o..o + 1], w.as_ptr().add(o * x.len()), x, corr) };
+        o += 1;
+    }
+}
+
+/// `out[r] += row r · x` for the `R` consecutive rows of `x.len()` bytes at
+/// `w`.
+///
+/// # Safety
+/// AVX-512F/BW/VNNI; `R · x.len()` bytes readable at `w`; `out.len() == R`.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+unsafe fn rows_512<const R: usize>(out: &mut [i32], w: *const i8, x: &[i8], corr: i32) {
+    let n = x.len();
+    let flip = _mm512_set1_epi8(i8::MIN);
+    let mut acc = [_mm512_setzero_si512(); R];
+    let mut i = 0;
+    while i < n {
+        let left = n - i;
+        let mask: __mmask64 = if left >= 64 { u64::MAX } else { (1u64 << left) - 1 };
+        // Safety: the mask covers bytes i..min(i + 64, n), inside `x` and
+        // inside each of the R rows; masked-off bytes are not read.
+        unsafe {
+            let xv = _mm512_maskz_loadu_epi8(mask, x.as_ptr().add(i));
+            for (r, a) in acc.iter_mut().enumerate() {
+                let wv = _mm512_maskz_loadu_epi8(mask, w.add(r * n + i));
+                *a = _mm512_dpbusd_epi32(*a, _mm512_xor_si512(wv, flip), xv);
+            }
+        }
+        i += 64;
+    }
+    for (o, a) in out.iter_mut().zip(&acc) {
+        *o = o.wrapping_add(_mm512_reduce_add_epi32(*a).wrapping_sub(corr));
+    }
+}
+
+/// As [`matvec_i8_512`], 32 bytes per instruction (EVEX-encoded 256-bit
+/// `vpdpbusd`), for cores that split or down-clock 512-bit vectors.
+///
+/// # Safety
+/// The CPU must support AVX-512F, AVX-512BW, AVX-512VL and AVX-512 VNNI,
+/// and `w.len() == out.len() * x.len()`.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
+pub unsafe fn matvec_i8_256(out: &mut [i32], w: &[i8], x: &[i8]) {
+    debug_assert_eq!(w.len(), out.len() * x.len());
+    let corr = bias_correction(x);
+    let mut o = 0;
+    while o + 4 <= out.len() {
+        // Safety: rows o..o + 4 lie inside `w` (the caller's shape).
+        unsafe { rows_256::<4>(&mut out[o..o + 4], w.as_ptr().add(o * x.len()), x, corr) };
+        o += 4;
+    }
+    while o < out.len() {
+        // Safety: row o lies inside `w`.
+        unsafe { rows_256::<1>(&mut out[o..o + 1], w.as_ptr().add(o * x.len()), x, corr) };
+        o += 1;
+    }
+}
+
+/// As [`rows_512`], with 32-byte blocks.
+///
+/// # Safety
+/// AVX-512F/BW/VL/VNNI; `R · x.len()` bytes readable at `w`;
+/// `out.len() == R`.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
+unsafe fn rows_256<const R: usize>(out: &mut [i32], w: *const i8, x: &[i8], corr: i32) {
+    let n = x.len();
+    let flip = _mm256_set1_epi8(i8::MIN);
+    let mut acc = [_mm256_setzero_si256(); R];
+    let mut i = 0;
+    while i < n {
+        let left = n - i;
+        let mask: __mmask32 = if left >= 32 { u32::MAX } else { (1u32 << left) - 1 };
+        // Safety: as in `rows_512`, with 32-byte blocks.
+        unsafe {
+            let xv = _mm256_maskz_loadu_epi8(mask, x.as_ptr().add(i));
+            for (r, a) in acc.iter_mut().enumerate() {
+                let wv = _mm256_maskz_loadu_epi8(mask, w.add(r * n + i));
+                *a = _mm256_dpbusd_epi32(*a, _mm256_xor_si256(wv, flip), xv);
+            }
+        }
+        i += 32;
+    }
+    for (o, a) in out.iter_mut().zip(&acc) {
+        *o = o.wrapping_add(super::avxvnni_matvec_i8::hsum(*a).wrapping_sub(corr));
+    }
+}
