@@ -4,9 +4,9 @@
 //! - `matvec_i8/<kernel>/64x192`: the int8 kernel on the vertical stack's
 //!   shape with everything in L1, the best the kernel does without the
 //!   executor around it;
-//! - `int8_peak/<isa>`: independent `vpdpbusd` (VNNI) or `vpmaddwd` (AVX2)
-//!   chains on registers, no memory traffic: the core's int8 MAC ceiling
-//!   for that instruction, to divide a kernel's or a digit's GMAC/s by.
+//! - `int8_peak/vpdpbusd_<bits>`: independent VNNI `vpdpbusd` chains on
+//!   registers, no memory traffic: the core's int8 MAC ceiling, to divide a
+//!   kernel's or a digit's GMAC/s by.
 //!
 //! `cargo bench --bench peak`
 
@@ -88,23 +88,6 @@ mod int8_peak {
         }
         acc.iter().fold(0, |s, v| s ^ _mm256_extract_epi32::<0>(*v))
     }
-
-    /// `ITERS · CHAINS` 256-bit `vpmaddwd` + `vpaddd`, 16 MACs each (the
-    /// AVX2 kernel's inner step, inputs already widened to int16).
-    ///
-    /// # Safety
-    /// The CPU must support AVX2.
-    #[target_feature(enable = "avx2")]
-    pub unsafe fn avx2(a: i16, b: i16) -> i32 {
-        let (va, vb) = (_mm256_set1_epi16(a), _mm256_set1_epi16(b));
-        let mut acc = [_mm256_setzero_si256(); CHAINS];
-        for _ in 0..ITERS {
-            for c in acc.iter_mut() {
-                *c = _mm256_add_epi32(*c, _mm256_madd_epi16(va, vb));
-            }
-        }
-        acc.iter().fold(0, |s, v| s ^ _mm256_extract_epi32::<0>(*v))
-    }
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -126,13 +109,6 @@ fn peaks(c: &mut Criterion) {
                 b.iter(|| unsafe { vnni_256(black_box(3), black_box(-5)) })
             });
         }
-    }
-    if is_x86_feature_detected!("avx2") {
-        group.throughput(Throughput::Elements(ops * 16));
-        // Safety: AVX2 detected.
-        group.bench_function("vpmaddwd_256", |b| {
-            b.iter(|| unsafe { avx2(black_box(3), black_box(-5)) })
-        });
     }
     group.finish();
 }

@@ -207,7 +207,7 @@ pub struct BenchArgs {
     #[arg(long)]
     pub baseline_onnx: Option<PathBuf>,
     /// int8 kernel to use instead of the fastest one (generic, avx2, neon,
-    /// neon-dotprod).
+    /// neon-dotprod, avx-vnni, avx512-vnni-256, avx512-vnni).
     #[arg(long)]
     pub kernel: Option<String>,
     /// Print one JSON object instead of a table.

@@ -17,11 +17,7 @@
 
 use core::arch::x86_64::*;
 
-/// `128 · Σx` with wrapping, the term each row's biased product carries.
-#[inline]
-pub(super) fn bias_correction(x: &[i8]) -> i32 {
-    x.iter().fold(0i32, |s, &v| s.wrapping_add(i32::from(v))).wrapping_mul(128)
-}
+use super::avxvnni_matvec_i8::{bias_correction, hsum};
 
 /// `out[o] += w[o] · x` for every row `o` of `w` (`out.len()` rows of
 /// `x.len()` int8 each), 64 bytes per instruction.
@@ -34,6 +30,11 @@ pub unsafe fn matvec_i8_512(out: &mut [i32], w: &[i8], x: &[i8]) {
     debug_assert_eq!(w.len(), out.len() * x.len());
     let corr = bias_correction(x);
     let mut o = 0;
+    while o + 16 <= out.len() {
+        // Safety: rows o..o + 16 lie inside `w` (the caller's shape).
+        unsafe { rows16_512(&mut out[o..o + 16], w.as_ptr().add(o * x.len()), x, corr) };
+        o += 16;
+    }
     while o + 4 <= out.len() {
         // Safety: rows o..o + 4 lie inside `w` (the caller's shape).
         unsafe { rows_512::<4>(&mut out[o..o + 4], w.as_ptr().add(o * x.len()), x, corr) };
@@ -74,6 +75,63 @@ unsafe fn rows_512<const R: usize>(out: &mut [i32], w: *const i8, x: &[i8], corr
     }
     for (o, a) in out.iter_mut().zip(&acc) {
         *o = o.wrapping_add(_mm512_reduce_add_epi32(*a).wrapping_sub(corr));
+    }
+}
+
+/// Sixteen rows at a time: each load of `x` serves sixteen rows, and the
+/// sixteen accumulators are reduced together by a transpose-and-add tree
+/// (15 steps instead of 16 separate horizontal sums), leaving row `r`'s sum
+/// in lane `r` of one vector.
+///
+/// # Safety
+/// AVX-512F/BW/VNNI; `16 · x.len()` bytes readable at `w`; `out.len() == 16`.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+unsafe fn rows16_512(out: &mut [i32], w: *const i8, x: &[i8], corr: i32) {
+    debug_assert_eq!(out.len(), 16);
+    let n = x.len();
+    let flip = _mm512_set1_epi8(i8::MIN);
+    let mut acc = [_mm512_setzero_si512(); 16];
+    let mut i = 0;
+    while i < n {
+        let left = n - i;
+        let mask: __mmask64 = if left >= 64 { u64::MAX } else { (1u64 << left) - 1 };
+        // Safety: as in `rows_512`, for 16 rows.
+        unsafe {
+            let xv = _mm512_maskz_loadu_epi8(mask, x.as_ptr().add(i));
+            for (r, a) in acc.iter_mut().enumerate() {
+                let wv = _mm512_maskz_loadu_epi8(mask, w.add(r * n + i));
+                *a = _mm512_dpbusd_epi32(*a, _mm512_xor_si512(wv, flip), xv);
+            }
+        }
+        i += 64;
+    }
+    // Level 1: rows 2k and 2k + 1 interleaved, each 128-bit chunk's four
+    // lanes folded to two.
+    let mut pairs = [_mm512_setzero_si512(); 8];
+    for (k, p) in pairs.iter_mut().enumerate() {
+        let (a, b) = (acc[2 * k], acc[2 * k + 1]);
+        *p = _mm512_add_epi32(_mm512_unpacklo_epi32(a, b), _mm512_unpackhi_epi32(a, b));
+    }
+    // Level 2: each 128-bit chunk holds one partial sum of four rows.
+    let mut quads = [_mm512_setzero_si512(); 4];
+    for (k, q) in quads.iter_mut().enumerate() {
+        let (a, b) = (pairs[2 * k], pairs[2 * k + 1]);
+        *q = _mm512_add_epi32(_mm512_unpacklo_epi64(a, b), _mm512_unpackhi_epi64(a, b));
+    }
+    // Levels 3 and 4: fold the four chunks of each quad.
+    let fold = |a: __m512i, b: __m512i| {
+        _mm512_add_epi32(
+            _mm512_shuffle_i32x4::<0b10_00_10_00>(a, b),
+            _mm512_shuffle_i32x4::<0b11_01_11_01>(a, b),
+        )
+    };
+    let sums = fold(fold(quads[0], quads[1]), fold(quads[2], quads[3]));
+    let sums = _mm512_sub_epi32(sums, _mm512_set1_epi32(corr));
+    // Safety: `out` holds 16 int32.
+    unsafe {
+        let o = out.as_mut_ptr();
+        _mm512_storeu_si512(o.cast(), _mm512_add_epi32(_mm512_loadu_si512(o.cast()), sums));
     }
 }
 
@@ -126,6 +184,6 @@ unsafe fn rows_256<const R: usize>(out: &mut [i32], w: *const i8, x: &[i8], corr
         i += 32;
     }
     for (o, a) in out.iter_mut().zip(&acc) {
-        *o = o.wrapping_add(super::avxvnni_matvec_i8::hsum(*a).wrapping_sub(corr));
+        *o = o.wrapping_add(hsum(*a).wrapping_sub(corr));
     }
 }

@@ -11,8 +11,6 @@
 
 use core::arch::x86_64::*;
 
-use super::avx512vnni_matvec_i8::bias_correction;
-
 /// `out[o] += w[o] · x` for every row `o` of `w` (`out.len()` rows of
 /// `x.len()` int8 each).
 ///
@@ -71,6 +69,12 @@ unsafe fn rows<const R: usize>(out: &mut [i32], w: *const i8, x: &[i8], corr: i3
         }
         *o = o.wrapping_add(s);
     }
+}
+
+/// `128 · Σx` with wrapping, the term each row's biased product carries.
+#[inline]
+pub(super) fn bias_correction(x: &[i8]) -> i32 {
+    x.iter().fold(0i32, |s, &v| s.wrapping_add(i32::from(v))).wrapping_mul(128)
 }
 
 /// Wrapping sum of the eight int32 lanes.

@@ -12,6 +12,8 @@ pub mod generic;
 #[cfg(target_arch = "x86_64")]
 pub mod avx2_matvec_i8;
 #[cfg(target_arch = "x86_64")]
+pub mod avx512_gate_s16_s8;
+#[cfg(target_arch = "x86_64")]
 pub mod avx512_requant_s32;
 #[cfg(target_arch = "x86_64")]
 pub mod avx512vnni_matvec_i8;
@@ -290,6 +292,23 @@ impl Resolved {
         generic::requant_i16(out, acc, pairs, add, lo, hi)
     }
 
+    /// [`crate::quant::gate::gate_i8_slice`]: `out[c] = gate(pre[c],
+    /// pre[p + c])`.
+    ///
+    /// # Panics
+    /// If `pre.len() != 2 * out.len()`.
+    #[inline]
+    #[allow(unsafe_code)]
+    pub fn gate_i8(self, out: &mut [i8], pre: &[i16]) {
+        assert_eq!(pre.len(), 2 * out.len(), "gate_i8 shapes");
+        #[cfg(target_arch = "x86_64")]
+        if self.has_avx512_epilogues() {
+            // Safety: as in `requant_i8`.
+            return unsafe { avx512_gate_s16_s8::gate_i8(out, pre) };
+        }
+        crate::quant::gate::gate_i8_slice(out, pre)
+    }
+
     /// [`generic::requant_residual_i8`]: a residual block's output.
     ///
     /// # Panics
@@ -346,10 +365,10 @@ mod tests {
     proptest! {
         #[test]
         fn every_kernel_equals_generic(
-            rows in 0usize..11,
+            rows in 0usize..37,
             n in 0usize..300,
             seed in any::<u64>(),
-            start in proptest::collection::vec(any::<i32>(), 11),
+            start in proptest::collection::vec(any::<i32>(), 37),
         ) {
             let mut s = seed | 1;
             let mut next = || {
@@ -368,9 +387,12 @@ mod tests {
     fn extremes_wrap_like_the_reference() {
         // -128 · -128 everywhere, long enough to wrap int32, odd lengths.
         for n in [1usize, 15, 16, 17, 33, 140_001] {
-            let w = vec![-128i8; 5 * n];
+            // 21 rows: a 16-row block, a 4-row block and a single row.
+            let w = vec![-128i8; 21 * n];
             let x = vec![-128i8; n];
-            check_all(5, &w, &x, &[i32::MAX - 3, i32::MIN, 0, -1, 7]);
+            let start: Vec<i32> =
+                (0..21).map(|r| [i32::MAX - 3, i32::MIN, 0, -1, 7][r % 5]).collect();
+            check_all(21, &w, &x, &start);
             let mixed: Vec<i8> = (0..n).map(|i| if i % 2 == 0 { 127 } else { -128 }).collect();
             check_all(1, &mixed, &x, &[0]);
         }
@@ -426,6 +448,25 @@ mod tests {
                 g.requant_residual_i8(&mut want, &acc, &pairs, &res[..n], res_pair);
                 kernel.requant_residual_i8(&mut got, &acc, &pairs, &res[..n], res_pair);
                 prop_assert_eq!(&got, &want, "{:?} requant_residual_i8", kernel);
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn every_gate_equals_generic(
+            pre in proptest::collection::vec(any::<i16>(), 0..80),
+            narrow in any::<bool>(),
+        ) {
+            // Inside the tables' range too, not only clamped extremes.
+            let pre: Vec<i16> = pre.iter().map(|&v| if narrow { v % 600 } else { v }).collect();
+            let pre = &pre[..pre.len() / 2 * 2];
+            let mut want = vec![0i8; pre.len() / 2];
+            crate::quant::gate::gate_i8_slice(&mut want, pre);
+            for kernel in Int8Kernel::available().filter_map(Int8Kernel::resolve) {
+                let mut got = vec![0i8; pre.len() / 2];
+                kernel.gate_i8(&mut got, pre);
+                prop_assert_eq!(&got, &want, "{:?}", kernel);
             }
         }
     }

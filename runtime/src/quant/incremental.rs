@@ -7,7 +7,7 @@
 //! words, cut into int8, int16 and int32 parts.
 
 use super::weights::{QuantWeights, RequantPoint};
-use super::{gate_i8, PRE_MAX, PRE_MIN, UNIT_SCALE};
+use super::{PRE_MAX, PRE_MIN, UNIT_SCALE};
 use crate::arch::Arch;
 use crate::error::Error;
 use crate::kernels::{dot_i8, Resolved};
@@ -181,9 +181,7 @@ impl Network for GatedInt8<'_, '_> {
                 if l + 1 < arch.layers() {
                     let ring = &mut ahead[..ring_len];
                     let slot = row % ring_rows;
-                    for (c, g) in ring[(slot * w + x) * p..][..p].iter_mut().enumerate() {
-                        *g = gate_i8(i32::from(self.pre[c]), i32::from(self.pre[p + c]));
-                    }
+                    self.kernel.gate_i8(&mut ring[(slot * w + x) * p..][..p], self.pre);
                 }
             }
         }
@@ -220,9 +218,7 @@ impl Network for GatedInt8<'_, '_> {
                 PRE_LO,
                 PRE_HI,
             );
-            for c in 0..p {
-                self.gated[c] = gate_i8(i32::from(self.pre[c]), i32::from(self.pre[p + c]));
-            }
+            self.kernel.gate_i8(self.gated, self.pre);
             if l == 0 {
                 self.top.copy_from_slice(self.gated);
             } else {

@@ -17,6 +17,7 @@
 //! Every rescaling is a [`QuantMultiplier`]: an int32 multiplier and a
 //! shift, as in TFLite and CMSIS-NN.
 
+pub mod gate;
 pub mod incremental;
 pub mod softmax;
 pub mod tables;
@@ -28,15 +29,10 @@ pub mod calibrate;
 pub mod reference;
 
 pub use crate::state::QuantStateLayout;
+pub use gate::{clamp_pre, gate_i8, PRE_MAX, PRE_MIN, PRE_SCALE};
 pub use incremental::{GatedInt8, IncrementalI8};
 pub use weights::{QuantLayer, QuantWeights, Requant, RequantPoint};
 
-/// Gate inputs are integers in units of `1 / PRE_SCALE`.
-pub const PRE_SCALE: f32 = 64.0;
-/// Smallest gate input (the tables' index 0).
-pub const PRE_MIN: i32 = -512;
-/// Largest gate input.
-pub const PRE_MAX: i32 = 511;
 /// Logits are integers in units of `1 / LOGIT_SCALE` nats.
 pub const LOGIT_SCALE: f32 = 256.0;
 /// The image and gate outputs are int8 in units of `1 / UNIT_SCALE`.
@@ -102,26 +98,10 @@ impl QuantMultiplier {
     }
 }
 
-/// Clamps to a gate input index.
-#[inline]
-pub fn clamp_pre(x: i32) -> i32 {
-    x.clamp(PRE_MIN, PRE_MAX)
-}
-
 /// Clamps to int8's symmetric range `[-127, 127]`.
 #[inline]
 pub fn clamp_i8(x: i32) -> i8 {
     x.clamp(-127, 127) as i8
-}
-
-/// The gate in integers: `tanh(a) · sigmoid(b)` for gate inputs `a`, `b`
-/// (units of 1/64), in units of 1/127.
-#[inline]
-pub fn gate_i8(a: i32, b: i32) -> i8 {
-    let t = i32::from(tables::TANH[(clamp_pre(a) - PRE_MIN) as usize]);
-    let s = i32::from(tables::SIGMOID[(clamp_pre(b) - PRE_MIN) as usize]);
-    // |t · s| ≤ 127 · 256, so the result stays within ±127.
-    ((t * s + 128) >> 8) as i8
 }
 
 #[cfg(test)]
