@@ -1,11 +1,14 @@
 //! Numeric kernels of the hot path.
 //!
-//! `generic` is the portable reference and always builds. SIMD versions of
-//! the int8 matrix-vector product live one per file (`<isa>_<op>_<dtype>`)
-//! and are chosen once per process: at run time under `std` (CPU feature
-//! detection), at compile time otherwise (`-C target-feature`). Each one is
-//! tested bit for bit against `generic` (tests below, and under qemu for
-//! aarch64 in `scripts/cross-test.sh`).
+//! `generic` is the portable reference and always builds. SIMD versions live
+//! one per file (`<isa>_<op>_<dtype>`): the int8 matrix-vector product
+//! (AVX2, AVX-VNNI, AVX-512 VNNI, NEON, NEON-dotprod) and, on AVX-512, the
+//! epilogues that follow it (requantization, gate). An [`Int8Kernel`] is
+//! chosen once per process: at run time under `std` (CPU feature
+//! detection), at compile time otherwise (`-C target-feature`), and an
+//! executor resolves it once ([`Resolved`]). Each one is tested bit for bit
+//! against `generic` (tests below, and under qemu for aarch64 in
+//! `scripts/cross-test.sh`).
 
 pub mod generic;
 
