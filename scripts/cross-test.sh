@@ -170,7 +170,7 @@ if want armv7; then
         echo "== $target: pixelcnn CLI"
         CARGO_TARGET_DIR=$build_std_dir RUSTC_BOOTSTRAP=1 "${nice[@]}" \
             $cargo build --release -p pixelcnn-edge --bin pixelcnn --no-default-features --target $target -Z build-std
-        cli_check armv7 "$build_std_dir/$target/release/pixelcnn" "$armv7" generic
+        cli_check armv7 "$build_std_dir/$target/release/pixelcnn" "$armv7" arm-dsp
     fi
 fi
 
@@ -182,20 +182,34 @@ if want thumbv7em; then
         --target $target -Z build-std=core
     elf=$build_std_dir/$target/release/pixelcnn-link-check
     # The same image with semihosting output, run on qemu's STM32F405 board:
-    # it must sample the golden image (seed 3, class 7) of golden_int8.rs.
-    echo "== $target: firmware-sim/link-check under qemu-system-arm -M netduinoplus2"
-    (cd firmware-sim/link-check &&
-        "${nice[@]}" $cargo build --release -Z build-std=core --features semihosting)
+    # it must sample the golden image (seed 3, class 7) of golden_int8.rs,
+    # with the best kernel the target has (SMLAD) and with the generic one.
+    # Under -icount shift=0 one instruction is 1 ns of virtual time, and the
+    # image counts SysTick ticks of the board's 168 MHz core clock, so
+    # instructions = ticks · 1e9 / 168e6 (docs/cross.md).
     golden=$(grep -oE '\(3, 7, 0x[0-9a-f_]+\)' runtime/tests/golden_int8.rs | grep -oE '0x[0-9a-f_]+')
     golden=${golden//_/}
-    mcu_hash=$(timeout 300 "${nice[@]}" qemu-system-arm -M netduinoplus2 -nographic -monitor none \
-        -serial none -semihosting-config enable=on,target=native -kernel "$elf" 2>&1 |
-        sed -n 's/^PCNN_IMAGE_HASH=//p' || true)
-    echo "image hash on the Cortex-M4: ${mcu_hash:-none}, golden: $golden"
-    if [[ $mcu_hash != "$golden" ]]; then
-        echo "$target: the link check did not sample the golden int8 image" >&2
-        exit 1
-    fi
+    for features in semihosting semihosting,generic-kernel; do
+        echo "== $target: firmware-sim/link-check under qemu-system-arm -M netduinoplus2 (--features $features)"
+        (cd firmware-sim/link-check &&
+            "${nice[@]}" $cargo build --release -Z build-std=core --features "$features")
+        report=$(timeout 300 "${nice[@]}" qemu-system-arm -M netduinoplus2 -nographic -monitor none \
+            -serial none -icount shift=0 -semihosting-config enable=on,target=native \
+            -kernel "$elf" 2>&1 || true)
+        mcu_hash=$(sed -n 's/^PCNN_IMAGE_HASH=//p' <<<"$report")
+        ticks=$(sed -n 's/^PCNN_SYSTICKS=//p' <<<"$report")
+        echo "image hash on the Cortex-M4: ${mcu_hash:-none}, golden: $golden"
+        if [[ $mcu_hash != "$golden" ]]; then
+            echo "$target: the link check did not sample the golden int8 image" >&2
+            exit 1
+        fi
+        if [[ $ticks =~ ^[0-9]+$ ]]; then
+            insns=$((ticks * 1000 / 168))
+            kernel=$([[ $features == *generic-kernel* ]] && echo generic || echo best)
+            echo "instructions for one digit ($kernel kernel): $insns, $((insns / 784)) per pixel"
+            summary+=("$target: one digit under qemu-system-arm -icount, $kernel int8 kernel: $insns instructions, $((insns / 784)) per pixel")
+        fi
+    done
     total_passed=$((total_passed + 1))
     echo "== $target: firmware-sim/link-check (int8 model, no allocator)"
     (cd firmware-sim/link-check && "${nice[@]}" $cargo build --release -Z build-std=core)

@@ -120,6 +120,10 @@ pub struct SampleArgs {
     /// Screen pixels per image pixel (1 to 64).
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub scale: u32,
+    /// Sample the images on this many threads, each with its own executor
+    /// (default: all cores). Image i is the same whatever the count.
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub threads: Option<u16>,
     /// Where to write the PNG grid.
     #[arg(long, short, default_value = "samples.png")]
     pub out: PathBuf,
@@ -197,6 +201,11 @@ pub struct BenchArgs {
     /// Images to generate while timing every pixel (after one warm-up image).
     #[arg(long, default_value_t = 5)]
     pub images: usize,
+    /// Also measure throughput on this many threads at once (each samples
+    /// --images digits with its own executor): digits per second in all,
+    /// and per thread.
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub threads: Option<u16>,
     /// Also time the naive paths: one full forward pass per pixel in the
     /// runtime's reference executor and in tract-onnx, on the float model.
     #[arg(long)]

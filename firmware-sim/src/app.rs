@@ -281,7 +281,7 @@ impl<'m> App<'m> {
         self.exec.restart(class).map_err(StepError::Runtime)?;
         self.rng = rng::from_seed(self.config.seed.wrapping_add(self.digit as u64));
         self.digit_micros = 0;
-        if self.digit % self.layout.slots() == 0 && self.digit > 0 {
+        if self.digit.is_multiple_of(self.layout.slots()) && self.digit > 0 {
             // A new page: clear the digits, keep the status line.
             let top = self.layout.status_height as i32;
             Rectangle::new(

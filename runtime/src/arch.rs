@@ -145,10 +145,10 @@ impl Arch {
             Variant::Plain => 3,
         };
         range("kernel", self.kernel, min_kernel, MAX_KERNEL)?;
-        if self.first_kernel % 2 == 0 {
+        if self.first_kernel.is_multiple_of(2) {
             return Err(ArchError::EvenKernel { field: "first_kernel", value: self.first_kernel });
         }
-        if self.kernel % 2 == 0 {
+        if self.kernel.is_multiple_of(2) {
             return Err(ArchError::EvenKernel { field: "kernel", value: self.kernel });
         }
         self.checked_param_count().ok_or(ArchError::TooLarge)?;

@@ -2,8 +2,9 @@
 //! naive full-pass-per-pixel paths it replaces.
 //!
 //! `--json` contract: `{"per_pixel_us_p50", "per_pixel_us_p99", "image_ms",
-//! "macs_per_pixel", "gmacs", "baseline": {"naive_ratio", "tract_ratio"}}`
-//! plus more detail.
+//! "macs_per_pixel", "gmacs", "digits_per_s", "threads": {"threads",
+//! "digits_per_s", "digits_per_s_per_thread"} (with --threads), "baseline":
+//! {"naive_ratio", "tract_ratio"}}` plus more detail.
 
 use std::path::Path;
 use std::time::Instant;
@@ -51,6 +52,10 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let model = file.model()?;
     let arch = *model.arch();
     let timings = time_sampling(&model, args.images)?;
+    let throughput = match args.threads {
+        Some(threads) => Some(throughput(&model, args.images, usize::from(threads))?),
+        None => None,
+    };
     let baseline = if args.baseline {
         Some(baseline_passes(args, &file.path, arch, arch.pixels())?)
     } else {
@@ -66,6 +71,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         arch,
         images: args.images,
         timings,
+        throughput,
         baseline,
     };
     if args.json {
@@ -129,6 +135,60 @@ fn time_sampling(model: &Model<'_>, images: usize) -> anyhow::Result<Timings> {
     })
 }
 
+/// Digits per second with `threads` threads sampling at once.
+#[derive(Clone, Copy, Debug)]
+struct Throughput {
+    threads: usize,
+    digits_per_s: f64,
+}
+
+/// `threads` threads each sample `images` digits with their own executor,
+/// after one warm-up digit each; the wall time from the moment all have
+/// warmed up gives the digits per second of the whole machine.
+fn throughput(model: &Model<'_>, images: usize, threads: usize) -> anyhow::Result<Throughput> {
+    let arch = *model.arch();
+    let class_of = |i: usize| (arch.classes > 0).then(|| i % arch.classes);
+    let ready = std::sync::Barrier::new(threads + 1);
+    let done = std::thread::scope(|scope| -> anyhow::Result<f64> {
+        let workers: Vec<_> = (0..threads)
+            .map(|t| {
+                let ready = &ready;
+                scope.spawn(move || -> anyhow::Result<()> {
+                    let mut state = vec![0u32; model.state_words()];
+                    let made = Executor::new(model, &mut state, class_of(0));
+                    let mut exec = match made {
+                        Ok(exec) => exec,
+                        Err(e) => {
+                            ready.wait();
+                            return Err(e.into());
+                        }
+                    };
+                    let mut digit = |i: usize| -> anyhow::Result<()> {
+                        exec.restart(class_of(i))?;
+                        let mut g = rng::from_seed(5000 + (t * images + i) as u64);
+                        while exec.position() < arch.pixels() {
+                            let level = exec.sample(1.0, &mut g)?;
+                            exec.push(level)?;
+                        }
+                        Ok(())
+                    };
+                    let warm = digit(0);
+                    ready.wait();
+                    warm?;
+                    (1..=images).try_for_each(&mut digit)
+                })
+            })
+            .collect();
+        ready.wait();
+        let start = Instant::now();
+        for w in workers {
+            w.join().unwrap_or_else(|_| Err(anyhow::anyhow!("a benchmark thread panicked")))?;
+        }
+        Ok(start.elapsed().as_secs_f64())
+    })?;
+    Ok(Throughput { threads, digits_per_s: (threads * images) as f64 / done })
+}
+
 /// What `bench` measured, to print.
 struct Report {
     model: String,
@@ -137,6 +197,7 @@ struct Report {
     arch: Arch,
     images: usize,
     timings: Timings,
+    throughput: Option<Throughput>,
     /// Seconds of one full pass: the reference executor and tract-onnx.
     baseline: Option<(f64, f64)>,
 }
@@ -162,6 +223,15 @@ impl Report {
             "macs_per_pixel": self.arch.macs_per_pixel(),
             "gmacs": self.gmacs(),
         });
+        let image_s = t.per_image.iter().sum::<f64>() / t.per_image.len() as f64;
+        v["digits_per_s"] = serde_json::json!(1.0 / image_s);
+        if let Some(tp) = self.throughput {
+            v["threads"] = serde_json::json!({
+                "threads": tp.threads,
+                "digits_per_s": tp.digits_per_s,
+                "digits_per_s_per_thread": tp.digits_per_s / tp.threads as f64,
+            });
+        }
         if let Some((naive, tract)) = self.baseline {
             v["baseline"] = serde_json::json!({
                 "naive_pass_ms": 1e3 * naive,
@@ -206,6 +276,15 @@ impl Report {
             self.arch.macs_per_pixel(),
             self.gmacs()
         )?;
+        if let Some(tp) = self.throughput {
+            say!(
+                "throughput  {:.1} digits/s on {} ({:.1} per thread); one thread alone: {:.1} digits/s",
+                tp.digits_per_s,
+                crate::text::count(tp.threads, "thread"),
+                tp.digits_per_s / tp.threads as f64,
+                t.per_image.len() as f64 / t.per_image.iter().sum::<f64>()
+            )?;
+        }
         if let Some((naive, tract)) = self.baseline {
             say!(
                 "naive       one full pass per pixel: reference {:.2} ms ({:.0}x slower), tract-onnx {:.3} ms ({:.0}x slower)",

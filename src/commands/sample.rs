@@ -5,7 +5,7 @@ use std::time::Instant;
 use anyhow::{bail, Context};
 use embedded_graphics::pixelcolor::Rgb888;
 use embedded_graphics::prelude::*;
-use pixelcnn_runtime::{rng, sampler, Arch, Executor};
+use pixelcnn_runtime::{rng, sampler, Arch, Executor, Model, PixelExecutor};
 
 use crate::cli::SampleArgs;
 use crate::model_file;
@@ -24,6 +24,55 @@ pub fn class_of(arch: &Arch, class: Option<usize>, i: usize) -> anyhow::Result<O
     }
 }
 
+/// Image `i` of `args`: its own seed `seed + i` and class, so it is the same
+/// on whichever thread and in whichever batch it is drawn.
+fn sample_one(exec: &mut Executor<'_, '_>, args: &SampleArgs, i: usize) -> anyhow::Result<Vec<u8>> {
+    let arch = *exec.arch();
+    let mut image = vec![0u8; arch.pixels()];
+    let mut g = rng::from_seed(args.seed.wrapping_add(i as u64));
+    let class = class_of(&arch, args.class, i)?;
+    sampler::generate(exec, class, args.temperature, &mut g, &mut image)?;
+    Ok(image)
+}
+
+/// The `args.count` images, drawn on `threads` threads (image `i` on thread
+/// `i mod threads`), in order.
+fn sample_all(
+    model: &Model<'_>,
+    args: &SampleArgs,
+    threads: usize,
+) -> anyhow::Result<Vec<Vec<u8>>> {
+    let arch = *model.arch();
+    let per_thread = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|t| {
+                scope.spawn(move || -> anyhow::Result<Vec<Vec<u8>>> {
+                    let mut state = vec![0u32; model.state_words()];
+                    let mut exec =
+                        Executor::new(model, &mut state, class_of(&arch, args.class, t)?)?;
+                    (t..args.count)
+                        .step_by(threads)
+                        .map(|i| sample_one(&mut exec, args, i))
+                        .collect()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| {
+                w.join().unwrap_or_else(|_| Err(anyhow::anyhow!("a sampling thread panicked")))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()
+    })?;
+    let mut images = vec![Vec::new(); args.count];
+    for (t, list) in per_thread.into_iter().enumerate() {
+        for (k, image) in list.into_iter().enumerate() {
+            images[t + k * threads] = image;
+        }
+    }
+    Ok(images)
+}
+
 pub fn run(args: &SampleArgs) -> anyhow::Result<()> {
     crate::output::check(&args.out, "png", &[args.model.model.as_path()])?;
     if args.count == 0 || args.columns == 0 || args.scale == 0 {
@@ -32,18 +81,13 @@ pub fn run(args: &SampleArgs) -> anyhow::Result<()> {
     let file = model_file::load(&args.model)?;
     let model = file.model()?;
     let arch = *model.arch();
-    let mut state = vec![0u32; model.state_words()];
-    let mut exec = Executor::new(&model, &mut state, class_of(&arch, args.class, 0)?)?;
-    let mut images = Vec::with_capacity(args.count);
+    // Fail on a bad --class before starting any thread.
+    class_of(&arch, args.class, 0)?;
+    let threads = args
+        .threads
+        .map_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()), usize::from);
     let start = Instant::now();
-    for i in 0..args.count {
-        let mut image = vec![0u8; arch.pixels()];
-        // One stream per image: image i is the same whatever --count is.
-        let mut g = rng::from_seed(args.seed.wrapping_add(i as u64));
-        let class = class_of(&arch, args.class, i)?;
-        sampler::generate(&mut exec, class, args.temperature, &mut g, &mut image)?;
-        images.push(image);
-    }
+    let images = sample_all(&model, args, threads.min(args.count))?;
     let elapsed = start.elapsed();
     let cols = args.columns.min(args.count);
     let rows = args.count.div_ceil(cols);
@@ -58,11 +102,12 @@ pub fn run(args: &SampleArgs) -> anyhow::Result<()> {
     canvas.save_png(&args.out).with_context(|| format!("cannot save {}", args.out.display()))?;
     let pixels = (args.count * arch.pixels()) as f64;
     say!(
-        "wrote {} to {} ({}, {:.1} µs per pixel, {} from {})",
+        "wrote {} to {} ({}, {:.1} µs per pixel on {}, {} from {})",
         crate::text::count(args.count, "image"),
         args.out.display(),
         model.precision(),
         elapsed.as_secs_f64() * 1e6 / pixels,
+        crate::text::count(threads.min(args.count), "thread"),
         file.origin,
         file.path.display()
     )?;

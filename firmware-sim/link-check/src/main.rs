@@ -56,6 +56,8 @@ static mut PCNN_IMAGE_HASH: u64 = u64::MAX;
 
 /// Parses the model in place and samples one image; `None` on any error.
 fn sample(state: &mut [u32], image: &mut [u8]) -> Option<()> {
+    #[cfg(feature = "generic-kernel")]
+    pixelcnn_runtime::kernels::Int8Kernel::Generic.prefer();
     let model = format::parse(&MODEL.0).ok()?;
     let mut exec = Executor::new(&model, state, Some(CLASS)).ok()?;
     sampler::generate(&mut exec, Some(CLASS), 1.0, &mut rng::from_seed(SEED), image).ok()
@@ -65,7 +67,12 @@ fn main() -> ! {
     // Safety: `main` runs once, after start-up, and nothing else touches these
     // statics (there are no interrupt handlers).
     let (state, image) = unsafe { (&mut *addr_of_mut!(STATE), &mut *addr_of_mut!(PCNN_IMAGE)) };
-    let hash = match sample(state, image) {
+    #[cfg(feature = "semihosting")]
+    systick::start();
+    let sampled = sample(state, image);
+    #[cfg(feature = "semihosting")]
+    let ticks = systick::elapsed();
+    let hash = match sampled {
         Some(()) => (0..PIXELS).fold(0xcbf2_9ce4_8422_2325_u64, |h, i| {
             // Safety: `i` is in bounds of the static image.
             let level = unsafe { read_volatile(addr_of!(PCNN_IMAGE).cast::<u8>().add(i)) };
@@ -76,7 +83,7 @@ fn main() -> ! {
     // Safety: a plain store to a static that only this function writes.
     unsafe { write_volatile(addr_of_mut!(PCNN_IMAGE_HASH), hash) };
     #[cfg(feature = "semihosting")]
-    semihosting::report(hash);
+    semihosting::report(hash, ticks);
     #[cfg(not(feature = "semihosting"))]
     loop {
         core::hint::spin_loop();
@@ -102,7 +109,9 @@ mod semihosting {
         unsafe { core::arch::asm!("bkpt 0xab", inout("r0") op => _, in("r1") arg) };
     }
 
-    pub fn report(hash: u64) -> ! {
+    /// Prints `PCNN_IMAGE_HASH=0x…` and `PCNN_SYSTICKS=…` (SysTick ticks
+    /// of the core clock spent sampling), then exits.
+    pub fn report(hash: u64, ticks: u64) -> ! {
         const PREFIX: &[u8] = b"PCNN_IMAGE_HASH=0x";
         let mut line = [0u8; PREFIX.len() + 16 + 2];
         line[..PREFIX.len()].copy_from_slice(PREFIX);
@@ -110,9 +119,25 @@ mod semihosting {
             *digit = b"0123456789abcdef"[(hash >> (60 - 4 * i)) as usize & 0xf];
         }
         line[PREFIX.len() + 16] = b'\n';
-        // Safety: `line` ends with a NUL; SYS_EXIT takes the reason itself.
+        const TICKS: &[u8] = b"PCNN_SYSTICKS=";
+        let mut ticks_line = [0u8; TICKS.len() + 20 + 2];
+        ticks_line[..TICKS.len()].copy_from_slice(TICKS);
+        // Decimal digits, least significant last.
+        let (mut digits, mut n, mut t) = ([0u8; 20], 0, ticks);
+        loop {
+            digits[19 - n] = b'0' + (t % 10) as u8;
+            n += 1;
+            t /= 10;
+            if t == 0 {
+                break;
+            }
+        }
+        ticks_line[TICKS.len()..TICKS.len() + n].copy_from_slice(&digits[20 - n..]);
+        ticks_line[TICKS.len() + n] = b'\n';
+        // Safety: both lines end with a NUL; SYS_EXIT takes the reason itself.
         unsafe {
             call(SYS_WRITE0, line.as_ptr() as usize);
+            call(SYS_WRITE0, ticks_line.as_ptr() as usize);
             call(SYS_EXIT, if hash == 0 { RUN_TIME_ERROR } else { APPLICATION_EXIT } as usize);
         }
         loop {
@@ -159,11 +184,66 @@ pub unsafe extern "C" fn reset() -> ! {
     main()
 }
 
-/// Every exception other than reset stops here.
+/// Every exception other than reset and SysTick stops here.
 unsafe extern "C" fn halt() -> ! {
     loop {
         core::hint::spin_loop();
     }
+}
+
+/// The core's SysTick timer as a 64-bit tick counter: the 24-bit down
+/// counter at the processor clock, plus its wrap-arounds counted by the
+/// exception. Under `qemu-system-arm -icount shift=0` one instruction is
+/// one nanosecond of virtual time, so ticks give instruction counts
+/// (`scripts/cross-test.sh`, `docs/cross.md`).
+#[cfg(feature = "semihosting")]
+mod systick {
+    use core::ptr::{read_volatile, write_volatile};
+    use core::sync::atomic::{AtomicU32, Ordering};
+
+    const CSR: *mut u32 = 0xE000_E010 as *mut u32;
+    const RVR: *mut u32 = 0xE000_E014 as *mut u32;
+    const CVR: *mut u32 = 0xE000_E018 as *mut u32;
+    const RELOAD: u32 = 0x00FF_FFFF;
+
+    static WRAPS: AtomicU32 = AtomicU32::new(0);
+
+    /// Counts from zero: reload value, cleared counter, then enable with the
+    /// processor clock and the wrap exception.
+    pub fn start() {
+        // Safety: the architecturally defined SysTick registers of ARMv7-M.
+        unsafe {
+            write_volatile(RVR, RELOAD);
+            write_volatile(CVR, 0);
+            write_volatile(CSR, 0b111);
+        }
+    }
+
+    /// Ticks since [`start`].
+    pub fn elapsed() -> u64 {
+        loop {
+            let before = WRAPS.load(Ordering::Acquire);
+            // Safety: as in `start`.
+            let value = unsafe { read_volatile(CVR) } & RELOAD;
+            if WRAPS.load(Ordering::Acquire) == before {
+                return u64::from(before) * u64::from(RELOAD + 1) + u64::from(RELOAD - value);
+            }
+        }
+    }
+
+    /// The SysTick exception: one more wrap.
+    pub unsafe extern "C" fn wrapped() {
+        WRAPS.fetch_add(1, Ordering::AcqRel);
+    }
+}
+
+/// One entry of the vector table: a handler that returns or one that never
+/// does.
+#[derive(Clone, Copy)]
+union Vector {
+    diverging: unsafe extern "C" fn() -> !,
+    #[cfg_attr(not(feature = "semihosting"), allow(dead_code))]
+    handler: unsafe extern "C" fn(),
 }
 
 /// Reset, then NMI to SysTick (entry 1 to 15; the initial stack pointer,
@@ -171,9 +251,13 @@ unsafe extern "C" fn halt() -> ! {
 #[link_section = ".vector_table"]
 #[no_mangle]
 #[used]
-static VECTOR_TABLE: [unsafe extern "C" fn() -> !; 15] = {
-    let mut table: [unsafe extern "C" fn() -> !; 15] = [halt; 15];
-    table[0] = reset;
+static VECTOR_TABLE: [Vector; 15] = {
+    let mut table = [Vector { diverging: halt }; 15];
+    table[0] = Vector { diverging: reset };
+    #[cfg(feature = "semihosting")]
+    {
+        table[14] = Vector { handler: systick::wrapped };
+    }
     table
 };
 

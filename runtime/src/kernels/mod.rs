@@ -3,7 +3,8 @@
 //! `generic` is the portable reference and always builds. SIMD versions live
 //! one per file (`<isa>_<op>_<dtype>`): the int8 matrix-vector product
 //! (AVX2, AVX-VNNI, AVX-512 VNNI, NEON, NEON-dotprod) and, on AVX-512, the
-//! epilogues that follow it (requantization, gate). An [`Int8Kernel`] is
+//! epilogues that follow it (requantization, gate); on 32-bit Arm with the
+//! DSP extension, `SMLAD`. An [`Int8Kernel`] is
 //! chosen once per process: at run time under `std` (CPU feature
 //! detection), at compile time otherwise (`-C target-feature`), and an
 //! executor resolves it once ([`Resolved`]). Each one is tested bit for bit
@@ -12,6 +13,8 @@
 
 pub mod generic;
 
+#[cfg(all(target_arch = "arm", target_feature = "dsp"))]
+pub mod arm_dsp_matvec_i8;
 #[cfg(target_arch = "x86_64")]
 pub mod avx2_matvec_i8;
 #[cfg(target_arch = "x86_64")]
@@ -36,6 +39,11 @@ pub use generic::{dot_f16, dot_f32, dot_i8, gate_f32, matvec_f32, relu_f32, requ
 pub enum Int8Kernel {
     /// Portable scalar code, the reference.
     Generic,
+    /// 32-bit Arm with the DSP extension (`SMLAD`): Cortex-M4/M7/M33, and
+    /// ARMv7-A such as a Raspberry Pi on a 32-bit OS. Chosen at compile
+    /// time, when the target has `dsp` (a nightly or bootstrapped compiler
+    /// reports it; a stable one builds the generic kernel instead).
+    ArmDsp,
     /// x86_64 AVX2.
     Avx2,
     /// x86_64 AVX-VNNI: 256-bit `vpdpbusd` without AVX-512 (such as Alder
@@ -57,9 +65,11 @@ pub enum Int8Kernel {
 /// The chosen kernel as an index into `ALL`; `u8::MAX` until first use.
 static BEST: AtomicU8 = AtomicU8::new(u8::MAX);
 
-/// Every kernel; on each architecture the last available one is the fastest.
-const ALL: [Int8Kernel; 7] = [
+/// Every kernel, in declaration order (`ALL[k as usize] == k`); on each
+/// architecture the last available one is the fastest.
+const ALL: [Int8Kernel; 8] = [
     Int8Kernel::Generic,
+    Int8Kernel::ArmDsp,
     Int8Kernel::Avx2,
     Int8Kernel::AvxVnni,
     Int8Kernel::Avx512Vnni256,
@@ -120,6 +130,7 @@ impl Int8Kernel {
             Int8Kernel::Avx512Vnni => "avx512-vnni",
             Int8Kernel::Neon => "neon",
             Int8Kernel::NeonDotprod => "neon-dotprod",
+            Int8Kernel::ArmDsp => "arm-dsp",
         }
     }
 
@@ -137,6 +148,8 @@ impl Int8Kernel {
             Int8Kernel::Neon => true,
             #[cfg(target_arch = "aarch64")]
             Int8Kernel::NeonDotprod => has_dotprod(),
+            #[cfg(all(target_arch = "arm", target_feature = "dsp"))]
+            Int8Kernel::ArmDsp => true,
             #[allow(unreachable_patterns)]
             _ => false,
         }
@@ -234,6 +247,10 @@ impl Resolved {
             // time); shape checked above.
             #[cfg(target_arch = "aarch64")]
             Int8Kernel::NeonDotprod => unsafe { neon_dotprod_matvec_i8::matvec_i8(out, w, x) },
+            // Safety: compiled only where the target has the DSP extension;
+            // shape checked above.
+            #[cfg(all(target_arch = "arm", target_feature = "dsp"))]
+            Int8Kernel::ArmDsp => unsafe { arm_dsp_matvec_i8::matvec_i8(out, w, x) },
             _ => generic::matvec_i8(out, w, x),
         }
     }
@@ -244,6 +261,7 @@ impl Resolved {
 /// kernels vectorize them; every other kernel uses the generic ones. Each
 /// equals [`generic`]'s namesake bit for bit.
 impl Resolved {
+    #[cfg(target_arch = "x86_64")]
     #[inline]
     fn has_avx512_epilogues(self) -> bool {
         matches!(self.0, Int8Kernel::Avx512Vnni | Int8Kernel::Avx512Vnni256)
@@ -483,6 +501,15 @@ mod tests {
         // 2^30 · 2^30 ≫ 1: far above i32, saturated.
         assert_eq!(requantize(i32::MAX, i32::MAX, 30), i32::MAX);
         assert_eq!(requantize(i32::MIN, i32::MAX, 30), i32::MIN);
+    }
+
+    #[test]
+    fn kernels_are_listed_in_declaration_order() {
+        // `BEST` and `prefer` store a kernel as its discriminant and read it
+        // back as an index into `ALL`.
+        for (i, k) in ALL.into_iter().enumerate() {
+            assert_eq!(k as usize, i, "{k:?}");
+        }
     }
 
     #[test]

@@ -292,14 +292,14 @@ fn train_loop(
         let rate = images as f64 / session_start.elapsed().as_secs_f64();
         bar.set_position(progress.step_in_epoch as u64);
         bar.set_message(format!("{value:6.2} nats/img  lr {lr:.1e}  {rate:5.1} img/s"));
-        if bar.is_hidden() && progress.step % PROGRESS_EVERY == 0 {
+        if bar.is_hidden() && progress.step.is_multiple_of(PROGRESS_EVERY) {
             eprintln!(
                 "epoch {} step {}/{steps_per_epoch}: {value:.2} nats/image, lr {lr:.1e}, {rate:.1} images/s",
                 progress.epoch + 1,
                 progress.step_in_epoch
             );
         }
-        if progress.step % LOG_EVERY == 0 {
+        if progress.step.is_multiple_of(LOG_EVERY) {
             append_metrics(
                 &args.out,
                 json!({"kind": "train", "step": progress.step, "epoch": progress.epoch,
