@@ -11,7 +11,7 @@ use std::path::Path;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use pixelcnn_runtime::format::{self, AlignedBytes};
-use pixelcnn_runtime::kernels::Int8Kernel;
+use pixelcnn_runtime::kernels::{FloatKernel, Int8Kernel};
 use pixelcnn_runtime::onnx::{import, TractRunner};
 use pixelcnn_runtime::{f16, reference, rng, sampler, Executor, Model, Weights};
 
@@ -41,9 +41,15 @@ fn benches(c: &mut Criterion) {
     let imported = import(Path::new(ONNX)).expect("default model");
     let arch = imported.arch;
     let weights = Weights::new(arch, &imported.params).expect("weights");
-    generate_images(c, "f32", &Model::F32(weights.clone()));
     let halves: Vec<f16> = imported.params.iter().map(|&w| f16::from_f32(w)).collect();
-    generate_images(c, "f16", &Model::F16(Weights::new(arch, &halves).expect("f16")));
+    let f16_weights = Weights::new(arch, &halves).expect("f16");
+    let best_float = FloatKernel::best();
+    for kernel in FloatKernel::available() {
+        kernel.prefer();
+        generate_images(c, &format!("f32_{}", kernel.name()), &Model::F32(weights.clone()));
+        generate_images(c, &format!("f16_{}", kernel.name()), &Model::F16(f16_weights.clone()));
+    }
+    best_float.prefer();
     let int8 = AlignedBytes::new(&std::fs::read(INT8).expect("int8 model"));
     let int8 = format::parse(int8.as_bytes()).expect("int8");
     let best = Int8Kernel::best();

@@ -215,8 +215,9 @@ pub struct BenchArgs {
     /// architecture.
     #[arg(long)]
     pub baseline_onnx: Option<PathBuf>,
-    /// int8 kernel to use instead of the fastest one (generic, avx2, neon,
-    /// neon-dotprod, avx-vnni, avx512-vnni-256, avx512-vnni).
+    /// Kernel to use instead of the fastest one: int8 (generic, arm-dsp,
+    /// avx2, avx-vnni, avx512-vnni-256, avx512-vnni, neon, neon-dotprod) or
+    /// float (portable, avx); every one gives the same bits.
     #[arg(long)]
     pub kernel: Option<String>,
     /// Print one JSON object instead of a table.

@@ -23,6 +23,7 @@
 
 use crate::arch::{Arch, Variant};
 use crate::error::Error;
+use crate::kernels::ResolvedFloat;
 use crate::kernels::{gate_f32, relu_f32};
 use crate::params::{Param, TensorKind, Weights};
 use crate::raster::{check_buffer, columns_inside, shift_window, take, Network, Raster, Sealed};
@@ -64,6 +65,8 @@ pub struct GatedFloat<'m, 'b, T: Param> {
     top: &'b mut [f32],
     head: &'b mut [f32],
     logits: &'b mut [f32],
+    /// The float kernel, resolved once for this executor.
+    kernel: ResolvedFloat,
 }
 
 impl<'m, 'b, T: Param> Incremental<'m, 'b, T> {
@@ -99,6 +102,7 @@ impl<'m, 'b, T: Param> Incremental<'m, 'b, T> {
             top: take(&mut buf, p),
             head: take(&mut buf, arch.head),
             logits: take(&mut buf, arch.levels),
+            kernel: ResolvedFloat::best(),
         };
         Raster::start(net, class)
     }
@@ -170,7 +174,7 @@ impl<T: Param> Network for GatedFloat<'_, '_, T> {
                     let src = &input[(y % input_rows) * w * cin + col0..][..run];
                     for (o, acc) in out.iter_mut().enumerate() {
                         let wrow = &vw[((o * (r + 1) + ky) * k + kx0) * cin..][..run];
-                        *acc += T::dot(wrow, src);
+                        *acc += T::dot_with(self.kernel, wrow, src);
                     }
                 }
             }
@@ -179,7 +183,7 @@ impl<T: Param> Network for GatedFloat<'_, '_, T> {
             for x in 0..w {
                 let link = &mut self.links[(l * w + x) * p2..][..p2];
                 T::copy_to(link, link_b);
-                T::matvec(link, link_w, &self.vpre[x * p2..][..p2]);
+                T::matvec_with(self.kernel, link, link_w, &self.vpre[x * p2..][..p2]);
             }
             if l + 1 < arch.layers() {
                 let ring = &mut self.vertical_rings[l * ring_len..][..ring_len];
@@ -211,7 +215,7 @@ impl<T: Param> Network for GatedFloat<'_, '_, T> {
                 let row = &self.image_rows[(i % (r + 2)) * w..][..w];
                 let src = &row[j + kx0 - r..j];
                 for (o, acc) in self.hpre.iter_mut().enumerate() {
-                    *acc += T::dot(&hw[o * r + kx0..(o + 1) * r], src);
+                    *acc += T::dot_with(self.kernel, &hw[o * r + kx0..(o + 1) * r], src);
                 }
                 gate_f32(self.gated, self.hpre);
                 self.top.copy_from_slice(self.gated);
@@ -220,11 +224,11 @@ impl<T: Param> Network for GatedFloat<'_, '_, T> {
                 // input (zeros left of the image); its newest slot is the
                 // residual.
                 let window = &self.left_windows[(l - 1) * window_len..][..window_len];
-                T::matvec(self.hpre, hw, window);
+                T::matvec_with(self.kernel, self.hpre, hw, window);
                 gate_f32(self.gated, self.hpre);
                 self.top.copy_from_slice(&window[window_len - p..]);
                 T::add_to(self.top, layer.get(TensorKind::OutBias));
-                T::matvec(self.top, layer.get(TensorKind::OutWeight), self.gated);
+                T::matvec_with(self.kernel, self.top, layer.get(TensorKind::OutWeight), self.gated);
             }
             // `top` now holds this layer's output at j; the next layer reads
             // it through its left window.
@@ -240,10 +244,10 @@ impl<T: Param> Network for GatedFloat<'_, '_, T> {
         // `top` is not read again for this pixel, so the ReLU can be in place.
         relu_f32(self.top);
         T::copy_to(self.head, head.get(TensorKind::Head1Bias));
-        T::matvec(self.head, head.get(TensorKind::Head1Weight), self.top);
+        T::matvec_with(self.kernel, self.head, head.get(TensorKind::Head1Weight), self.top);
         relu_f32(self.head);
         T::copy_to(self.logits, head.get(TensorKind::Head2Bias));
-        T::matvec(self.logits, head.get(TensorKind::Head2Weight), self.head);
+        T::matvec_with(self.kernel, self.logits, head.get(TensorKind::Head2Weight), self.head);
     }
 
     fn logits(&self) -> &[f32] {

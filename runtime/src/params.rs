@@ -28,7 +28,7 @@
 
 use crate::arch::{Arch, Variant};
 use crate::error::Error;
-use crate::kernels;
+use crate::kernels::{self, ResolvedFloat};
 use core::fmt::Debug;
 use core::ops::Range;
 use half::f16;
@@ -52,6 +52,19 @@ pub trait Param: Copy + Default + Debug + PartialEq + bytemuck::Pod + sealed::Se
     fn copy_to(dst: &mut [f32], src: &[Self]);
     /// `dst[i] += src[i]`.
     fn add_to(dst: &mut [f32], src: &[Self]);
+    /// [`Param::dot`] with `kernel`: the same bits, faster instructions.
+    fn dot_with(kernel: ResolvedFloat, w: &[Self], x: &[f32]) -> f32;
+    /// [`Param::matvec`] with `kernel`: the same bits.
+    fn matvec_with(kernel: ResolvedFloat, out: &mut [f32], w: &[Self], x: &[f32]) {
+        let n = x.len();
+        assert_eq!(w.len(), out.len() * n, "matvec shape mismatch");
+        if n == 0 {
+            return;
+        }
+        for (o, row) in out.iter_mut().zip(w.chunks_exact(n)) {
+            *o += Self::dot_with(kernel, row, x);
+        }
+    }
     /// `out[o] += dot(w[o*n..(o+1)*n], x)`, `n = x.len()`.
     fn matvec(out: &mut [f32], w: &[Self], x: &[f32]) {
         let n = x.len();
@@ -74,6 +87,10 @@ impl Param for f32 {
     #[inline]
     fn dot(w: &[f32], x: &[f32]) -> f32 {
         kernels::dot_f32(w, x)
+    }
+    #[inline]
+    fn dot_with(kernel: ResolvedFloat, w: &[f32], x: &[f32]) -> f32 {
+        kernel.dot_f32(w, x)
     }
     #[inline]
     fn copy_to(dst: &mut [f32], src: &[f32]) {
@@ -100,6 +117,10 @@ impl Param for f16 {
     #[inline]
     fn dot(w: &[f16], x: &[f32]) -> f32 {
         kernels::dot_f16(w, x)
+    }
+    #[inline]
+    fn dot_with(kernel: ResolvedFloat, w: &[f16], x: &[f32]) -> f32 {
+        kernel.dot_f16(w, x)
     }
     #[inline]
     fn copy_to(dst: &mut [f32], src: &[f16]) {

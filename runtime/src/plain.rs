@@ -14,6 +14,7 @@
 use crate::arch::{Arch, Variant};
 use crate::error::Error;
 use crate::kernels::relu_f32;
+use crate::kernels::ResolvedFloat;
 use crate::params::{Param, TensorKind, Weights};
 use crate::raster::{check_buffer, columns_inside, take, Network, Raster, Sealed};
 use crate::state::PlainLayout;
@@ -35,6 +36,8 @@ pub struct PlainFloat<'m, 'b, T: Param> {
     acc: &'b mut [f32],
     head: &'b mut [f32],
     logits: &'b mut [f32],
+    /// The float kernel, resolved once for this executor.
+    kernel: ResolvedFloat,
 }
 
 impl<'m, 'b, T: Param> PlainIncremental<'m, 'b, T> {
@@ -64,6 +67,7 @@ impl<'m, 'b, T: Param> PlainIncremental<'m, 'b, T> {
             acc: take(&mut buf, arch.channels),
             head: take(&mut buf, arch.head),
             logits: take(&mut buf, arch.levels),
+            kernel: ResolvedFloat::best(),
         };
         Raster::start(net, class)
     }
@@ -129,14 +133,14 @@ impl<T: Param> Network for PlainFloat<'_, '_, T> {
                     let w0 = ((o * r + ky) * k + lo) * cin;
                     let x0 = ((iy % rows) * arch.width + x + lo - r) * cin;
                     let n = (hi - lo) * cin;
-                    *acc += T::dot(&above[w0..w0 + n], &ring[x0..x0 + n]);
+                    *acc += T::dot_with(self.kernel, &above[w0..w0 + n], &ring[x0..x0 + n]);
                 }
                 let hi = hi_left;
                 if lo < hi {
                     let w0 = (o * left_width + lo) * cin;
                     let x0 = ((y % rows) * arch.width + x + lo - r) * cin;
                     let n = (hi - lo) * cin;
-                    *acc += T::dot(&left[w0..w0 + n], &ring[x0..x0 + n]);
+                    *acc += T::dot_with(self.kernel, &left[w0..w0 + n], &ring[x0..x0 + n]);
                 }
             }
             if l == 0 {
@@ -157,10 +161,10 @@ impl<T: Param> Network for PlainFloat<'_, '_, T> {
         // (the next layer up does not exist), so the ReLU can be in place.
         relu_f32(self.current);
         T::copy_to(self.head, head.get(TensorKind::Head1Bias));
-        T::matvec(self.head, head.get(TensorKind::Head1Weight), self.current);
+        T::matvec_with(self.kernel, self.head, head.get(TensorKind::Head1Weight), self.current);
         relu_f32(self.head);
         T::copy_to(self.logits, head.get(TensorKind::Head2Bias));
-        T::matvec(self.logits, head.get(TensorKind::Head2Weight), self.head);
+        T::matvec_with(self.kernel, self.logits, head.get(TensorKind::Head2Weight), self.head);
     }
 
     fn logits(&self) -> &[f32] {

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{bail, ensure};
-use pixelcnn_runtime::kernels::Int8Kernel;
+use pixelcnn_runtime::kernels::{FloatKernel, Int8Kernel};
 use pixelcnn_runtime::{rng, Arch, Executor, Model, PixelExecutor, Precision};
 
 use crate::cli::BenchArgs;
@@ -42,11 +42,19 @@ fn median_secs(reps: usize, mut f: impl FnMut() -> anyhow::Result<()>) -> anyhow
 pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     ensure!(args.images >= 1, "--images must be at least 1");
     if let Some(name) = &args.kernel {
-        let Some(kernel) = Int8Kernel::available().find(|k| k.name() == name) else {
-            let names: Vec<_> = Int8Kernel::available().map(|k| k.name()).collect();
-            bail!("kernel {name} cannot run here; available: {}", names.join(", "));
-        };
-        kernel.prefer();
+        if let Some(kernel) = Int8Kernel::available().find(|k| k.name() == name) {
+            kernel.prefer();
+        } else if let Some(kernel) = FloatKernel::available().find(|k| k.name() == name) {
+            kernel.prefer();
+        } else {
+            let int8: Vec<_> = Int8Kernel::available().map(|k| k.name()).collect();
+            let float: Vec<_> = FloatKernel::available().map(|k| k.name()).collect();
+            bail!(
+                "kernel {name} cannot run here; int8 kernels: {}; float kernels: {}",
+                int8.join(", "),
+                float.join(", ")
+            );
+        }
     }
     let file = model_file::load(&args.model)?;
     let model = file.model()?;
@@ -66,7 +74,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         precision: model.precision(),
         kernel: match model.precision() {
             Precision::Int8 => Int8Kernel::best().name(),
-            _ => "portable",
+            _ => FloatKernel::best().name(),
         },
         arch,
         images: args.images,
