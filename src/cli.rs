@@ -217,7 +217,7 @@ pub struct BenchArgs {
     pub baseline_onnx: Option<PathBuf>,
     /// Kernel to use instead of the fastest one: int8 (generic, arm-dsp,
     /// avx2, avx-vnni, avx512-vnni-256, avx512-vnni, neon, neon-dotprod) or
-    /// float (portable, avx); every one gives the same bits.
+    /// float (portable, avx, neon-float); every one gives the same bits.
     #[arg(long)]
     pub kernel: Option<String>,
     /// Print one JSON object instead of a table.

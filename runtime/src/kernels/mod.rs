@@ -28,6 +28,8 @@ pub mod avx_dot_f32;
 #[cfg(target_arch = "x86_64")]
 pub mod avxvnni_matvec_i8;
 #[cfg(target_arch = "aarch64")]
+pub mod neon_dot_f32;
+#[cfg(target_arch = "aarch64")]
 pub mod neon_dotprod_matvec_i8;
 #[cfg(target_arch = "aarch64")]
 pub mod neon_matvec_i8;
@@ -370,6 +372,9 @@ pub enum FloatKernel {
     Portable,
     /// x86_64 AVX on eight lanes, with F16C to widen f16 weights.
     Avx,
+    /// aarch64 NEON on two vectors of four lanes, f16 weights widened by
+    /// `FCVTL` (every ARMv8-A core).
+    Neon,
 }
 
 /// The chosen float kernel as an index into `FLOAT_ALL`; `u8::MAX` until
@@ -377,7 +382,7 @@ pub enum FloatKernel {
 static BEST_FLOAT: AtomicU8 = AtomicU8::new(u8::MAX);
 
 /// Every float kernel, in declaration order.
-const FLOAT_ALL: [FloatKernel; 2] = [FloatKernel::Portable, FloatKernel::Avx];
+const FLOAT_ALL: [FloatKernel; 3] = [FloatKernel::Portable, FloatKernel::Avx, FloatKernel::Neon];
 
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 fn has_avx_f16c() -> bool {
@@ -394,6 +399,7 @@ impl FloatKernel {
         match self {
             FloatKernel::Portable => "portable",
             FloatKernel::Avx => "avx",
+            FloatKernel::Neon => "neon-float",
         }
     }
 
@@ -403,6 +409,8 @@ impl FloatKernel {
             FloatKernel::Portable => true,
             #[cfg(target_arch = "x86_64")]
             FloatKernel::Avx => has_avx_f16c(),
+            #[cfg(target_arch = "aarch64")]
+            FloatKernel::Neon => true,
             #[allow(unreachable_patterns)]
             _ => false,
         }
@@ -470,6 +478,9 @@ impl ResolvedFloat {
             // time); lengths checked above.
             #[cfg(target_arch = "x86_64")]
             FloatKernel::Avx => unsafe { avx_dot_f32::dot_f32(a, b) },
+            // Safety: NEON is part of every aarch64 CPU; lengths checked.
+            #[cfg(target_arch = "aarch64")]
+            FloatKernel::Neon => unsafe { neon_dot_f32::dot_f32(a, b) },
             _ => generic::dot_f32(a, b),
         }
     }
@@ -488,6 +499,9 @@ impl ResolvedFloat {
             // compile time); lengths checked above.
             #[cfg(target_arch = "x86_64")]
             FloatKernel::Avx => unsafe { avx_dot_f32::dot_f16(w, x) },
+            // Safety: as for `dot_f32`.
+            #[cfg(target_arch = "aarch64")]
+            FloatKernel::Neon => unsafe { neon_dot_f32::dot_f16(w, x) },
             _ => generic::dot_f16(w, x),
         }
     }
