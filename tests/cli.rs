@@ -440,3 +440,45 @@ fn int8_from_an_onnx_with_stored_ranges_needs_no_calibration_pass() {
     let err = String::from_utf8_lossy(&pixelcnn(&args).stderr).into_owned();
     assert!(err.contains("sampling calibration images"), "{err}");
 }
+
+#[test]
+fn threads_change_the_speed_not_the_images() {
+    // Image i has seed + i and its own class whatever thread draws it, so
+    // one, two and three threads write the same PNG bytes (three threads
+    // over five images: uneven shares).
+    let draw = |threads: &str| {
+        let out = temp_png(&format!("threads-{threads}"));
+        let args = ["--count", "5", "--seed", "7", "--threads", threads, "--out"];
+        let mut full = vec!["sample", "--model", "models/gated-mnist-int8.pcnn"];
+        full.extend(args);
+        full.push(out.to_str().unwrap());
+        let said = stdout_of(&pixelcnn(&full));
+        assert!(said.contains(&format!("on {threads} thread")), "{said}");
+        std::fs::read(out).unwrap()
+    };
+    let one = draw("1");
+    assert_eq!(draw("2"), one);
+    assert_eq!(draw("3"), one);
+}
+
+#[test]
+fn bench_reports_the_throughput_of_several_threads() {
+    let out = pixelcnn(&[
+        "bench",
+        "--model",
+        "models/gated-mnist-int8.pcnn",
+        "--images",
+        "1",
+        "--threads",
+        "2",
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(stdout_of(&out).trim()).expect("JSON");
+    assert_eq!(v["threads"]["threads"], 2);
+    let all = v["threads"]["digits_per_s"].as_f64().unwrap();
+    let each = v["threads"]["digits_per_s_per_thread"].as_f64().unwrap();
+    assert!(all > 0.0 && (all - 2.0 * each).abs() < 1e-9 * all, "{v}");
+    assert!(v["digits_per_s"].as_f64().unwrap() > 0.0);
+    let zero = pixelcnn(&["bench", "--model", "models/gated-mnist-int8.pcnn", "--threads", "0"]);
+    assert!(!zero.status.success());
+}
