@@ -77,6 +77,14 @@ pub enum Error {
         /// Longest row accepted.
         max: usize,
     },
+    /// A lockstep batch was given per-image values (classes, levels, random
+    /// streams, images) for a different number of images than it runs.
+    LaneCount {
+        /// Images the batch runs.
+        expected: usize,
+        /// Values given.
+        found: usize,
+    },
 }
 
 impl fmt::Display for Error {
@@ -130,6 +138,13 @@ impl fmt::Display for Error {
             Error::RowTooLong { max } => write!(
                 f,
                 "a layer's dot product is longer than {max} terms, too long for int8 inference"
+            ),
+            Error::LaneCount { expected: 0, .. } => {
+                f.write_str("a lockstep batch needs at least one image")
+            }
+            Error::LaneCount { expected, found } => write!(
+                f,
+                "the lockstep batch runs {expected} images, but {found} per-image values were given"
             ),
         }
     }

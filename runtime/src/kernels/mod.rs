@@ -260,6 +260,77 @@ impl Resolved {
     }
 }
 
+/// `count` int8 vectors of `len` bytes each, vector `c` at
+/// `data[c · stride ..][..len]`: the inputs of [`Resolved::matmul_i8`] (one
+/// per image of a lockstep batch, in each image's own part of a buffer).
+#[derive(Clone, Copy, Debug)]
+pub struct Columns<'a> {
+    /// The bytes the vectors lie in.
+    pub data: &'a [i8],
+    /// Distance between the starts of consecutive vectors.
+    pub stride: usize,
+    /// Length of each vector.
+    pub len: usize,
+    /// Number of vectors.
+    pub count: usize,
+}
+
+impl Columns<'_> {
+    /// True when every vector lies inside `data`.
+    fn in_bounds(&self) -> bool {
+        self.count == 0
+            || (self.count - 1)
+                .checked_mul(self.stride)
+                .and_then(|s| s.checked_add(self.len))
+                .is_some_and(|end| end <= self.data.len())
+    }
+
+    /// Vector `c`.
+    fn get(&self, c: usize) -> &[i8] {
+        &self.data[c * self.stride..][..self.len]
+    }
+}
+
+impl Resolved {
+    /// Several inputs through the same weight rows, as one product:
+    /// `out[c · out_stride + o] += w[o] · x_c` (wrapping int32) for every row
+    /// `o` of `w` (`x.len` bytes each) and every vector `x_c` of `x`. The
+    /// AVX-512 VNNI kernel shares each weight load among four inputs; the
+    /// others run one matrix-vector product per input. Equal to `x.count`
+    /// calls of [`Resolved::matvec_i8`], bit for bit.
+    ///
+    /// # Panics
+    /// If `w.len()` is not a multiple of `x.len`, or a vector of `x` or of
+    /// `out` is out of bounds.
+    #[inline]
+    #[allow(unsafe_code)]
+    pub fn matmul_i8(self, out: &mut [i32], out_stride: usize, w: &[i8], x: Columns<'_>) {
+        if x.len == 0 || x.count == 0 {
+            return;
+        }
+        assert!(w.len() % x.len == 0, "matmul_i8: weights are not whole rows");
+        let rows = w.len() / x.len;
+        let out_end = (x.count - 1).checked_mul(out_stride).and_then(|s| s.checked_add(rows));
+        assert!(x.in_bounds(), "matmul_i8: an input vector is out of bounds");
+        assert!(out_end.is_some_and(|e| e <= out.len()), "matmul_i8: an output is out of bounds");
+        match self.0 {
+            // Safety: resolved, so AVX-512 F/BW/VL/VNNI were detected (or
+            // enabled at compile time); every vector's bounds checked above.
+            #[cfg(target_arch = "x86_64")]
+            Int8Kernel::Avx512Vnni => unsafe {
+                avx512vnni_matvec_i8::matmul_i8_512(
+                    out, out_stride, w, rows, x.data, x.stride, x.count,
+                )
+            },
+            _ => {
+                for c in 0..x.count {
+                    self.matvec_i8(&mut out[c * out_stride..][..rows], w, x.get(c));
+                }
+            }
+        }
+    }
+}
+
 /// The requantization epilogues: after a matrix-vector product, its int32
 /// accumulators become the next layer's int8 or int16 inputs. The AVX-512
 /// kernels vectorize them; every other kernel uses the generic ones. Each
@@ -549,6 +620,40 @@ mod tests {
             let w: Vec<i8> = (0..rows * n).map(|_| next()).collect();
             let x: Vec<i8> = (0..n).map(|_| next()).collect();
             check_all(rows, &w, &x, &start);
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn every_matmul_equals_one_matvec_per_input(
+            rows in 1usize..23,
+            n in 1usize..200,
+            cols in 0usize..11,
+            pad in 0usize..5,
+            out_pad in 0usize..3,
+            seed in any::<u64>(),
+        ) {
+            let mut s = seed | 1;
+            let mut next = || {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                s
+            };
+            let (stride, out_stride) = (n + pad, rows + out_pad);
+            let w: Vec<i8> = (0..rows * n).map(|_| next() as i8).collect();
+            let data: Vec<i8> = (0..cols * stride).map(|_| next() as i8).collect();
+            let start: Vec<i32> = (0..cols * out_stride).map(|_| next() as i32).collect();
+            let x = Columns { data: &data, stride, len: n, count: cols };
+            let mut want = start.clone();
+            for c in 0..cols {
+                generic::matvec_i8(&mut want[c * out_stride..][..rows], &w, x.get(c));
+            }
+            for kernel in Int8Kernel::available().filter_map(Int8Kernel::resolve) {
+                let mut got = start.clone();
+                kernel.matmul_i8(&mut got, out_stride, &w, x);
+                prop_assert_eq!(&got, &want, "{:?}, {} rows of {}, {} columns", kernel, rows, n, cols);
+            }
         }
     }
 

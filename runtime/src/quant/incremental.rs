@@ -4,13 +4,17 @@
 //! integers only.
 //!
 //! State is one caller-provided `&mut [i32]` of [`Arch::quant_state_words`]
-//! words, cut into int8, int16 and int32 parts.
+//! words, cut into int8, int16 and int32 parts. The same network runs
+//! several images in lockstep ([`super::LockstepI8`]): every part then
+//! holds one copy per image ("lane"), side by side, and each weight row is
+//! applied to every lane's input in one [`Resolved::matmul_i8`]. One lane
+//! is the executor [`IncrementalI8`].
 
 use super::weights::{QuantWeights, RequantPoint};
 use super::{PRE_MAX, PRE_MIN, UNIT_SCALE};
 use crate::arch::Arch;
 use crate::error::Error;
-use crate::kernels::{dot_i8, Resolved};
+use crate::kernels::{dot_i8, Columns, Resolved};
 use crate::params::TensorKind;
 use crate::raster::{check_buffer, columns_inside, shift_window, take, Network, Raster, Sealed};
 use crate::state::{acc_len, gather_len, QuantStateLayout};
@@ -20,10 +24,13 @@ use crate::state::{acc_len, gather_len, QuantStateLayout};
 /// in units of 1/256 nat.
 pub type IncrementalI8<'m, 'b> = Raster<GatedInt8<'m, 'b>>;
 
-/// A Gated PixelCNN's caches and integer-only arithmetic.
+/// A Gated PixelCNN's caches and integer-only arithmetic, for one image or
+/// for several in lockstep (lane `b`'s part of each buffer is the `b`-th of
+/// its per-image length).
 #[derive(Debug)]
 pub struct GatedInt8<'m, 'b> {
     weights: &'m QuantWeights<'m>,
+    lanes: usize,
     image_rows: &'b mut [i8],
     vertical_rings: &'b mut [i8],
     links: &'b mut [i16],
@@ -52,47 +59,58 @@ impl<'m, 'b> IncrementalI8<'m, 'b> {
         buffer: &'b mut [i32],
         class: Option<usize>,
     ) -> Result<Self, Error> {
-        let arch = *weights.arch();
-        let layout = QuantStateLayout::of(&arch);
-        check_buffer(layout.words(), buffer.len())?;
-        let p = arch.channels;
-        let mut buf = buffer;
-        let net = GatedInt8 {
-            weights,
-            image_rows: take(&mut buf, layout.image_rows),
-            vertical_rings: take(&mut buf, layout.vertical_rings),
-            links: take(&mut buf, layout.links),
-            left_windows: take(&mut buf, layout.left_windows),
-            biases: take(&mut buf, layout.biases),
-            acc: take(&mut buf, acc_len(&arch)),
-            pre: take(&mut buf, 2 * p),
-            link_in: take(&mut buf, 2 * p),
-            gated: take(&mut buf, p),
-            top: take(&mut buf, p),
-            head: take(&mut buf, arch.head),
-            logits: take(&mut buf, arch.levels),
-            window: take(&mut buf, gather_len(&arch)),
-            kernel: Resolved::best(),
-        };
-        Raster::start(net, class)
+        Raster::start(GatedInt8::with_lanes(weights, buffer, 1)?, class)
     }
 }
 
-impl Sealed for GatedInt8<'_, '_> {}
-
-impl Network for GatedInt8<'_, '_> {
-    type Logit = i32;
-
-    fn arch(&self) -> &Arch {
-        self.weights.arch()
+impl<'m, 'b> GatedInt8<'m, 'b> {
+    /// The caches of `lanes` images (at least one) in `buffer`, which must
+    /// hold `lanes` times [`Arch::quant_state_words`] words.
+    pub(crate) fn with_lanes(
+        weights: &'m QuantWeights<'m>,
+        buffer: &'b mut [i32],
+        lanes: usize,
+    ) -> Result<Self, Error> {
+        let arch = *weights.arch();
+        let layout = QuantStateLayout::of(&arch);
+        let needed = layout.words().saturating_mul(lanes);
+        check_buffer(needed, buffer.len())?;
+        let p = arch.channels;
+        let mut buf = buffer;
+        let part = |n: usize| n * lanes;
+        Ok(GatedInt8 {
+            weights,
+            lanes,
+            image_rows: take(&mut buf, part(layout.image_rows)),
+            vertical_rings: take(&mut buf, part(layout.vertical_rings)),
+            links: take(&mut buf, part(layout.links)),
+            left_windows: take(&mut buf, part(layout.left_windows)),
+            biases: take(&mut buf, part(layout.biases)),
+            acc: take(&mut buf, part(acc_len(&arch))),
+            pre: take(&mut buf, part(2 * p)),
+            link_in: take(&mut buf, part(2 * p)),
+            gated: take(&mut buf, part(p)),
+            top: take(&mut buf, part(p)),
+            head: take(&mut buf, part(arch.head)),
+            logits: take(&mut buf, part(arch.levels)),
+            window: take(&mut buf, part(gather_len(&arch))),
+            kernel: Resolved::best(),
+        })
     }
 
-    fn fold_class(&mut self, class: Option<usize>) {
+    /// Number of images the caches hold.
+    pub(crate) fn lanes(&self) -> usize {
+        self.lanes
+    }
+
+    /// Folds `class` into lane `b`'s biases.
+    pub(crate) fn fold_class_of(&mut self, b: usize, class: Option<usize>) {
         let arch = *self.weights.arch();
         let p2 = 2 * arch.channels;
+        let biases = &mut self.biases[b * QuantStateLayout::of(&arch).biases..];
         for l in 0..arch.layers() {
             let layer = self.weights.layer(l);
-            let (bv, bh) = self.biases[l * 2 * p2..(l + 1) * 2 * p2].split_at_mut(p2);
+            let (bv, bh) = biases[l * 2 * p2..(l + 1) * 2 * p2].split_at_mut(p2);
             bv.copy_from_slice(layer.bias(TensorKind::VBias));
             bh.copy_from_slice(layer.bias(TensorKind::HBias));
             for (b, c) in bv.iter_mut().zip(layer.class_row(TensorKind::VClass, class, p2)) {
@@ -104,18 +122,54 @@ impl Network for GatedInt8<'_, '_> {
         }
     }
 
+    /// Lane `b`'s logits from the last [`Network::head`].
+    pub(crate) fn logits_of(&self, b: usize) -> &[i32] {
+        let k = self.weights.arch().levels;
+        &self.logits[b * k..][..k]
+    }
+
+    /// Stores `level` as pixel `(i, j)` of lane `b`'s image.
+    pub(crate) fn store_of(&mut self, b: usize, i: usize, j: usize, level: u8) {
+        let arch = *self.weights.arch();
+        let rows = QuantStateLayout::of(&arch).image_rows;
+        let slot = i % (arch.radius_of(0) + 2);
+        self.image_rows[b * rows + slot * arch.width + j] = quantize_level(level, arch.levels);
+    }
+}
+
+impl Sealed for GatedInt8<'_, '_> {}
+
+/// As a [`Network`] for [`Raster`] the caches have one lane: class, logits
+/// and pixels are lane 0's.
+impl Network for GatedInt8<'_, '_> {
+    type Logit = i32;
+
+    fn arch(&self) -> &Arch {
+        self.weights.arch()
+    }
+
+    fn fold_class(&mut self, class: Option<usize>) {
+        self.fold_class_of(0, class);
+    }
+
     fn row(&mut self, i: usize) {
         let arch = *self.arch();
         let (w, p) = (arch.width, arch.channels);
         let p2 = 2 * p;
+        let lanes = self.lanes;
+        let layout = QuantStateLayout::of(&arch);
+        let (acc_n, gather_n) = (acc_len(&arch), gather_len(&arch));
         if i == 0 {
-            for l in 0..arch.layers() {
-                let layer = self.weights.layer(l);
-                let (bias, mult) =
-                    (layer.bias(TensorKind::LinkBias), layer.requant(RequantPoint::Link));
-                for x in 0..w {
-                    for (o, link) in self.links[(l * w + x) * p2..][..p2].iter_mut().enumerate() {
-                        *link = clamp_i16(mult.get(o).apply(bias[o]));
+            for b in 0..lanes {
+                let links = &mut self.links[b * layout.links..][..layout.links];
+                for l in 0..arch.layers() {
+                    let layer = self.weights.layer(l);
+                    let (bias, mult) =
+                        (layer.bias(TensorKind::LinkBias), layer.requant(RequantPoint::Link));
+                    for x in 0..w {
+                        for (o, link) in links[(l * w + x) * p2..][..p2].iter_mut().enumerate() {
+                            *link = clamp_i16(mult.get(o).apply(bias[o]));
+                        }
                     }
                 }
             }
@@ -135,53 +189,52 @@ impl Network for GatedInt8<'_, '_> {
                 layer.bias(TensorKind::LinkBias),
                 layer.requant(RequantPoint::Link),
             );
-            let bias = &self.biases[l * 2 * p2..][..p2];
-            // Layer l reads ring l - 1 and writes ring l.
-            let (done, ahead) = self.vertical_rings.split_at_mut(l * ring_len);
-            let (input, input_rows) = if l == 0 {
-                (&*self.image_rows, r + 2)
-            } else {
-                (&done[(l - 1) * ring_len..], ring_rows)
-            };
-            let window = &mut self.window[..(r + 1) * k * cin];
+            let n = (r + 1) * k * cin;
             for x in 0..w {
-                // Gather rows row - r ..= row, columns x - r ..= x + r into
-                // one contiguous window, zeros outside the image, so that
-                // each output is a single dot product with its weight row.
-                for ky in 0..=r {
-                    let dst = &mut window[ky * k * cin..][..k * cin];
-                    match (row + ky).checked_sub(r) {
-                        None => dst.fill(0),
-                        Some(y) => {
-                            let (kx0, kx1) = columns_inside(r, k, w, x);
-                            dst[..kx0 * cin].fill(0);
-                            dst[kx1 * cin..].fill(0);
-                            let src = &input[(y % input_rows) * w * cin..][..w * cin];
-                            dst[kx0 * cin..kx1 * cin]
-                                .copy_from_slice(&src[(x + kx0 - r) * cin..(x + kx1 - r) * cin]);
-                        }
-                    }
+                for b in 0..lanes {
+                    // Layer l reads ring l - 1 and writes ring l.
+                    let input: &[i8] = if l == 0 {
+                        &self.image_rows[b * layout.image_rows..][..layout.image_rows]
+                    } else {
+                        &self.vertical_rings[b * layout.vertical_rings + (l - 1) * ring_len..]
+                            [..ring_len]
+                    };
+                    let input_rows = if l == 0 { r + 2 } else { ring_rows };
+                    gather(
+                        &mut self.window[b * gather_n..][..n],
+                        input,
+                        input_rows,
+                        (r, k, cin),
+                        w,
+                        x,
+                        row,
+                    );
+                    let bias = &self.biases[b * layout.biases + l * 2 * p2..][..p2];
+                    self.acc[b * acc_n..][..p2].copy_from_slice(bias);
                 }
-                self.acc[..p2].copy_from_slice(bias);
-                self.kernel.matvec_i8(&mut self.acc[..p2], vw, window);
-                let acc = &self.acc[..p2];
-                self.kernel.requant_i16(self.pre, acc, gate_mult.pairs(), None, PRE_LO, PRE_HI);
-                self.kernel.requant_i8(self.link_in, acc, link_mult.pairs(), -127, 127);
-                self.acc[..p2].copy_from_slice(lb);
-                self.kernel.matvec_i8(&mut self.acc[..p2], lw, self.link_in);
-                let link = &mut self.links[(l * w + x) * p2..][..p2];
-                self.kernel.requant_i16(
-                    link,
-                    &self.acc[..p2],
-                    lmult.pairs(),
-                    None,
-                    i16::MIN,
-                    i16::MAX,
-                );
-                if l + 1 < arch.layers() {
-                    let ring = &mut ahead[..ring_len];
-                    let slot = row % ring_rows;
-                    self.kernel.gate_i8(&mut ring[(slot * w + x) * p..][..p], self.pre);
+                let windows = Columns { data: self.window, stride: gather_n, len: n, count: lanes };
+                self.kernel.matmul_i8(self.acc, acc_n, vw, windows);
+                for b in 0..lanes {
+                    let acc = &self.acc[b * acc_n..][..p2];
+                    let pre = &mut self.pre[b * p2..][..p2];
+                    self.kernel.requant_i16(pre, acc, gate_mult.pairs(), None, PRE_LO, PRE_HI);
+                    let link_in = &mut self.link_in[b * p2..][..p2];
+                    self.kernel.requant_i8(link_in, acc, link_mult.pairs(), -127, 127);
+                    self.acc[b * acc_n..][..p2].copy_from_slice(lb);
+                }
+                let inputs = Columns { data: self.link_in, stride: p2, len: p2, count: lanes };
+                self.kernel.matmul_i8(self.acc, acc_n, lw, inputs);
+                for b in 0..lanes {
+                    let acc = &self.acc[b * acc_n..][..p2];
+                    let link = &mut self.links[b * layout.links + (l * w + x) * p2..][..p2];
+                    self.kernel.requant_i16(link, acc, lmult.pairs(), None, i16::MIN, i16::MAX);
+                    if l + 1 < arch.layers() {
+                        let slot = row % ring_rows;
+                        let ring =
+                            &mut self.vertical_rings[b * layout.vertical_rings + l * ring_len..];
+                        let pre = &self.pre[b * p2..][..p2];
+                        self.kernel.gate_i8(&mut ring[(slot * w + x) * p..][..p], pre);
+                    }
                 }
             }
         }
@@ -191,63 +244,81 @@ impl Network for GatedInt8<'_, '_> {
         let arch = *self.arch();
         let (w, p) = (arch.width, arch.channels);
         let p2 = 2 * p;
+        let lanes = self.lanes;
+        let layout = QuantStateLayout::of(&arch);
+        let acc_n = acc_len(&arch);
         let window_len = (arch.radius_of(1) + 1) * p;
         for l in 0..arch.layers() {
             let layer = self.weights.layer(l);
             let hw = layer.weight(TensorKind::HWeight);
-            self.acc[..p2].copy_from_slice(&self.biases[l * 2 * p2 + p2..][..p2]);
+            for b in 0..lanes {
+                let bias = &self.biases[b * layout.biases + l * 2 * p2 + p2..][..p2];
+                self.acc[b * acc_n..][..p2].copy_from_slice(bias);
+            }
             if l == 0 {
                 let r = arch.radius_of(0);
                 let kx0 = r.saturating_sub(j);
-                let row = &self.image_rows[(i % (r + 2)) * w..][..w];
-                let src = &row[j + kx0 - r..j];
-                for (o, acc) in self.acc[..p2].iter_mut().enumerate() {
-                    *acc = acc.wrapping_add(dot_i8(&hw[o * r + kx0..(o + 1) * r], src));
+                for b in 0..lanes {
+                    let rows = &self.image_rows[b * layout.image_rows..];
+                    let src = &rows[(i % (r + 2)) * w..][..w][j + kx0 - r..j];
+                    for (o, acc) in self.acc[b * acc_n..][..p2].iter_mut().enumerate() {
+                        *acc = acc.wrapping_add(dot_i8(&hw[o * r + kx0..(o + 1) * r], src));
+                    }
                 }
             } else {
-                let window = &self.left_windows[(l - 1) * window_len..][..window_len];
-                self.kernel.matvec_i8(&mut self.acc[..p2], hw, window);
+                let windows = Columns {
+                    data: &self.left_windows[(l - 1) * window_len..],
+                    stride: layout.left_windows,
+                    len: window_len,
+                    count: lanes,
+                };
+                self.kernel.matmul_i8(self.acc, acc_n, hw, windows);
             }
             let mult = layer.requant(RequantPoint::Horizontal);
-            let links = &self.links[(l * w + j) * p2..][..p2];
-            self.kernel.requant_i16(
-                self.pre,
-                &self.acc[..p2],
-                mult.pairs(),
-                Some(links),
-                PRE_LO,
-                PRE_HI,
-            );
-            self.kernel.gate_i8(self.gated, self.pre);
+            for b in 0..lanes {
+                let links = &self.links[b * layout.links + (l * w + j) * p2..][..p2];
+                let pre = &mut self.pre[b * p2..][..p2];
+                let acc = &self.acc[b * acc_n..][..p2];
+                self.kernel.requant_i16(pre, acc, mult.pairs(), Some(links), PRE_LO, PRE_HI);
+                self.kernel.gate_i8(&mut self.gated[b * p..][..p], &self.pre[b * p2..][..p2]);
+            }
             if l == 0 {
                 self.top.copy_from_slice(self.gated);
             } else {
-                let window = &self.left_windows[(l - 1) * window_len..][..window_len];
-                let residual = &window[window_len - p..];
                 let (ow, ob) =
                     (layer.weight(TensorKind::OutWeight), layer.bias(TensorKind::OutBias));
                 let out_mult = layer.requant(RequantPoint::Out);
                 let res = layer.requant(RequantPoint::Residual).get(0);
-                let out = &mut self.acc[..p];
-                out.copy_from_slice(ob);
-                self.kernel.matvec_i8(out, ow, self.gated);
                 let res_pair = (res.multiplier, res.shift);
-                self.kernel.requant_residual_i8(
-                    self.top,
-                    out,
-                    out_mult.pairs(),
-                    residual,
-                    res_pair,
-                );
+                for b in 0..lanes {
+                    self.acc[b * acc_n..][..p].copy_from_slice(ob);
+                }
+                let gated = Columns { data: self.gated, stride: p, len: p, count: lanes };
+                self.kernel.matmul_i8(self.acc, acc_n, ow, gated);
+                for b in 0..lanes {
+                    let window = &self.left_windows
+                        [b * layout.left_windows + (l - 1) * window_len..][..window_len];
+                    let residual = &window[window_len - p..];
+                    let out = &self.acc[b * acc_n..][..p];
+                    let top = &mut self.top[b * p..][..p];
+                    self.kernel.requant_residual_i8(top, out, out_mult.pairs(), residual, res_pair);
+                }
             }
             if l + 1 < arch.layers() {
-                let window = &mut self.left_windows[l * window_len..][..window_len];
-                shift_window(window, self.top, j);
+                for b in 0..lanes {
+                    let window = &mut self.left_windows[b * layout.left_windows + l * window_len..]
+                        [..window_len];
+                    shift_window(window, &self.top[b * p..][..p], j);
+                }
             }
         }
     }
 
     fn head(&mut self) {
+        let arch = *self.weights.arch();
+        let (p, hidden, k) = (arch.channels, arch.head, arch.levels);
+        let lanes = self.lanes;
+        let acc_n = acc_len(&arch);
         let head = self.weights.head();
         for t in self.top.iter_mut() {
             *t = (*t).max(0);
@@ -257,31 +328,67 @@ impl Network for GatedInt8<'_, '_> {
             head.bias(TensorKind::Head1Bias),
             head.requant(RequantPoint::Head1),
         );
-        let a1 = &mut self.acc[..self.head.len()];
-        a1.copy_from_slice(b1);
-        self.kernel.matvec_i8(a1, w1, self.top);
-        // The hidden layer's ReLU is the clamp's lower bound.
-        self.kernel.requant_i8(self.head, a1, m1.pairs(), 0, 127);
+        for b in 0..lanes {
+            self.acc[b * acc_n..][..hidden].copy_from_slice(b1);
+        }
+        let tops = Columns { data: self.top, stride: p, len: p, count: lanes };
+        self.kernel.matmul_i8(self.acc, acc_n, w1, tops);
+        for b in 0..lanes {
+            // The hidden layer's ReLU is the clamp's lower bound.
+            let (h, a1) =
+                (&mut self.head[b * hidden..][..hidden], &self.acc[b * acc_n..][..hidden]);
+            self.kernel.requant_i8(h, a1, m1.pairs(), 0, 127);
+        }
         let (w2, b2, m2) = (
             head.weight(TensorKind::Head2Weight),
             head.bias(TensorKind::Head2Bias),
             head.requant(RequantPoint::Head2),
         );
-        self.logits.copy_from_slice(b2);
-        self.kernel.matvec_i8(self.logits, w2, self.head);
+        for b in 0..lanes {
+            self.logits[b * k..][..k].copy_from_slice(b2);
+        }
+        let hiddens = Columns { data: self.head, stride: hidden, len: hidden, count: lanes };
+        self.kernel.matmul_i8(self.logits, k, w2, hiddens);
         for (o, logit) in self.logits.iter_mut().enumerate() {
-            *logit = m2.get(o).apply(*logit);
+            *logit = m2.get(o % k).apply(*logit);
         }
     }
 
     fn logits(&self) -> &[i32] {
-        self.logits
+        self.logits_of(0)
     }
 
     fn store(&mut self, i: usize, j: usize, level: u8) {
-        let arch = *self.weights.arch();
-        let slot = i % (arch.radius_of(0) + 2);
-        self.image_rows[slot * arch.width + j] = quantize_level(level, arch.levels);
+        self.store_of(0, i, j, level);
+    }
+}
+
+/// Gathers rows `row - r ..= row`, columns `x - r ..= x + r` of the `k`-wide
+/// kernel over `cin` channels from `input` (a ring of `input_rows` rows of
+/// `width` positions) into one contiguous window, zeros outside the image,
+/// so that each output is a single dot product with its weight row.
+fn gather(
+    window: &mut [i8],
+    input: &[i8],
+    input_rows: usize,
+    (r, k, cin): (usize, usize, usize),
+    width: usize,
+    x: usize,
+    row: usize,
+) {
+    for ky in 0..=r {
+        let dst = &mut window[ky * k * cin..][..k * cin];
+        match (row + ky).checked_sub(r) {
+            None => dst.fill(0),
+            Some(y) => {
+                let (kx0, kx1) = columns_inside(r, k, width, x);
+                dst[..kx0 * cin].fill(0);
+                dst[kx1 * cin..].fill(0);
+                let src = &input[(y % input_rows) * width * cin..][..width * cin];
+                dst[kx0 * cin..kx1 * cin]
+                    .copy_from_slice(&src[(x + kx0 - r) * cin..(x + kx1 - r) * cin]);
+            }
+        }
     }
 }
 

@@ -19,6 +19,7 @@
 
 pub mod gate;
 pub mod incremental;
+pub mod lockstep;
 pub mod softmax;
 pub mod tables;
 pub mod weights;
@@ -31,6 +32,7 @@ pub mod reference;
 pub use crate::state::QuantStateLayout;
 pub use gate::{clamp_pre, gate_i8, PRE_MAX, PRE_MIN, PRE_SCALE};
 pub use incremental::{GatedInt8, IncrementalI8};
+pub use lockstep::LockstepI8;
 pub use weights::{QuantLayer, QuantWeights, Requant, RequantPoint};
 
 /// Logits are integers in units of `1 / LOGIT_SCALE` nats.
