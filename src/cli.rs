@@ -124,6 +124,10 @@ pub struct SampleArgs {
     /// (default: all cores). Image i is the same whatever the count.
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub threads: Option<u16>,
+    /// Advance this many images together (int8 models): each weight load
+    /// then serves the whole batch. The images are the same as one at a time.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub batch: u16,
     /// Where to write the PNG grid.
     #[arg(long, short, default_value = "samples.png")]
     pub out: PathBuf,
@@ -206,6 +210,11 @@ pub struct BenchArgs {
     /// and per thread.
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub threads: Option<u16>,
+    /// Measure throughput with lockstep batches of this many digits (int8
+    /// models; each weight load serves the batch): each thread then samples
+    /// --images batches.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub batch: u16,
     /// Also time the naive paths: one full forward pass per pixel in the
     /// runtime's reference executor and in tract-onnx, on the float model.
     #[arg(long)]

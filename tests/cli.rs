@@ -462,6 +462,35 @@ fn threads_change_the_speed_not_the_images() {
 }
 
 #[test]
+fn lockstep_batches_draw_the_same_images() {
+    let draw = |extra: &[&str]| {
+        let out = temp_png(&format!("batch-{}", extra.join("-")));
+        let mut args = vec!["sample", "--model", "models/gated-mnist-int8.pcnn", "--count", "7"];
+        args.extend(extra);
+        args.extend(["--out", out.to_str().unwrap()]);
+        stdout_of(&pixelcnn(&args));
+        std::fs::read(out).unwrap()
+    };
+    let alone = draw(&["--threads", "1"]);
+    // A partial last batch, and batches spread over two threads.
+    assert_eq!(draw(&["--batch", "3", "--threads", "1"]), alone);
+    assert_eq!(draw(&["--batch", "2", "--threads", "2"]), alone);
+    assert_eq!(draw(&["--batch", "8"]), alone);
+    // Float models have no lockstep path: a clear error, no picture.
+    let float = pixelcnn(&[
+        "sample",
+        "--model",
+        "models/gated-mnist.onnx",
+        "--batch",
+        "2",
+        "-o",
+        temp_png("float-batch").to_str().unwrap(),
+    ]);
+    assert!(!float.status.success());
+    assert!(String::from_utf8_lossy(&float.stderr).contains("--batch needs an int8 model"));
+}
+
+#[test]
 fn bench_reports_the_throughput_of_several_threads() {
     let out = pixelcnn(&[
         "bench",
@@ -479,6 +508,21 @@ fn bench_reports_the_throughput_of_several_threads() {
     let each = v["threads"]["digits_per_s_per_thread"].as_f64().unwrap();
     assert!(all > 0.0 && (all - 2.0 * each).abs() < 1e-9 * all, "{v}");
     assert!(v["digits_per_s"].as_f64().unwrap() > 0.0);
+    let batched = pixelcnn(&[
+        "bench",
+        "--model",
+        "models/gated-mnist-int8.pcnn",
+        "--images",
+        "1",
+        "--batch",
+        "3",
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(stdout_of(&batched).trim()).expect("JSON");
+    assert_eq!(
+        (v["threads"]["threads"].as_u64(), v["threads"]["batch"].as_u64()),
+        (Some(1), Some(3))
+    );
     let zero = pixelcnn(&["bench", "--model", "models/gated-mnist-int8.pcnn", "--threads", "0"]);
     assert!(!zero.status.success());
 }

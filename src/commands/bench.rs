@@ -3,7 +3,8 @@
 //!
 //! `--json` contract: `{"per_pixel_us_p50", "per_pixel_us_p99", "image_ms",
 //! "macs_per_pixel", "gmacs", "digits_per_s", "threads": {"threads",
-//! "digits_per_s", "digits_per_s_per_thread"} (with --threads), "baseline":
+//! "batch", "digits_per_s", "digits_per_s_per_thread"} (with --threads or
+//! --batch), "baseline":
 //! {"naive_ratio", "tract_ratio"}}` plus more detail.
 
 use std::path::Path;
@@ -11,7 +12,8 @@ use std::time::Instant;
 
 use anyhow::{bail, ensure};
 use pixelcnn_runtime::kernels::{FloatKernel, Int8Kernel};
-use pixelcnn_runtime::{rng, Arch, Executor, Model, PixelExecutor, Precision};
+use pixelcnn_runtime::quant::{lockstep, LockstepI8};
+use pixelcnn_runtime::{rng, Arch, Executor, Model, PixelExecutor, Precision, QuantWeights};
 
 use crate::cli::BenchArgs;
 use crate::model_file;
@@ -60,9 +62,18 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let model = file.model()?;
     let arch = *model.arch();
     let timings = time_sampling(&model, args.images)?;
-    let throughput = match args.threads {
-        Some(threads) => Some(throughput(&model, args.images, usize::from(threads))?),
-        None => None,
+    let batch = usize::from(args.batch);
+    ensure!(
+        batch == 1 || matches!(model, Model::Int8(_)),
+        "--batch needs an int8 model (lockstep batches run the integer kernels); \
+         add --precision int8 or leave out --batch"
+    );
+    let throughput = match (args.threads, batch) {
+        (None, 1) => None,
+        (threads, _) => {
+            let threads = threads.map_or(1, usize::from);
+            Some(throughput(&model, args.images, threads, batch)?)
+        }
     };
     let baseline = if args.baseline {
         Some(baseline_passes(args, &file.path, arch, arch.pixels())?)
@@ -143,17 +154,28 @@ fn time_sampling(model: &Model<'_>, images: usize) -> anyhow::Result<Timings> {
     })
 }
 
-/// Digits per second with `threads` threads sampling at once.
+/// Digits per second with `threads` threads sampling at once, each in
+/// lockstep batches of `batch` digits.
 #[derive(Clone, Copy, Debug)]
 struct Throughput {
     threads: usize,
+    batch: usize,
     digits_per_s: f64,
 }
 
-/// `threads` threads each sample `images` digits with their own executor,
-/// after one warm-up digit each; the wall time from the moment all have
-/// warmed up gives the digits per second of the whole machine.
-fn throughput(model: &Model<'_>, images: usize, threads: usize) -> anyhow::Result<Throughput> {
+/// `threads` threads each sample `images` digits with their own executor
+/// (or `images` lockstep batches of `batch` digits), after one warm-up
+/// digit (batch) each; the wall time from the moment all have warmed up
+/// gives the digits per second of the whole machine.
+fn throughput(
+    model: &Model<'_>,
+    images: usize,
+    threads: usize,
+    batch: usize,
+) -> anyhow::Result<Throughput> {
+    if let (Model::Int8(q), true) = (model, batch > 1) {
+        return batch_throughput(q, images, threads, batch);
+    }
     let arch = *model.arch();
     let class_of = |i: usize| (arch.classes > 0).then(|| i % arch.classes);
     let ready = std::sync::Barrier::new(threads + 1);
@@ -194,7 +216,50 @@ fn throughput(model: &Model<'_>, images: usize, threads: usize) -> anyhow::Resul
         }
         Ok(start.elapsed().as_secs_f64())
     })?;
-    Ok(Throughput { threads, digits_per_s: (threads * images) as f64 / done })
+    Ok(Throughput { threads, batch: 1, digits_per_s: (threads * images) as f64 / done })
+}
+
+/// [`throughput`] with lockstep batches of the int8 model `q`.
+fn batch_throughput(
+    q: &QuantWeights<'_>,
+    rounds: usize,
+    threads: usize,
+    batch: usize,
+) -> anyhow::Result<Throughput> {
+    let arch = *q.arch();
+    let class_of = |i: usize| (arch.classes > 0).then(|| i % arch.classes);
+    let ready = std::sync::Barrier::new(threads + 1);
+    let done = std::thread::scope(|scope| -> anyhow::Result<f64> {
+        let workers: Vec<_> = (0..threads)
+            .map(|t| {
+                let ready = &ready;
+                scope.spawn(move || -> anyhow::Result<()> {
+                    let classes: Vec<_> = (0..batch).map(class_of).collect();
+                    let mut state = vec![0i32; LockstepI8::state_words(&arch, batch)];
+                    let mut images = vec![0u8; batch * arch.pixels()];
+                    let mut round = |r: usize| -> anyhow::Result<()> {
+                        let mut lanes = LockstepI8::new(q, &mut state, &classes)?;
+                        let mut rngs: Vec<_> = (0..batch)
+                            .map(|b| rng::from_seed(9000 + ((t * rounds + r) * batch + b) as u64))
+                            .collect();
+                        lockstep::generate(&mut lanes, &classes, 1.0, &mut rngs, &mut images)?;
+                        Ok(())
+                    };
+                    let warm = round(0);
+                    ready.wait();
+                    warm?;
+                    (1..=rounds).try_for_each(&mut round)
+                })
+            })
+            .collect();
+        ready.wait();
+        let start = Instant::now();
+        for w in workers {
+            w.join().unwrap_or_else(|_| Err(anyhow::anyhow!("a benchmark thread panicked")))?;
+        }
+        Ok(start.elapsed().as_secs_f64())
+    })?;
+    Ok(Throughput { threads, batch, digits_per_s: (threads * rounds * batch) as f64 / done })
 }
 
 /// What `bench` measured, to print.
@@ -236,6 +301,7 @@ impl Report {
         if let Some(tp) = self.throughput {
             v["threads"] = serde_json::json!({
                 "threads": tp.threads,
+                "batch": tp.batch,
                 "digits_per_s": tp.digits_per_s,
                 "digits_per_s_per_thread": tp.digits_per_s / tp.threads as f64,
             });
@@ -286,9 +352,10 @@ impl Report {
         )?;
         if let Some(tp) = self.throughput {
             say!(
-                "throughput  {:.1} digits/s on {} ({:.1} per thread); one thread alone: {:.1} digits/s",
+                "throughput  {:.1} digits/s on {}{} ({:.1} per thread); one thread alone, one digit at a time: {:.1} digits/s",
                 tp.digits_per_s,
                 crate::text::count(tp.threads, "thread"),
+                if tp.batch > 1 { format!(", lockstep batches of {}", tp.batch) } else { String::new() },
                 tp.digits_per_s / tp.threads as f64,
                 t.per_image.len() as f64 / t.per_image.iter().sum::<f64>()
             )?;

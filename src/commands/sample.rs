@@ -5,7 +5,8 @@ use std::time::Instant;
 use anyhow::{bail, Context};
 use embedded_graphics::pixelcolor::Rgb888;
 use embedded_graphics::prelude::*;
-use pixelcnn_runtime::{rng, sampler, Arch, Executor, Model, PixelExecutor};
+use pixelcnn_runtime::quant::{lockstep, LockstepI8};
+use pixelcnn_runtime::{rng, sampler, Arch, Executor, Model, PixelExecutor, QuantWeights};
 
 use crate::cli::SampleArgs;
 use crate::model_file;
@@ -35,25 +36,61 @@ fn sample_one(exec: &mut Executor<'_, '_>, args: &SampleArgs, i: usize) -> anyho
     Ok(image)
 }
 
-/// The `args.count` images, drawn on `threads` threads (image `i` on thread
-/// `i mod threads`), in order.
+/// Images `ids` of `args` in one lockstep batch of the int8 model `q`.
+fn sample_batch(
+    q: &QuantWeights<'_>,
+    args: &SampleArgs,
+    ids: std::ops::Range<usize>,
+) -> anyhow::Result<Vec<Vec<u8>>> {
+    let arch = *q.arch();
+    let classes =
+        ids.clone().map(|i| class_of(&arch, args.class, i)).collect::<anyhow::Result<Vec<_>>>()?;
+    let mut rngs: Vec<_> = ids.map(|i| rng::from_seed(args.seed.wrapping_add(i as u64))).collect();
+    let mut state = vec![0i32; LockstepI8::state_words(&arch, classes.len())];
+    let mut batch = LockstepI8::new(q, &mut state, &classes)?;
+    let mut images = vec![0u8; classes.len() * arch.pixels()];
+    lockstep::generate(&mut batch, &classes, args.temperature, &mut rngs, &mut images)?;
+    Ok(images.chunks_exact(arch.pixels()).map(<[u8]>::to_vec).collect())
+}
+
+/// The `args.count` images in order, drawn on `threads` threads in groups of
+/// `--batch` consecutive images (group `g` on thread `g mod threads`).
 fn sample_all(
     model: &Model<'_>,
     args: &SampleArgs,
     threads: usize,
 ) -> anyhow::Result<Vec<Vec<u8>>> {
     let arch = *model.arch();
+    let batch = usize::from(args.batch);
+    let quant = match model {
+        Model::Int8(q) => Some(q),
+        _ if batch > 1 => bail!(
+            "--batch needs an int8 model (lockstep batches run the integer kernels);              add --precision int8 or leave out --batch"
+        ),
+        _ => None,
+    };
+    let groups = args.count.div_ceil(batch);
     let per_thread = std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..threads)
+        let workers: Vec<_> = (0..threads.min(groups))
             .map(|t| {
                 scope.spawn(move || -> anyhow::Result<Vec<Vec<u8>>> {
+                    let ids = |g: usize| g * batch..((g + 1) * batch).min(args.count);
+                    let mut out = Vec::new();
+                    if let (Some(q), true) = (quant, batch > 1) {
+                        for g in (t..groups).step_by(threads) {
+                            out.extend(sample_batch(q, args, ids(g))?);
+                        }
+                        return Ok(out);
+                    }
                     let mut state = vec![0u32; model.state_words()];
                     let mut exec =
                         Executor::new(model, &mut state, class_of(&arch, args.class, t)?)?;
-                    (t..args.count)
-                        .step_by(threads)
-                        .map(|i| sample_one(&mut exec, args, i))
-                        .collect()
+                    for g in (t..groups).step_by(threads) {
+                        for i in ids(g) {
+                            out.push(sample_one(&mut exec, args, i)?);
+                        }
+                    }
+                    Ok(out)
                 })
             })
             .collect();
@@ -64,10 +101,13 @@ fn sample_all(
             })
             .collect::<anyhow::Result<Vec<_>>>()
     })?;
+    // Thread t drew groups t, t + threads, ... in that order.
     let mut images = vec![Vec::new(); args.count];
     for (t, list) in per_thread.into_iter().enumerate() {
-        for (k, image) in list.into_iter().enumerate() {
-            images[t + k * threads] = image;
+        let ids =
+            (t..groups).step_by(threads).flat_map(|g| g * batch..((g + 1) * batch).min(args.count));
+        for (i, image) in ids.zip(list) {
+            images[i] = image;
         }
     }
     Ok(images)
@@ -87,7 +127,7 @@ pub fn run(args: &SampleArgs) -> anyhow::Result<()> {
         .threads
         .map_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()), usize::from);
     let start = Instant::now();
-    let images = sample_all(&model, args, threads.min(args.count))?;
+    let images = sample_all(&model, args, threads)?;
     let elapsed = start.elapsed();
     let cols = args.columns.min(args.count);
     let rows = args.count.div_ceil(cols);
@@ -101,13 +141,18 @@ pub fn run(args: &SampleArgs) -> anyhow::Result<()> {
     }
     canvas.save_png(&args.out).with_context(|| format!("cannot save {}", args.out.display()))?;
     let pixels = (args.count * arch.pixels()) as f64;
+    let groups = args.count.div_ceil(usize::from(args.batch));
+    let batches = match args.batch {
+        1 => String::new(),
+        b => format!(" in batches of {b}"),
+    };
     say!(
-        "wrote {} to {} ({}, {:.1} µs per pixel on {}, {} from {})",
+        "wrote {} to {} ({}, {:.1} µs per pixel on {}{batches}, {} from {})",
         crate::text::count(args.count, "image"),
         args.out.display(),
         model.precision(),
         elapsed.as_secs_f64() * 1e6 / pixels,
-        crate::text::count(threads.min(args.count), "thread"),
+        crate::text::count(threads.min(groups), "thread"),
         file.origin,
         file.path.display()
     )?;
