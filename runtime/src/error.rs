@@ -77,6 +77,16 @@ pub enum Error {
         /// Longest row accepted.
         max: usize,
     },
+    /// An output buffer is too short.
+    OutputFull {
+        /// Bytes the output needs.
+        needed: usize,
+        /// Bytes the buffer has.
+        found: usize,
+    },
+    /// Compressed data is damaged: its stream does not decode to an image
+    /// (it reads past its own end, or names a class the model lacks).
+    CorruptStream,
     /// A lockstep batch was given per-image values (classes, levels, random
     /// streams, images) for a different number of images than it runs.
     LaneCount {
@@ -138,6 +148,12 @@ impl fmt::Display for Error {
             Error::RowTooLong { max } => write!(
                 f,
                 "a layer's dot product is longer than {max} terms, too long for int8 inference"
+            ),
+            Error::OutputFull { needed, found } => {
+                write!(f, "the output needs {needed} bytes, the buffer has {found}")
+            }
+            Error::CorruptStream => f.write_str(
+                "the compressed image is damaged: its stream does not decode to an image",
             ),
             Error::LaneCount { expected: 0, .. } => {
                 f.write_str("a lockstep batch needs at least one image")

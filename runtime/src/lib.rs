@@ -9,6 +9,7 @@
 extern crate alloc;
 
 pub mod arch;
+pub mod codec;
 #[cfg(feature = "json")]
 pub mod arch_json;
 #[cfg(feature = "data")]
