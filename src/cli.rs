@@ -43,6 +43,58 @@ pub enum Command {
     /// Describe a model: architecture, parameters, flash and RAM bytes, MACs
     /// per pixel.
     Inspect(InspectArgs),
+    /// Compress images losslessly with the int8 model as the entropy model
+    /// (an arithmetic coder on its integer probabilities) into a .pcnz file
+    /// that decodes the same on every machine.
+    Compress(CompressArgs),
+    /// Decompress a .pcnz file to MNIST-style IDX files (and PNGs with --png).
+    Decompress(DecompressArgs),
+}
+
+/// Arguments of `pixelcnn compress`.
+#[derive(Debug, Args)]
+pub struct CompressArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Code each image under the class that gives the shortest stream (the
+    /// default for unlabelled images); else under its label.
+    #[arg(long)]
+    pub best_class: bool,
+    /// Decode every stream right after coding it and check it gives the
+    /// image back (twice the work).
+    #[arg(long)]
+    pub verify: bool,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Where to write the .pcnz file (`-`: standard output).
+    #[arg(long, short, default_value = "images.pcnz")]
+    pub out: PathBuf,
+    /// Print one JSON object: images, bytes, bytes_per_image,
+    /// nll_bits_per_image.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `pixelcnn decompress`.
+#[derive(Debug, Args)]
+pub struct DecompressArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// The .pcnz file (`-`: standard input).
+    pub input: PathBuf,
+    /// Folder for t10k-images-idx3-ubyte (and t10k-labels-idx1-ubyte, the
+    /// classes); `-` writes the images' IDX file to standard output.
+    #[arg(long, short, default_value = "decompressed")]
+    pub out: PathBuf,
+    /// Also write one PNG per image.
+    #[arg(long)]
+    pub png: bool,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
 }
 
 /// Which model to run, in which precision.
@@ -143,7 +195,8 @@ pub struct DataArgs {
     /// folders, which have no test split).
     #[arg(long, value_enum)]
     pub split: Option<Split>,
-    /// Grayscale PNG files instead of --data (unlabelled).
+    /// Image files instead of --data (unlabelled): grayscale PNG or PBM
+    /// (bi-level), `-` for standard input.
     #[arg(long, num_args = 1.., conflicts_with = "data")]
     pub images: Vec<PathBuf>,
     /// Use only the first N images.

@@ -18,7 +18,7 @@ pub fn load(args: &DataArgs, arch: &Arch) -> anyhow::Result<Images> {
     } else if !args.images.is_empty() {
         let mut raw = Vec::new();
         for path in &args.images {
-            let (h, w, pixels) = data::read_gray_png(path)?;
+            let (h, w, pixels) = data::read_gray_image(path)?;
             ensure!(
                 (h, w) == (arch.height, arch.width),
                 "{} is {w}x{h} (width x height), the model expects {}x{}",

@@ -369,15 +369,100 @@ fn is_png(p: &Path) -> bool {
 
 /// Decodes a PNG to 8-bit gray (luma of colour images, alpha ignored).
 pub fn read_gray_png(path: &Path) -> anyhow::Result<(usize, usize, Vec<u8>)> {
-    let file = fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let mut decoder = png::Decoder::new(std::io::BufReader::new(file));
+    let bytes = fs::read(path).with_context(|| format!("cannot open {}", path.display()))?;
+    decode_gray_png(&bytes, &path.display().to_string())
+}
+
+/// Reads a grayscale image: a PNG or a PBM (bi-level, `P4` or `P1`),
+/// recognised by its first bytes; `-` reads standard input. Height, width
+/// and 8-bit gray levels; a PBM's 1 bits (ink) become 255.
+pub fn read_gray_image(path: &Path) -> anyhow::Result<(usize, usize, Vec<u8>)> {
+    let name = path.display().to_string();
+    let bytes = if path == Path::new("-") {
+        let mut buf = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut buf)
+            .context("cannot read an image from standard input")?;
+        buf
+    } else {
+        fs::read(path).with_context(|| format!("cannot open {name}"))?
+    };
+    if bytes.starts_with(b"P4") || bytes.starts_with(b"P1") {
+        decode_pbm(&bytes, &name)
+    } else {
+        decode_gray_png(&bytes, &name)
+    }
+}
+
+/// Decodes a PBM: `P4` (rows of bits, most significant first, each row
+/// padded to a byte) or `P1` (ASCII digits).
+pub fn decode_pbm(bytes: &[u8], name: &str) -> anyhow::Result<(usize, usize, Vec<u8>)> {
+    let bad = || anyhow::anyhow!("{name} is not a valid PBM");
+    let mut at = 2;
+    let mut header = [0usize; 2];
+    for value in header.iter_mut() {
+        loop {
+            match bytes.get(at) {
+                Some(b'#') => {
+                    while bytes.get(at).is_some_and(|&b| b != b'\n') {
+                        at += 1;
+                    }
+                }
+                Some(b) if b.is_ascii_whitespace() => at += 1,
+                Some(b) if b.is_ascii_digit() => break,
+                _ => return Err(bad()),
+            }
+        }
+        let start = at;
+        while bytes.get(at).is_some_and(u8::is_ascii_digit) {
+            at += 1;
+        }
+        *value = std::str::from_utf8(&bytes[start..at])
+            .ok()
+            .and_then(|t| t.parse().ok())
+            .filter(|&v: &usize| (1..=65_535).contains(&v))
+            .ok_or_else(bad)?;
+    }
+    let [w, h] = header;
+    if !bytes.get(at).is_some_and(u8::is_ascii_whitespace) {
+        return Err(bad());
+    }
+    at += 1;
+    let mut gray = Vec::with_capacity(w * h);
+    if bytes[1] == b'4' {
+        let row = w.div_ceil(8);
+        let data = bytes
+            .get(at..at + row * h)
+            .ok_or_else(|| anyhow::anyhow!("{name}: the PBM is truncated"))?;
+        for r in data.chunks_exact(row) {
+            gray.extend((0..w).map(|x| if r[x / 8] >> (7 - x % 8) & 1 == 1 { 255 } else { 0 }));
+        }
+    } else {
+        for &b in &bytes[at..] {
+            match b {
+                b'0' => gray.push(0),
+                b'1' => gray.push(255),
+                b if b.is_ascii_whitespace() => {}
+                _ => return Err(bad()),
+            }
+            if gray.len() == w * h {
+                break;
+            }
+        }
+        if gray.len() != w * h {
+            anyhow::bail!("{name}: the PBM is truncated");
+        }
+    }
+    Ok((h, w, gray))
+}
+
+/// Decodes PNG bytes to 8-bit gray; `name` is for errors.
+fn decode_gray_png(bytes: &[u8], name: &str) -> anyhow::Result<(usize, usize, Vec<u8>)> {
+    let mut decoder = png::Decoder::new(std::io::Cursor::new(bytes));
     decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
     let mut reader =
-        decoder.read_info().with_context(|| format!("{} is not a valid PNG", path.display()))?;
+        decoder.read_info().with_context(|| format!("{name} is not a valid PNG or PBM"))?;
     let mut buf = vec![0; reader.output_buffer_size().context("PNG too large")?];
-    let info = reader
-        .next_frame(&mut buf)
-        .with_context(|| format!("{} is not a valid PNG", path.display()))?;
+    let info = reader.next_frame(&mut buf).with_context(|| format!("{name} is not a valid PNG"))?;
     let (w, h) = (info.width as usize, info.height as usize);
     let channels = info.color_type.samples();
     let gray = buf[..info.buffer_size()]

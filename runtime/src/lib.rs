@@ -9,9 +9,9 @@
 extern crate alloc;
 
 pub mod arch;
-pub mod codec;
 #[cfg(feature = "json")]
 pub mod arch_json;
+pub mod codec;
 #[cfg(feature = "data")]
 pub mod data;
 pub mod error;

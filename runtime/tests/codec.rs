@@ -20,8 +20,14 @@ fn digits(q: &pixelcnn_runtime::QuantWeights<'_>, n: usize) -> Vec<(Vec<u8>, usi
         .map(|i| {
             let mut image = vec![0u8; arch.pixels()];
             let class = i % 10;
-            sampler::generate(&mut exec, Some(class), 1.0, &mut rng::from_seed(40 + i as u64), &mut image)
-                .unwrap();
+            sampler::generate(
+                &mut exec,
+                Some(class),
+                1.0,
+                &mut rng::from_seed(40 + i as u64),
+                &mut image,
+            )
+            .unwrap();
             (image, class)
         })
         .collect()

@@ -2,7 +2,9 @@
 
 mod bench;
 mod complete;
+mod compress;
 mod convert;
+mod decompress;
 mod eval;
 mod inspect;
 mod receptive_field;
@@ -20,5 +22,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Eval(args) => eval::run(&args),
         Command::Inspect(args) => inspect::run(&args),
         Command::Bench(args) => bench::run(&args),
+        Command::Compress(args) => compress::run(&args),
+        Command::Decompress(args) => decompress::run(&args),
     }
 }

@@ -9,6 +9,7 @@
 //! A stream is: the class (for a class-conditional model), coded as one of
 //! `classes` equally likely symbols, then the pixels in raster order.
 
+pub mod container;
 pub mod range;
 
 use crate::error::Error;
@@ -60,6 +61,21 @@ pub fn encode(
     image: &[u8],
     out: &mut [u8],
 ) -> Result<usize, Error> {
+    encode_scored(exec, class, image, out, None)
+}
+
+/// [`encode`], also adding the image's negative log-likelihood under the
+/// model (nats, as [`crate::sampler::log_likelihood`] scores it) to `nll`.
+///
+/// # Errors
+/// As [`encode`].
+pub fn encode_scored(
+    exec: &mut IncrementalI8<'_, '_>,
+    class: Option<usize>,
+    image: &[u8],
+    out: &mut [u8],
+    mut nll: Option<&mut f64>,
+) -> Result<usize, Error> {
     let arch = *exec.arch();
     if image.len() != arch.pixels() {
         return Err(Error::ImageSize { expected: arch.pixels(), found: image.len() });
@@ -75,7 +91,11 @@ pub fn encode(
         if k >= arch.levels {
             return Err(Error::LevelOutOfRange { pixel, level, levels: arch.levels });
         }
-        let total = frequencies(exec.logits()?, &mut freqs);
+        let logits = exec.logits()?;
+        if let Some(nll) = nll.as_deref_mut() {
+            *nll -= crate::quant::softmax::log_probability(logits, k);
+        }
+        let total = frequencies(logits, &mut freqs);
         enc.encode(cumulative(&freqs, k), freqs[k], total);
         exec.push(level)?;
     }

@@ -254,7 +254,8 @@ mod tests {
     #[test]
     fn garbage_decodes_without_panicking() {
         for seed in 0..200u32 {
-            let bytes: Vec<u8> = (0..40).map(|i| (seed.wrapping_mul(2_654_435_761) >> (i % 24)) as u8).collect();
+            let bytes: Vec<u8> =
+                (0..40).map(|i| (seed.wrapping_mul(2_654_435_761) >> (i % 24)) as u8).collect();
             let mut dec = Decoder::new(&bytes);
             for k in 0..1000u32 {
                 let total = 2 + k % 60_000;
