@@ -110,3 +110,35 @@ fn wrong_sizes_and_levels_are_errors() {
     let mut back = vec![0u8; 5];
     assert!(decode(&mut exec, &buf, &mut back).is_err());
 }
+
+/// 24 test digits of `tests/fixtures/mnist-mini`, compressed on x86_64 by
+/// `pixelcnn compress --model models/gated-mnist-int8.pcnn --data
+/// tests/fixtures/mnist-mini --split test --limit 24`.
+static FIXTURE: &[u8] = include_bytes!("fixtures/mnist-mini-24.pcnz");
+
+/// FNV-1a of the fixture's 24 decoded digits (levels, raster order, one
+/// after the other), as decoded on x86_64.
+const FIXTURE_IMAGES_FNV: u64 = 0xe189_8ee6_69d0_0ded;
+
+#[test]
+fn a_file_from_x86_64_decodes_and_reencodes_byte_for_byte_here() {
+    use pixelcnn_runtime::codec::container;
+    let model = format::parse(&MODEL.0).unwrap();
+    let Model::Int8(q) = &model else { panic!() };
+    let arch = *q.arch();
+    let file = container::parse(FIXTURE).unwrap();
+    file.header.check_model(&arch, container::model_id(&MODEL.0)).unwrap();
+    let mut state = vec![0i32; arch.quant_state_words()];
+    let mut exec = IncrementalI8::new(q, &mut state, Some(0)).unwrap();
+    let (mut image, mut buf) = (vec![0u8; arch.pixels()], [0u8; 256]);
+    let mut hash = 0xcbf2_9ce4_8422_2325u64;
+    for stream in file.streams() {
+        let class = decode(&mut exec, stream, &mut image).unwrap();
+        hash = image.iter().fold(hash, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+        // This target's encoder writes the same bytes as the x86_64 one.
+        let len = encode(&mut exec, class, &image, &mut buf).unwrap();
+        assert_eq!(&buf[..len], stream);
+    }
+    assert_eq!(file.header.count, 24);
+    assert_eq!(hash, FIXTURE_IMAGES_FNV, "decoded digits changed: {hash:#x}");
+}
