@@ -526,3 +526,187 @@ fn bench_reports_the_throughput_of_several_threads() {
     let zero = pixelcnn(&["bench", "--model", "models/gated-mnist-int8.pcnn", "--threads", "0"]);
     assert!(!zero.status.success());
 }
+
+/// A 28×28 P4 PBM of a vertical bar (ink = 1).
+fn bar_pbm() -> Vec<u8> {
+    let mut pbm = b"P4\n# a bar\n28 28\n".to_vec();
+    for _ in 0..28 {
+        pbm.extend_from_slice(&[0x00, 0x3c, 0x00, 0x00]);
+    }
+    pbm
+}
+
+#[test]
+fn compress_and_decompress_round_trip_with_the_json_contract() {
+    let dir = temp_png("codec").with_extension("");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("mini.pcnz");
+    let out = pixelcnn(&[
+        "compress",
+        "--model",
+        "models/gated-mnist-int8.pcnn",
+        "--data",
+        MINI,
+        "--limit",
+        "30",
+        "-o",
+        file.to_str().unwrap(),
+        "--json",
+        "--verify",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(stdout_of(&out).trim()).expect("JSON");
+    assert_eq!(v["images"], 30);
+    let bytes = v["bytes"].as_u64().unwrap();
+    assert_eq!(bytes, std::fs::metadata(&file).unwrap().len());
+    let per = v["bytes_per_image"].as_f64().unwrap();
+    let nll_bits = v["nll_bits_per_image"].as_f64().unwrap();
+    assert!((per - bytes as f64 / 30.0).abs() < 1e-9);
+    // Coded on its own, a digit costs its NLL plus about two bytes (class,
+    // length, termination, the header shared by 30).
+    assert!(per * 8.0 > nll_bits && per * 8.0 < nll_bits + 24.0, "{v}");
+    // Back to IDX, and compressed again: the same bytes, so the same images.
+    let back = dir.join("back");
+    stdout_of(&pixelcnn(&[
+        "decompress",
+        "--model",
+        "models/gated-mnist-int8.pcnn",
+        file.to_str().unwrap(),
+        "-o",
+        back.to_str().unwrap(),
+        "--png",
+    ]));
+    assert!(
+        back.join("t10k-images-idx3-ubyte").is_file() && back.join("image-00029.png").is_file()
+    );
+    let again = dir.join("again.pcnz");
+    stdout_of(&pixelcnn(&[
+        "compress",
+        "--model",
+        "models/gated-mnist-int8.pcnn",
+        "--data",
+        back.to_str().unwrap(),
+        "-o",
+        again.to_str().unwrap(),
+    ]));
+    assert_eq!(std::fs::read(&again).unwrap(), std::fs::read(&file).unwrap());
+    // The images scored from the decompressed files have the same NLL.
+    let score = |data: &str| -> f64 {
+        let out = pixelcnn(&[
+            "eval",
+            "--model",
+            "models/gated-mnist-int8.pcnn",
+            "--data",
+            data,
+            "--limit",
+            "30",
+            "--json",
+        ]);
+        serde_json::from_str::<serde_json::Value>(stdout_of(&out).trim()).unwrap()["nats_per_image"]
+            .as_f64()
+            .unwrap()
+    };
+    assert_eq!(score(MINI), score(back.to_str().unwrap()));
+}
+
+#[test]
+fn compressed_files_refuse_damage_and_other_models() {
+    let dir = temp_png("codec-bad").with_extension("");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("mini.pcnz");
+    stdout_of(&pixelcnn(&[
+        "compress",
+        "--model",
+        "models/gated-mnist-int8.pcnn",
+        "--data",
+        MINI,
+        "--limit",
+        "5",
+        "-o",
+        file.to_str().unwrap(),
+    ]));
+    let good = std::fs::read(&file).unwrap();
+    let decompress = |bytes: &[u8], model: &str| {
+        let path = dir.join("x.pcnz");
+        std::fs::write(&path, bytes).unwrap();
+        let out = pixelcnn(&[
+            "decompress",
+            "--model",
+            model,
+            path.to_str().unwrap(),
+            "-o",
+            dir.join("o").to_str().unwrap(),
+        ]);
+        assert!(!out.status.success());
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let mut flipped = good.clone();
+    flipped[30] ^= 4;
+    assert!(decompress(&flipped, "models/gated-mnist-int8.pcnn").contains("damaged or truncated"));
+    assert!(decompress(&good[..good.len() - 3], "models/gated-mnist-int8.pcnn")
+        .contains("damaged or truncated"));
+    assert!(decompress(b"PNG?", "models/gated-mnist-int8.pcnn").contains("too short"));
+    assert!(decompress(&[b'X'; 64], "models/gated-mnist-int8.pcnn").contains("not a .pcnz file"));
+    // Another int8 model (other calibration images, so other ranges).
+    let other = dir.join("other.pcnn");
+    stdout_of(&pixelcnn(&[
+        "convert",
+        "models/gated-mnist.onnx",
+        "--precision",
+        "int8",
+        "--calib",
+        MINI,
+        "--calib-images",
+        "20",
+        "-o",
+        other.to_str().unwrap(),
+    ]));
+    assert!(decompress(&good, other.to_str().unwrap()).contains("compressed with another model"));
+    // Float models do not compress.
+    let out = pixelcnn(&[
+        "compress",
+        "--model",
+        "models/gated-mnist.onnx",
+        "--data",
+        MINI,
+        "--limit",
+        "1",
+        "-o",
+        dir.join("f.pcnz").to_str().unwrap(),
+    ]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("int8"));
+}
+
+#[test]
+fn compress_reads_pbm_on_stdin_and_decompress_writes_idx_to_stdout() {
+    use std::io::Write as _;
+    use std::process::Stdio;
+    let run = |args: &[&str], input: &[u8]| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_pixelcnn"))
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(input).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let packed = run(
+        &["compress", "--model", "models/gated-mnist-int8.pcnn", "--images", "-", "-o", "-"],
+        &bar_pbm(),
+    );
+    assert!(packed.status.success(), "{}", String::from_utf8_lossy(&packed.stderr));
+    assert!(packed.stdout.starts_with(b"PCNZ"));
+    let idx = run(
+        &["decompress", "--model", "models/gated-mnist-int8.pcnn", "-", "-o", "-"],
+        &packed.stdout,
+    );
+    assert!(idx.status.success(), "{}", String::from_utf8_lossy(&idx.stderr));
+    assert_eq!(&idx.stdout[..4], &[0, 0, 8, 3]);
+    let pixels = &idx.stdout[16..];
+    assert_eq!(pixels.len(), 784);
+    // Columns 10 to 13 of every row are ink, the rest background.
+    for (i, &p) in pixels.iter().enumerate() {
+        assert_eq!(p, if (10..14).contains(&(i % 28)) { 255 } else { 0 }, "pixel {i}");
+    }
+}
