@@ -210,6 +210,20 @@ if want thumbv7em; then
             summary+=("$target: one digit under qemu-system-arm -icount, $kernel int8 kernel: $insns instructions, $((insns / 784)) per pixel")
         fi
     done
+    # The codec on the MCU: compress the sampled digit and decompress it,
+    # no heap; the image reports the stream's length.
+    echo "== $target: firmware-sim/link-check compresses and decompresses its digit (--features codec)"
+    (cd firmware-sim/link-check &&
+        "${nice[@]}" $cargo build --release -Z build-std=core --features codec)
+    report=$(timeout 300 "${nice[@]}" qemu-system-arm -M netduinoplus2 -nographic -monitor none \
+        -serial none -semihosting-config enable=on,target=native -kernel "$elf" 2>&1 || true)
+    codec_bytes=$(sed -n 's/^PCNN_CODEC_BYTES=//p' <<<"$report")
+    if ! [[ $codec_bytes =~ ^[1-9][0-9]*$ ]]; then
+        echo "$target: the link check's compress/decompress round trip failed: $report" >&2
+        exit 1
+    fi
+    echo "the Cortex-M4 compressed its digit into $codec_bytes bytes and decompressed it exactly"
+    summary+=("$target: compress + decompress of one digit under qemu-system-arm, no heap: $codec_bytes bytes, exact")
     total_passed=$((total_passed + 1))
     echo "== $target: firmware-sim/link-check (int8 model, no allocator)"
     (cd firmware-sim/link-check && "${nice[@]}" $cargo build --release -Z build-std=core)

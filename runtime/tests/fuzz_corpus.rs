@@ -36,6 +36,19 @@ fn the_pcnn_corpus_and_regressions_run_without_a_panic() {
     assert!(valid >= 8, "{valid} of {} inputs parse: is the seed corpus committed?", files.len());
 }
 
+#[test]
+fn the_codec_corpus_and_regressions_run_without_a_panic() {
+    let files = inputs("codec_decode");
+    let mut valid = 0;
+    for file in &files {
+        let bytes = std::fs::read(file).expect("readable input");
+        eprintln!("{}", file.display());
+        targets::codec_decode(&bytes);
+        valid += usize::from(pixelcnn_runtime::codec::container::parse(&bytes).is_ok());
+    }
+    assert!(valid >= 2, "{valid} of {} inputs parse: is the seed corpus committed?", files.len());
+}
+
 #[cfg(feature = "onnx")]
 #[test]
 fn the_onnx_corpus_and_regressions_run_without_a_panic() {

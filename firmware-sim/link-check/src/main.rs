@@ -54,6 +54,37 @@ static mut PCNN_IMAGE: [u8; PIXELS] = [0; PIXELS];
 #[no_mangle]
 static mut PCNN_IMAGE_HASH: u64 = u64::MAX;
 
+/// With the `codec` feature: the sampled image compressed, then
+/// decompressed into [`DECODED`].
+#[cfg(feature = "codec")]
+static mut STREAM: [u8; 256] = [0; 256];
+#[cfg(feature = "codec")]
+static mut DECODED: [u8; PIXELS] = [0; PIXELS];
+
+/// Compresses `image` with the int8 model and decompresses it again; the
+/// stream's length when the round trip gives the image back.
+#[cfg(feature = "codec")]
+fn round_trip(state: &mut [u32], image: &[u8]) -> Option<usize> {
+    use pixelcnn_runtime::{codec, IncrementalI8, Model};
+    let model = format::parse(&MODEL.0).ok()?;
+    let Model::Int8(q) = &model else { return None };
+    let words: &mut [i32] = bytemuck_words(state);
+    let mut exec = IncrementalI8::new(q, words, Some(CLASS)).ok()?;
+    // Safety: `main` alone touches these statics, once.
+    let (stream, decoded) = unsafe { (&mut *addr_of_mut!(STREAM), &mut *addr_of_mut!(DECODED)) };
+    let len = codec::encode(&mut exec, Some(CLASS), image, stream).ok()?;
+    let class = codec::decode(&mut exec, &stream[..len], decoded).ok()?;
+    (class == Some(CLASS) && decoded[..] == image[..]).then_some(len)
+}
+
+/// The state words as i32 (same size and alignment).
+#[cfg(feature = "codec")]
+fn bytemuck_words(state: &mut [u32]) -> &mut [i32] {
+    // Safety: u32 and i32 have the same size, alignment and valid bit
+    // patterns; the slice is borrowed mutably for the result's lifetime.
+    unsafe { core::slice::from_raw_parts_mut(state.as_mut_ptr().cast(), state.len()) }
+}
+
 /// Parses the model in place and samples one image; `None` on any error.
 fn sample(state: &mut [u32], image: &mut [u8]) -> Option<()> {
     #[cfg(feature = "generic-kernel")]
@@ -65,13 +96,15 @@ fn sample(state: &mut [u32], image: &mut [u8]) -> Option<()> {
 
 fn main() -> ! {
     // Safety: `main` runs once, after start-up, and nothing else touches these
-    // statics (there are no interrupt handlers).
+    // statics (the one interrupt handler, SysTick's, touches its own counter).
     let (state, image) = unsafe { (&mut *addr_of_mut!(STATE), &mut *addr_of_mut!(PCNN_IMAGE)) };
     #[cfg(feature = "semihosting")]
     systick::start();
     let sampled = sample(state, image);
     #[cfg(feature = "semihosting")]
     let ticks = systick::elapsed();
+    #[cfg(feature = "codec")]
+    let coded = sampled.and_then(|()| round_trip(state, image));
     let hash = match sampled {
         Some(()) => (0..PIXELS).fold(0xcbf2_9ce4_8422_2325_u64, |h, i| {
             // Safety: `i` is in bounds of the static image.
@@ -82,8 +115,10 @@ fn main() -> ! {
     };
     // Safety: a plain store to a static that only this function writes.
     unsafe { write_volatile(addr_of_mut!(PCNN_IMAGE_HASH), hash) };
-    #[cfg(feature = "semihosting")]
-    semihosting::report(hash, ticks);
+    #[cfg(all(feature = "semihosting", not(feature = "codec")))]
+    semihosting::report(hash, ticks, None);
+    #[cfg(all(feature = "semihosting", feature = "codec"))]
+    semihosting::report(hash, ticks, Some(coded.unwrap_or(0)));
     #[cfg(not(feature = "semihosting"))]
     loop {
         core::hint::spin_loop();
@@ -109,21 +144,11 @@ mod semihosting {
         unsafe { core::arch::asm!("bkpt 0xab", inout("r0") op => _, in("r1") arg) };
     }
 
-    /// Prints `PCNN_IMAGE_HASH=0x…` and `PCNN_SYSTICKS=…` (SysTick ticks
-    /// of the core clock spent sampling), then exits.
-    pub fn report(hash: u64, ticks: u64) -> ! {
-        const PREFIX: &[u8] = b"PCNN_IMAGE_HASH=0x";
-        let mut line = [0u8; PREFIX.len() + 16 + 2];
-        line[..PREFIX.len()].copy_from_slice(PREFIX);
-        for (i, digit) in line[PREFIX.len()..PREFIX.len() + 16].iter_mut().enumerate() {
-            *digit = b"0123456789abcdef"[(hash >> (60 - 4 * i)) as usize & 0xf];
-        }
-        line[PREFIX.len() + 16] = b'\n';
-        const TICKS: &[u8] = b"PCNN_SYSTICKS=";
-        let mut ticks_line = [0u8; TICKS.len() + 20 + 2];
-        ticks_line[..TICKS.len()].copy_from_slice(TICKS);
-        // Decimal digits, least significant last.
-        let (mut digits, mut n, mut t) = ([0u8; 20], 0, ticks);
+    /// Writes `prefix`, `value` in decimal and a newline.
+    fn decimal(prefix: &[u8], value: u64) {
+        let mut line = [0u8; 48];
+        line[..prefix.len()].copy_from_slice(prefix);
+        let (mut digits, mut n, mut t) = ([0u8; 20], 0, value);
         loop {
             digits[19 - n] = b'0' + (t % 10) as u8;
             n += 1;
@@ -132,13 +157,33 @@ mod semihosting {
                 break;
             }
         }
-        ticks_line[TICKS.len()..TICKS.len() + n].copy_from_slice(&digits[20 - n..]);
-        ticks_line[TICKS.len() + n] = b'\n';
-        // Safety: both lines end with a NUL; SYS_EXIT takes the reason itself.
+        line[prefix.len()..prefix.len() + n].copy_from_slice(&digits[20 - n..]);
+        line[prefix.len() + n] = b'\n';
+        // Safety: `line` ends with a NUL (it is longer than what is written).
+        unsafe { call(SYS_WRITE0, line.as_ptr() as usize) };
+    }
+
+    /// Prints `PCNN_IMAGE_HASH=0x…`, `PCNN_SYSTICKS=…` (SysTick ticks of
+    /// the core clock spent sampling) and, with the codec, `PCNN_CODEC_BYTES=…`
+    /// (0: the round trip failed), then exits.
+    pub fn report(hash: u64, ticks: u64, codec_bytes: Option<usize>) -> ! {
+        const PREFIX: &[u8] = b"PCNN_IMAGE_HASH=0x";
+        let mut line = [0u8; PREFIX.len() + 16 + 2];
+        line[..PREFIX.len()].copy_from_slice(PREFIX);
+        for (i, digit) in line[PREFIX.len()..PREFIX.len() + 16].iter_mut().enumerate() {
+            *digit = b"0123456789abcdef"[(hash >> (60 - 4 * i)) as usize & 0xf];
+        }
+        line[PREFIX.len() + 16] = b'\n';
+        // Safety: `line` ends with a NUL; SYS_EXIT takes the reason itself.
+        unsafe { call(SYS_WRITE0, line.as_ptr() as usize) };
+        decimal(b"PCNN_SYSTICKS=", ticks);
+        if let Some(bytes) = codec_bytes {
+            decimal(b"PCNN_CODEC_BYTES=", bytes as u64);
+        }
+        let failed = hash == 0 || codec_bytes == Some(0);
+        // Safety: SYS_EXIT takes the reason itself.
         unsafe {
-            call(SYS_WRITE0, line.as_ptr() as usize);
-            call(SYS_WRITE0, ticks_line.as_ptr() as usize);
-            call(SYS_EXIT, if hash == 0 { RUN_TIME_ERROR } else { APPLICATION_EXIT } as usize);
+            call(SYS_EXIT, if failed { RUN_TIME_ERROR } else { APPLICATION_EXIT } as usize);
         }
         loop {
             core::hint::spin_loop();
