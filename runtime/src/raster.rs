@@ -81,9 +81,10 @@ impl Logit for f32 {
 
 // i32 logits (int8, 1/256 nat) implement it in `quant::softmax`.
 
-/// How far the current pixel has been computed.
+/// How far the current pixel has been computed (here and in
+/// [`crate::quant::LockstepI8`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Stage {
+pub(crate) enum Stage {
     /// Nothing for the current pixel yet.
     Pending,
     /// The hidden state of the current pixel (enough to move on).

@@ -13,7 +13,7 @@ use std::time::Instant;
 use anyhow::{bail, ensure};
 use pixelcnn_runtime::kernels::{FloatKernel, Int8Kernel};
 use pixelcnn_runtime::quant::{lockstep, LockstepI8};
-use pixelcnn_runtime::{rng, Arch, Executor, Model, PixelExecutor, Precision, QuantWeights};
+use pixelcnn_runtime::{rng, Arch, Executor, Model, PixelExecutor, Precision};
 
 use crate::cli::BenchArgs;
 use crate::model_file;
@@ -173,82 +173,68 @@ fn throughput(
     threads: usize,
     batch: usize,
 ) -> anyhow::Result<Throughput> {
-    if let (Model::Int8(q), true) = (model, batch > 1) {
-        return batch_throughput(q, images, threads, batch);
-    }
     let arch = *model.arch();
     let class_of = |i: usize| (arch.classes > 0).then(|| i % arch.classes);
-    let ready = std::sync::Barrier::new(threads + 1);
-    let done = std::thread::scope(|scope| -> anyhow::Result<f64> {
-        let workers: Vec<_> = (0..threads)
-            .map(|t| {
-                let ready = &ready;
-                scope.spawn(move || -> anyhow::Result<()> {
-                    let mut state = vec![0u32; model.state_words()];
-                    let made = Executor::new(model, &mut state, class_of(0));
-                    let mut exec = match made {
-                        Ok(exec) => exec,
-                        Err(e) => {
-                            ready.wait();
-                            return Err(e.into());
-                        }
-                    };
-                    let mut digit = |i: usize| -> anyhow::Result<()> {
-                        exec.restart(class_of(i))?;
-                        let mut g = rng::from_seed(5000 + (t * images + i) as u64);
-                        while exec.position() < arch.pixels() {
-                            let level = exec.sample(1.0, &mut g)?;
-                            exec.push(level)?;
-                        }
-                        Ok(())
-                    };
-                    let warm = digit(0);
-                    ready.wait();
-                    warm?;
-                    (1..=images).try_for_each(&mut digit)
-                })
-            })
-            .collect();
-        ready.wait();
-        let start = Instant::now();
-        for w in workers {
-            w.join().unwrap_or_else(|_| Err(anyhow::anyhow!("a benchmark thread panicked")))?;
-        }
-        Ok(start.elapsed().as_secs_f64())
-    })?;
-    Ok(Throughput { threads, batch: 1, digits_per_s: (threads * images) as f64 / done })
+    let seed = |t: usize, r: usize, b: usize| 5000 + ((t * images + r) * batch + b) as u64;
+    let seconds = match (model, batch) {
+        (Model::Int8(q), 2..) => timed_rounds(
+            threads,
+            images,
+            || {
+                (
+                    vec![0i32; LockstepI8::state_words(&arch, batch)],
+                    vec![0u8; batch * arch.pixels()],
+                )
+            },
+            |(state, images), t, r| {
+                let classes: Vec<_> = (0..batch).map(class_of).collect();
+                let mut rngs: Vec<_> = (0..batch).map(|b| rng::from_seed(seed(t, r, b))).collect();
+                let mut lanes = LockstepI8::new(q, state, &classes)?;
+                lockstep::generate(&mut lanes, &classes, 1.0, &mut rngs, images)?;
+                Ok(())
+            },
+        )?,
+        _ => timed_rounds(
+            threads,
+            images,
+            || vec![0u32; model.state_words()],
+            |state, t, r| {
+                let mut exec = Executor::new(model, state, class_of(r))?;
+                let mut g = rng::from_seed(seed(t, r, 0));
+                while exec.position() < arch.pixels() {
+                    let level = exec.sample(1.0, &mut g)?;
+                    exec.push(level)?;
+                }
+                Ok(())
+            },
+        )?,
+    };
+    let batch = if matches!(model, Model::Int8(_)) { batch } else { 1 };
+    Ok(Throughput { threads, batch, digits_per_s: (threads * images * batch) as f64 / seconds })
 }
 
-/// [`throughput`] with lockstep batches of the int8 model `q`.
-fn batch_throughput(
-    q: &QuantWeights<'_>,
-    rounds: usize,
+/// Runs `round(state, t, r)` for rounds `r = 0..=rounds` on each of
+/// `threads` threads, `state` made by `init` once per thread. Round 0 warms
+/// up; the result is the seconds from when every thread has warmed up to
+/// when the last one ends.
+fn timed_rounds<S>(
     threads: usize,
-    batch: usize,
-) -> anyhow::Result<Throughput> {
-    let arch = *q.arch();
-    let class_of = |i: usize| (arch.classes > 0).then(|| i % arch.classes);
+    rounds: usize,
+    init: impl Fn() -> S + Sync,
+    round: impl Fn(&mut S, usize, usize) -> anyhow::Result<()> + Sync,
+) -> anyhow::Result<f64> {
     let ready = std::sync::Barrier::new(threads + 1);
-    let done = std::thread::scope(|scope| -> anyhow::Result<f64> {
+    std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads)
             .map(|t| {
-                let ready = &ready;
+                let (ready, init, round) = (&ready, &init, &round);
                 scope.spawn(move || -> anyhow::Result<()> {
-                    let classes: Vec<_> = (0..batch).map(class_of).collect();
-                    let mut state = vec![0i32; LockstepI8::state_words(&arch, batch)];
-                    let mut images = vec![0u8; batch * arch.pixels()];
-                    let mut round = |r: usize| -> anyhow::Result<()> {
-                        let mut lanes = LockstepI8::new(q, &mut state, &classes)?;
-                        let mut rngs: Vec<_> = (0..batch)
-                            .map(|b| rng::from_seed(9000 + ((t * rounds + r) * batch + b) as u64))
-                            .collect();
-                        lockstep::generate(&mut lanes, &classes, 1.0, &mut rngs, &mut images)?;
-                        Ok(())
-                    };
-                    let warm = round(0);
+                    let mut state = init();
+                    let warm = round(&mut state, t, 0);
+                    // Every thread reaches the barrier, failed or not.
                     ready.wait();
                     warm?;
-                    (1..=rounds).try_for_each(&mut round)
+                    (1..=rounds).try_for_each(|r| round(&mut state, t, r))
                 })
             })
             .collect();
@@ -258,8 +244,7 @@ fn batch_throughput(
             w.join().unwrap_or_else(|_| Err(anyhow::anyhow!("a benchmark thread panicked")))?;
         }
         Ok(start.elapsed().as_secs_f64())
-    })?;
-    Ok(Throughput { threads, batch, digits_per_s: (threads * rounds * batch) as f64 / done })
+    })
 }
 
 /// What `bench` measured, to print.

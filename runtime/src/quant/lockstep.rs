@@ -13,17 +13,9 @@ use super::softmax::{inverse_temperature, sample};
 use super::weights::QuantWeights;
 use crate::arch::Arch;
 use crate::error::Error;
-use crate::raster::Network;
+use crate::raster::{Network, Stage};
 use crate::rng::Rng;
 use crate::state::check_class;
-
-/// How far the current pixel has been computed (as in [`crate::Raster`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Stage {
-    Pending,
-    Hidden,
-    Logits,
-}
 
 /// An int8 executor for a batch of images in lockstep, in a caller-provided
 /// buffer of [`LockstepI8::state_words`] words; no heap.
