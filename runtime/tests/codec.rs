@@ -42,7 +42,9 @@ fn every_image_decodes_to_itself_within_a_few_bytes_of_its_nll() {
     let mut exec = IncrementalI8::new(q, &mut state, Some(0)).unwrap();
     let mut buf = [0u8; 256];
     let mut back = vec![0u8; arch.pixels()];
-    for (image, class) in digits(q, 12) {
+    // Six digits (the qemu runs of the cross targets are slow); the best
+    // class, ten passes each, for two of them.
+    for (n, (image, class)) in digits(q, 6).into_iter().enumerate() {
         let nll = sampler::log_likelihood(&mut exec, Some(class), &image).unwrap();
         let nll_bits = -nll / std::f64::consts::LN_2;
         let len = encode(&mut exec, Some(class), &image, &mut buf).unwrap();
@@ -52,6 +54,9 @@ fn every_image_decodes_to_itself_within_a_few_bytes_of_its_nll() {
         let bits = 8.0 * len as f64;
         assert!(bits <= nll_bits + 3.33 + 16.0, "{bits} bits for an NLL of {nll_bits:.1}");
         assert!(bits >= nll_bits - 1.0, "{bits} bits for an NLL of {nll_bits:.1}");
+        if n >= 2 {
+            continue;
+        }
         // The best class is never longer, and decodes too.
         let (best, best_class) = encode_best_class(&mut exec, &image, &mut buf).unwrap();
         assert!(best <= len);
