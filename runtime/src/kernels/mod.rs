@@ -308,7 +308,7 @@ impl Resolved {
         if x.len == 0 || x.count == 0 {
             return;
         }
-        assert!(w.len() % x.len == 0, "matmul_i8: weights are not whole rows");
+        assert!(w.len().is_multiple_of(x.len), "matmul_i8: weights are not whole rows");
         let rows = w.len() / x.len;
         let out_end = (x.count - 1).checked_mul(out_stride).and_then(|s| s.checked_add(rows));
         assert!(x.in_bounds(), "matmul_i8: an input vector is out of bounds");
