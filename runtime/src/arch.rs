@@ -21,7 +21,7 @@ pub const MAX_CLASSES: usize = 65_535;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Variant {
     /// Gated PixelCNN (van den Oord et al. 2016): vertical and horizontal
-    /// stacks, no blind spot. The only variant with an incremental executor.
+    /// stacks, no blind spot.
     Gated,
     /// Plain masked-convolution PixelCNN: a `first_kernel`² mask-A layer, then
     /// `blocks` residual `kernel`² mask-B layers. It has a blind spot.

@@ -430,3 +430,27 @@ fn export_stores_the_int8_ranges_measured_on_training_images() {
     assert_eq!(cal.layer_out.len(), imported.arch.layers());
     assert!(cal.layer_out.iter().chain(&cal.vertical_pre).all(|r| *r > 0.0), "{cal:?}");
 }
+
+#[test]
+fn check_samples_labels_samples_of_gated_and_plain_runs() {
+    for arch in ["gated", "pixelcnn"] {
+        let out = temp_dir(&format!("check-{arch}"));
+        ok(&train(&out, &["--arch", arch, "--max-steps", "10", "--epochs", "1"]));
+        let said = ok(&trainer(&[
+            "check-samples",
+            "--run",
+            out.to_str().unwrap(),
+            "--data",
+            FIXTURE,
+            "--per-class",
+            "1",
+            "--classifier-epochs",
+            "1",
+            "--json",
+        ]));
+        let v: serde_json::Value = serde_json::from_str(said.trim()).expect("JSON");
+        let share = v["samples_recognised"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&share), "{arch}: {v}");
+        assert_eq!(v["per_class"].as_array().map(Vec::len), Some(10), "{arch}");
+    }
+}

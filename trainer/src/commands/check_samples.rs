@@ -4,7 +4,9 @@
 //! is printed beside its accuracy on real test images.
 
 use anyhow::{ensure, Context};
-use pixelcnn_runtime::{rng, sampler, Incremental, Weights};
+use pixelcnn_runtime::{
+    rng, sampler, Incremental, PixelExecutor, PlainIncremental, Variant, Weights,
+};
 use serde_json::json;
 
 use crate::checkpoint::Checkpoint;
@@ -50,8 +52,16 @@ pub fn run(args: &CheckSamplesArgs) -> anyhow::Result<()> {
             .map(|chunk| {
                 let (weights, bar) = (&weights, &bar);
                 s.spawn(move || -> anyhow::Result<Vec<(usize, Vec<Vec<u8>>)>> {
-                    let mut state = vec![0.0f32; arch.state_len()];
-                    let mut inc = Incremental::new(weights, &mut state, Some(chunk[0]))?;
+                    let mut state = vec![0.0f32; arch.executor_state_len()];
+                    // Either network: the plain baseline is checked the same way.
+                    let mut inc: Box<dyn PixelExecutor + '_> = match arch.variant {
+                        Variant::Plain => {
+                            Box::new(PlainIncremental::new(weights, &mut state, Some(chunk[0]))?)
+                        }
+                        Variant::Gated => {
+                            Box::new(Incremental::new(weights, &mut state, Some(chunk[0]))?)
+                        }
+                    };
                     let mut out = Vec::new();
                     for &class in chunk {
                         let mut images = Vec::new();
@@ -62,7 +72,7 @@ pub fn run(args: &CheckSamplesArgs) -> anyhow::Result<()> {
                                 .wrapping_mul(1_000_003)
                                 .wrapping_add((class * args.per_class + i) as u64);
                             sampler::generate(
-                                &mut inc,
+                                &mut *inc,
                                 Some(class),
                                 1.0,
                                 &mut rng::from_seed(seed),
