@@ -151,11 +151,7 @@ impl<N: Network> Raster<N> {
     /// # Errors
     /// [`Error::ImageComplete`] after the last pixel.
     pub fn logits(&mut self) -> Result<&[N::Logit], Error> {
-        if self.stage != Stage::Logits {
-            self.hidden()?;
-            self.net.head();
-            self.stage = Stage::Logits;
-        }
+        compute(&mut self.net, self.pos, &mut self.stage, Stage::Logits)?;
         Ok(self.net.logits())
     }
 
@@ -179,20 +175,40 @@ impl<N: Network> Raster<N> {
     }
 
     fn hidden(&mut self) -> Result<(), Error> {
-        if self.is_complete() {
-            return Err(Error::ImageComplete);
-        }
-        if self.stage == Stage::Pending {
-            let width = self.arch().width;
-            let (i, j) = (self.pos / width, self.pos % width);
-            if j == 0 {
-                self.net.row(i);
-            }
-            self.net.pixel(i, j);
-            self.stage = Stage::Hidden;
-        }
-        Ok(())
+        compute(&mut self.net, self.pos, &mut self.stage, Stage::Hidden)
     }
+}
+
+/// Brings the pixel at raster index `pos` of `net` from `stage` up to
+/// `goal` (the hidden state, or the logits too): the per-row step at a
+/// row's first pixel, then the pixel, then the head; what is done is not
+/// redone. Shared by [`Raster`] and [`crate::quant::LockstepI8`].
+///
+/// # Errors
+/// [`Error::ImageComplete`] past the last pixel.
+pub(crate) fn compute<N: Network>(
+    net: &mut N,
+    pos: usize,
+    stage: &mut Stage,
+    goal: Stage,
+) -> Result<(), Error> {
+    let arch = *net.arch();
+    if pos >= arch.pixels() {
+        return Err(Error::ImageComplete);
+    }
+    if *stage == Stage::Pending {
+        let (i, j) = (pos / arch.width, pos % arch.width);
+        if j == 0 {
+            net.row(i);
+        }
+        net.pixel(i, j);
+        *stage = Stage::Hidden;
+    }
+    if goal == Stage::Logits && *stage != Stage::Logits {
+        net.head();
+        *stage = Stage::Logits;
+    }
+    Ok(())
 }
 
 impl<N: Network> PixelExecutor for Raster<N> {

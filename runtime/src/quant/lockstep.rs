@@ -13,7 +13,7 @@ use super::softmax::{inverse_temperature, sample};
 use super::weights::QuantWeights;
 use crate::arch::Arch;
 use crate::error::Error;
-use crate::raster::{Network, Stage};
+use crate::raster::{compute, Network, Stage};
 use crate::rng::Rng;
 use crate::state::check_class;
 
@@ -178,28 +178,11 @@ impl<'m, 'b> LockstepI8<'m, 'b> {
     /// The current pixel's hidden state of every image; every later pixel
     /// reads it, logits or not.
     fn hidden(&mut self) -> Result<(), Error> {
-        if self.is_complete() {
-            return Err(Error::ImageComplete);
-        }
-        if self.stage == Stage::Pending {
-            let width = self.arch().width;
-            let (i, j) = (self.pos / width, self.pos % width);
-            if j == 0 {
-                self.net.row(i);
-            }
-            self.net.pixel(i, j);
-            self.stage = Stage::Hidden;
-        }
-        Ok(())
+        compute(&mut self.net, self.pos, &mut self.stage, Stage::Hidden)
     }
 
     fn compute_logits(&mut self) -> Result<(), Error> {
-        if self.stage != Stage::Logits {
-            self.hidden()?;
-            self.net.head();
-            self.stage = Stage::Logits;
-        }
-        Ok(())
+        compute(&mut self.net, self.pos, &mut self.stage, Stage::Logits)
     }
 
     /// Stores `level_of(b)` in every image `b` (levels already checked) and
