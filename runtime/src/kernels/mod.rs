@@ -27,6 +27,7 @@ pub mod avx512vnni_matvec_i8;
 pub mod avx_dot_f32;
 #[cfg(target_arch = "x86_64")]
 pub mod avxvnni_matvec_i8;
+pub mod float;
 #[cfg(target_arch = "aarch64")]
 pub mod neon_dot_f32;
 #[cfg(target_arch = "aarch64")]
@@ -36,6 +37,7 @@ pub mod neon_matvec_i8;
 
 use core::sync::atomic::{AtomicU8, Ordering};
 
+pub use float::{FloatKernel, ResolvedFloat};
 pub use generic::{dot_f16, dot_f32, dot_i8, gate_f32, matvec_f32, relu_f32, requantize};
 
 /// An implementation of the int8 kernels.
@@ -434,150 +436,6 @@ impl Resolved {
     }
 }
 
-/// An implementation of the float dot products (f32 and f16 weights,
-/// accumulated in f32). Every one gives the same bits as the portable one:
-/// only the instructions differ, not the order of the sums.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum FloatKernel {
-    /// Portable code the compiler vectorizes for the baseline target.
-    Portable,
-    /// x86_64 AVX on eight lanes, with F16C to widen f16 weights.
-    Avx,
-    /// aarch64 NEON on two vectors of four lanes, f16 weights widened by
-    /// `FCVTL` (every ARMv8-A core).
-    Neon,
-}
-
-/// The chosen float kernel as an index into `FLOAT_ALL`; `u8::MAX` until
-/// first use.
-static BEST_FLOAT: AtomicU8 = AtomicU8::new(u8::MAX);
-
-/// Every float kernel, in declaration order.
-const FLOAT_ALL: [FloatKernel; 3] = [FloatKernel::Portable, FloatKernel::Avx, FloatKernel::Neon];
-
-#[cfg(all(feature = "std", target_arch = "x86_64"))]
-fn has_avx_f16c() -> bool {
-    std::is_x86_feature_detected!("avx") && std::is_x86_feature_detected!("f16c")
-}
-#[cfg(all(not(feature = "std"), target_arch = "x86_64"))]
-fn has_avx_f16c() -> bool {
-    cfg!(all(target_feature = "avx", target_feature = "f16c"))
-}
-
-impl FloatKernel {
-    /// A short name for reports.
-    pub const fn name(self) -> &'static str {
-        match self {
-            FloatKernel::Portable => "portable",
-            FloatKernel::Avx => "avx",
-            FloatKernel::Neon => "neon-float",
-        }
-    }
-
-    /// True when this CPU (or, without `std`, this build) can run it.
-    pub fn is_available(self) -> bool {
-        match self {
-            FloatKernel::Portable => true,
-            #[cfg(target_arch = "x86_64")]
-            FloatKernel::Avx => has_avx_f16c(),
-            #[cfg(target_arch = "aarch64")]
-            FloatKernel::Neon => true,
-            #[allow(unreachable_patterns)]
-            _ => false,
-        }
-    }
-
-    /// Every implementation that can run here, the portable one first.
-    pub fn available() -> impl Iterator<Item = FloatKernel> {
-        FLOAT_ALL.into_iter().filter(|k| k.is_available())
-    }
-
-    /// The implementation float executors resolve when they are built: the
-    /// fastest that can run here, unless [`FloatKernel::prefer`] chose
-    /// another.
-    pub fn best() -> FloatKernel {
-        match BEST_FLOAT.load(Ordering::Relaxed) {
-            u8::MAX => {
-                let best = Self::available().last().unwrap_or(FloatKernel::Portable);
-                BEST_FLOAT.store(best as u8, Ordering::Relaxed);
-                best
-            }
-            i => FLOAT_ALL[usize::from(i)],
-        }
-    }
-
-    /// Makes executors built from now on use this implementation. Returns
-    /// false, changing nothing, when it cannot run here.
-    pub fn prefer(self) -> bool {
-        if self.is_available() {
-            BEST_FLOAT.store(self as u8, Ordering::Relaxed);
-        }
-        self.is_available()
-    }
-
-    /// This kernel, checked once to run here; `None` when it cannot.
-    pub fn resolve(self) -> Option<ResolvedFloat> {
-        self.is_available().then_some(ResolvedFloat(self))
-    }
-}
-
-/// A float kernel known to run on this CPU (see [`Resolved`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ResolvedFloat(FloatKernel);
-
-impl ResolvedFloat {
-    /// [`FloatKernel::best`], resolved.
-    pub fn best() -> ResolvedFloat {
-        ResolvedFloat(FloatKernel::best())
-    }
-
-    /// Which kernel it is.
-    pub fn kernel(self) -> FloatKernel {
-        self.0
-    }
-
-    /// [`generic::dot_f32`].
-    ///
-    /// # Panics
-    /// If the lengths differ.
-    #[inline]
-    #[allow(unsafe_code)]
-    pub fn dot_f32(self, a: &[f32], b: &[f32]) -> f32 {
-        assert_eq!(a.len(), b.len(), "dot_f32 length mismatch");
-        match self.0 {
-            // Safety: resolved, so AVX was detected (or enabled at compile
-            // time); lengths checked above.
-            #[cfg(target_arch = "x86_64")]
-            FloatKernel::Avx => unsafe { avx_dot_f32::dot_f32(a, b) },
-            // Safety: NEON is part of every aarch64 CPU; lengths checked.
-            #[cfg(target_arch = "aarch64")]
-            FloatKernel::Neon => unsafe { neon_dot_f32::dot_f32(a, b) },
-            _ => generic::dot_f32(a, b),
-        }
-    }
-
-    /// [`generic::dot_f16`]; the weights must be finite (a loaded model's
-    /// are).
-    ///
-    /// # Panics
-    /// If the lengths differ.
-    #[inline]
-    #[allow(unsafe_code)]
-    pub fn dot_f16(self, w: &[half::f16], x: &[f32]) -> f32 {
-        assert_eq!(w.len(), x.len(), "dot_f16 length mismatch");
-        match self.0 {
-            // Safety: resolved, so AVX and F16C were detected (or enabled at
-            // compile time); lengths checked above.
-            #[cfg(target_arch = "x86_64")]
-            FloatKernel::Avx => unsafe { avx_dot_f32::dot_f16(w, x) },
-            // Safety: as for `dot_f32`.
-            #[cfg(target_arch = "aarch64")]
-            FloatKernel::Neon => unsafe { neon_dot_f32::dot_f16(w, x) },
-            _ => generic::dot_f16(w, x),
-        }
-    }
-}
-
 /// `out[o] += w[o] · x` with the fastest kernel available.
 ///
 /// # Panics
@@ -756,42 +614,8 @@ mod tests {
         assert_eq!(requantize(i32::MIN, i32::MAX, 30), i32::MIN);
     }
 
-    proptest! {
-        #[test]
-        fn every_float_kernel_equals_portable(
-            a in proptest::collection::vec(-1e3f32..1e3, 0..80),
-            seed in any::<u64>(),
-        ) {
-            let mut s = seed | 1;
-            let b: Vec<f32> = a.iter().map(|_| {
-                s ^= s << 13;
-                s ^= s >> 7;
-                s ^= s << 17;
-                (s % 20_001) as f32 / 1000.0 - 10.0
-            }).collect();
-            let halves: Vec<half::f16> = a.iter().map(|&v| half::f16::from_f32(v)).collect();
-            let portable = ResolvedFloat(FloatKernel::Portable);
-            for kernel in FloatKernel::available().filter_map(FloatKernel::resolve) {
-                // Bits, not closeness: the same sums in the same order.
-                prop_assert_eq!(
-                    kernel.dot_f32(&a, &b).to_bits(),
-                    portable.dot_f32(&a, &b).to_bits(),
-                    "{:?} f32", kernel
-                );
-                prop_assert_eq!(
-                    kernel.dot_f16(&halves, &b).to_bits(),
-                    portable.dot_f16(&halves, &b).to_bits(),
-                    "{:?} f16", kernel
-                );
-            }
-        }
-    }
-
     #[test]
     fn kernels_are_listed_in_declaration_order() {
-        for (i, k) in FLOAT_ALL.into_iter().enumerate() {
-            assert_eq!(k as usize, i, "{k:?}");
-        }
         // `BEST` and `prefer` store a kernel as its discriminant and read it
         // back as an index into `ALL`.
         for (i, k) in ALL.into_iter().enumerate() {
