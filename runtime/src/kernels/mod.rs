@@ -23,6 +23,8 @@ pub mod avx512_gate_s16_s8;
 pub mod avx512_requant_s32;
 #[cfg(target_arch = "x86_64")]
 pub mod avx512vnni_matvec_i8;
+#[cfg(all(feature = "alloc", target_arch = "x86_64"))]
+pub mod avx512vnni_packed_i8;
 #[cfg(target_arch = "x86_64")]
 pub mod avx_dot_f32;
 #[cfg(target_arch = "x86_64")]
@@ -38,6 +40,36 @@ pub mod neon_matvec_i8;
 use core::sync::atomic::{AtomicU8, Ordering};
 
 pub use float::{FloatKernel, ResolvedFloat};
+
+/// Weights packed in a kernel's own reading order: on x86_64 hosts, the
+/// AVX-512 VNNI kernel's 16-row blocks.
+#[cfg(all(feature = "alloc", target_arch = "x86_64"))]
+pub use avx512vnni_packed_i8::PackedI8;
+
+/// No kernel of this build reads packed weights (no heap to pack into, or
+/// no kernel that wants another order), so there is no packed matrix.
+#[cfg(not(all(feature = "alloc", target_arch = "x86_64")))]
+#[derive(Debug)]
+pub enum PackedI8 {}
+
+/// An int8 weight matrix as the products take it: the model's row-major
+/// bytes, and the same matrix packed for this CPU's kernel when the model
+/// was packed at load ([`crate::quant::QuantWeights`] does on hosts with
+/// AVX-512 VNNI).
+#[derive(Clone, Copy, Debug)]
+pub struct Matrix<'a> {
+    /// Row-major weights.
+    pub w: &'a [i8],
+    /// The same weights in a kernel's order, if packed.
+    pub packed: Option<&'a PackedI8>,
+}
+
+impl<'a> Matrix<'a> {
+    /// A row-major matrix with no packed form.
+    pub fn row_major(w: &'a [i8]) -> Matrix<'a> {
+        Matrix { w, packed: None }
+    }
+}
 pub use generic::{dot_f16, dot_f32, dot_i8, gate_f32, matvec_f32, relu_f32, requantize};
 
 /// An implementation of the int8 kernels.
@@ -310,11 +342,7 @@ impl Resolved {
         if x.len == 0 || x.count == 0 {
             return;
         }
-        assert!(w.len().is_multiple_of(x.len), "matmul_i8: weights are not whole rows");
-        let rows = w.len() / x.len;
-        let out_end = (x.count - 1).checked_mul(out_stride).and_then(|s| s.checked_add(rows));
-        assert!(x.in_bounds(), "matmul_i8: an input vector is out of bounds");
-        assert!(out_end.is_some_and(|e| e <= out.len()), "matmul_i8: an output is out of bounds");
+        let rows = check_matmul(out.len(), out_stride, w.len(), x);
         match self.0 {
             // Safety: resolved, so AVX-512 F/BW/VL/VNNI were detected (or
             // enabled at compile time); every vector's bounds checked above.
@@ -331,6 +359,50 @@ impl Resolved {
             }
         }
     }
+}
+
+impl Resolved {
+    /// [`Resolved::matmul_i8`] over `m`: from its packed form when this is
+    /// the kernel it was packed for (AVX-512 VNNI), else from its row-major
+    /// bytes. Equal to `x.count` calls of [`Resolved::matvec_i8`], bit for
+    /// bit, either way.
+    ///
+    /// # Panics
+    /// As [`Resolved::matmul_i8`], and if the packed form's shape is not
+    /// the row-major one's.
+    #[inline]
+    #[allow(unsafe_code)]
+    pub fn matmul(self, out: &mut [i32], out_stride: usize, m: Matrix<'_>, x: Columns<'_>) {
+        #[cfg(all(feature = "alloc", target_arch = "x86_64"))]
+        if let (Int8Kernel::Avx512Vnni, Some(p)) = (self.0, m.packed) {
+            if x.len == 0 || x.count == 0 {
+                return;
+            }
+            let rows = check_matmul(out.len(), out_stride, m.w.len(), x);
+            assert!(p.rows() == rows && p.len() == x.len, "matmul: packed shape mismatch");
+            // Safety: resolved, so AVX-512 F/BW/VNNI were detected (or
+            // enabled at compile time); every vector's bounds checked above.
+            return unsafe {
+                avx512vnni_packed_i8::matmul(out, out_stride, p, x.data, x.stride, x.count)
+            };
+        }
+        self.matmul_i8(out, out_stride, m.w, x)
+    }
+}
+
+/// Checks the shapes of a product of `w_len` weights with `x` into `out`
+/// and returns its number of rows.
+///
+/// # Panics
+/// If `w_len` is not a multiple of `x.len`, or a vector of `x` or of `out`
+/// is out of bounds.
+fn check_matmul(out_len: usize, out_stride: usize, w_len: usize, x: Columns<'_>) -> usize {
+    assert!(w_len.is_multiple_of(x.len), "matmul_i8: weights are not whole rows");
+    let rows = w_len / x.len;
+    let out_end = (x.count - 1).checked_mul(out_stride).and_then(|s| s.checked_add(rows));
+    assert!(x.in_bounds(), "matmul_i8: an input vector is out of bounds");
+    assert!(out_end.is_some_and(|e| e <= out_len), "matmul_i8: an output is out of bounds");
+    rows
 }
 
 /// The requantization epilogues: after a matrix-vector product, its int32
@@ -460,6 +532,22 @@ mod tests {
         }
     }
 
+    /// The packed product of one input against the generic one, with every
+    /// kernel (only AVX-512 VNNI reads the packed form).
+    #[cfg(target_arch = "x86_64")]
+    fn check_packed(rows: usize, w: &[i8], x: &[i8], start: &[i32]) {
+        let mut want = start[..rows].to_vec();
+        generic::matvec_i8(&mut want, w, x);
+        let packed = PackedI8::pack(w, rows);
+        let m = Matrix { w, packed: Some(&packed) };
+        let cols = Columns { data: x, stride: x.len(), len: x.len(), count: 1 };
+        for kernel in Int8Kernel::available().filter_map(Int8Kernel::resolve) {
+            let mut got = start[..rows].to_vec();
+            kernel.matmul(&mut got, rows, m, cols);
+            assert_eq!(got, want, "{kernel:?} packed, {rows} rows of {}", x.len());
+        }
+    }
+
     proptest! {
         #[test]
         fn every_kernel_equals_generic(
@@ -484,9 +572,9 @@ mod tests {
     proptest! {
         #[test]
         fn every_matmul_equals_one_matvec_per_input(
-            rows in 1usize..23,
+            rows in 1usize..70,
             n in 1usize..200,
-            cols in 0usize..11,
+            cols in 0usize..14,
             pad in 0usize..5,
             out_pad in 0usize..3,
             seed in any::<u64>(),
@@ -511,6 +599,14 @@ mod tests {
                 let mut got = start.clone();
                 kernel.matmul_i8(&mut got, out_stride, &w, x);
                 prop_assert_eq!(&got, &want, "{:?}, {} rows of {}, {} columns", kernel, rows, n, cols);
+                #[cfg(target_arch = "x86_64")]
+                {
+                    let packed = PackedI8::pack(&w, rows);
+                    let m = Matrix { w: &w, packed: Some(&packed) };
+                    let mut got = start.clone();
+                    kernel.matmul(&mut got, out_stride, m, x);
+                    prop_assert_eq!(&got, &want, "{:?} packed, {} rows of {}, {} columns", kernel, rows, n, cols);
+                }
             }
         }
     }
@@ -525,6 +621,8 @@ mod tests {
             let start: Vec<i32> =
                 (0..21).map(|r| [i32::MAX - 3, i32::MIN, 0, -1, 7][r % 5]).collect();
             check_all(21, &w, &x, &start);
+            #[cfg(target_arch = "x86_64")]
+            check_packed(21, &w, &x, &start);
             let mixed: Vec<i8> = (0..n).map(|i| if i % 2 == 0 { 127 } else { -128 }).collect();
             check_all(1, &mixed, &x, &[0]);
         }

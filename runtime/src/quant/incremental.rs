@@ -181,11 +181,11 @@ impl Network for GatedInt8<'_, '_> {
         for l in 0..arch.layers() {
             let layer = self.weights.layer(l);
             let (r, k, cin) = (arch.radius_of(l), arch.kernel_of(l), arch.input_channels_of(l));
-            let vw = layer.weight(TensorKind::VWeight);
+            let vw = layer.matrix(TensorKind::VWeight);
             let (gate_mult, link_mult) =
                 (layer.requant(RequantPoint::VGate), layer.requant(RequantPoint::VLink));
             let (lw, lb, lmult) = (
-                layer.weight(TensorKind::LinkWeight),
+                layer.matrix(TensorKind::LinkWeight),
                 layer.bias(TensorKind::LinkBias),
                 layer.requant(RequantPoint::Link),
             );
@@ -213,7 +213,7 @@ impl Network for GatedInt8<'_, '_> {
                     self.acc[b * acc_n..][..p2].copy_from_slice(bias);
                 }
                 let windows = Columns { data: self.window, stride: gather_n, len: n, count: lanes };
-                self.kernel.matmul_i8(self.acc, acc_n, vw, windows);
+                self.kernel.matmul(self.acc, acc_n, vw, windows);
                 for b in 0..lanes {
                     let acc = &self.acc[b * acc_n..][..p2];
                     let pre = &mut self.pre[b * p2..][..p2];
@@ -223,7 +223,7 @@ impl Network for GatedInt8<'_, '_> {
                     self.acc[b * acc_n..][..p2].copy_from_slice(lb);
                 }
                 let inputs = Columns { data: self.link_in, stride: p2, len: p2, count: lanes };
-                self.kernel.matmul_i8(self.acc, acc_n, lw, inputs);
+                self.kernel.matmul(self.acc, acc_n, lw, inputs);
                 for b in 0..lanes {
                     let acc = &self.acc[b * acc_n..][..p2];
                     let link = &mut self.links[b * layout.links + (l * w + x) * p2..][..p2];
@@ -272,7 +272,7 @@ impl Network for GatedInt8<'_, '_> {
                     len: window_len,
                     count: lanes,
                 };
-                self.kernel.matmul_i8(self.acc, acc_n, hw, windows);
+                self.kernel.matmul(self.acc, acc_n, layer.matrix(TensorKind::HWeight), windows);
             }
             let mult = layer.requant(RequantPoint::Horizontal);
             for b in 0..lanes {
@@ -286,7 +286,7 @@ impl Network for GatedInt8<'_, '_> {
                 self.top.copy_from_slice(self.gated);
             } else {
                 let (ow, ob) =
-                    (layer.weight(TensorKind::OutWeight), layer.bias(TensorKind::OutBias));
+                    (layer.matrix(TensorKind::OutWeight), layer.bias(TensorKind::OutBias));
                 let out_mult = layer.requant(RequantPoint::Out);
                 let res = layer.requant(RequantPoint::Residual).get(0);
                 let res_pair = (res.multiplier, res.shift);
@@ -294,7 +294,7 @@ impl Network for GatedInt8<'_, '_> {
                     self.acc[b * acc_n..][..p].copy_from_slice(ob);
                 }
                 let gated = Columns { data: self.gated, stride: p, len: p, count: lanes };
-                self.kernel.matmul_i8(self.acc, acc_n, ow, gated);
+                self.kernel.matmul(self.acc, acc_n, ow, gated);
                 for b in 0..lanes {
                     let window = &self.left_windows
                         [b * layout.left_windows + (l - 1) * window_len..][..window_len];
@@ -324,7 +324,7 @@ impl Network for GatedInt8<'_, '_> {
             *t = (*t).max(0);
         }
         let (w1, b1, m1) = (
-            head.weight(TensorKind::Head1Weight),
+            head.matrix(TensorKind::Head1Weight),
             head.bias(TensorKind::Head1Bias),
             head.requant(RequantPoint::Head1),
         );
@@ -332,7 +332,7 @@ impl Network for GatedInt8<'_, '_> {
             self.acc[b * acc_n..][..hidden].copy_from_slice(b1);
         }
         let tops = Columns { data: self.top, stride: p, len: p, count: lanes };
-        self.kernel.matmul_i8(self.acc, acc_n, w1, tops);
+        self.kernel.matmul(self.acc, acc_n, w1, tops);
         for b in 0..lanes {
             // The hidden layer's ReLU is the clamp's lower bound.
             let (h, a1) =
@@ -340,7 +340,7 @@ impl Network for GatedInt8<'_, '_> {
             self.kernel.requant_i8(h, a1, m1.pairs(), 0, 127);
         }
         let (w2, b2, m2) = (
-            head.weight(TensorKind::Head2Weight),
+            head.matrix(TensorKind::Head2Weight),
             head.bias(TensorKind::Head2Bias),
             head.requant(RequantPoint::Head2),
         );
@@ -348,7 +348,7 @@ impl Network for GatedInt8<'_, '_> {
             self.logits[b * k..][..k].copy_from_slice(b2);
         }
         let hiddens = Columns { data: self.head, stride: hidden, len: hidden, count: lanes };
-        self.kernel.matmul_i8(self.logits, k, w2, hiddens);
+        self.kernel.matmul(self.logits, k, w2, hiddens);
         for (o, logit) in self.logits.iter_mut().enumerate() {
             *logit = m2.get(o % k).apply(*logit);
         }

@@ -20,6 +20,7 @@
 pub mod gate;
 pub mod incremental;
 pub mod lockstep;
+pub mod packed;
 pub mod softmax;
 pub mod tables;
 pub mod weights;

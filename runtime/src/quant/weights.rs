@@ -10,6 +10,8 @@
 use crate::arch::{Arch, Variant};
 use crate::error::Error;
 use crate::params::{LayerOffsets, TensorKind};
+use crate::kernels::Matrix;
+use crate::quant::packed::{self, PackedLayer};
 use crate::quant::QuantMultiplier;
 
 /// Longest dot product the int32 accumulator holds exactly: 2^31 / 128².
@@ -155,12 +157,19 @@ pub struct QuantLayer<'a> {
     biases: &'a [i32],
     b_offsets: &'a LayerOffsets,
     requant: &'a [i32],
+    packed: Option<&'a PackedLayer>,
 }
 
 impl<'a> QuantLayer<'a> {
     /// An int8 weight tensor; empty when absent.
     pub fn weight(&self, kind: TensorKind) -> &'a [i8] {
         &self.weights[self.w_offsets.ranges[kind as usize].clone()]
+    }
+
+    /// Weight tensor `kind` as the products take it, with its packed form
+    /// if the model was packed for this CPU's kernel.
+    pub fn matrix(&self, kind: TensorKind) -> Matrix<'a> {
+        Matrix { w: self.weight(kind), packed: self.packed.and_then(|p| p.get(kind)) }
     }
 
     /// An int32 bias tensor; empty when absent.
@@ -212,6 +221,8 @@ pub struct QuantWeights<'a> {
     first: Offsets,
     block: Offsets,
     head: Offsets,
+    /// The weights again in the kernel's order, where the kernel has one.
+    packed: packed::Packed,
 }
 
 impl<'a> QuantWeights<'a> {
@@ -255,7 +266,7 @@ impl<'a> QuantWeights<'a> {
                 return Err(Error::InvalidRequant { index });
             }
         }
-        Ok(QuantWeights {
+        let mut model = QuantWeights {
             arch,
             weights,
             biases,
@@ -263,7 +274,12 @@ impl<'a> QuantWeights<'a> {
             first: Offsets::of(&arch, Some(0)),
             block: Offsets::of(&arch, Some(1)),
             head: Offsets::of(&arch, None),
-        })
+            packed: Default::default(),
+        };
+        let layers = (0..arch.layers()).map(|l| (Some(l), model.layer(l)));
+        let packed = packed::pack(layers.chain([(None, model.head())]));
+        model.packed = packed;
+        Ok(model)
     }
 
     /// The architecture.
@@ -293,7 +309,8 @@ impl<'a> QuantWeights<'a> {
                 &self.block,
             )
         };
-        self.view(Some(layer), w0, b0, q0, offsets)
+        let packed = packed::layer(&self.packed, layer);
+        self.view(Some(layer), w0, b0, q0, offsets, packed)
     }
 
     /// The head's tensors.
@@ -302,7 +319,7 @@ impl<'a> QuantWeights<'a> {
         let w0 = self.weights.len() - h.weights.len;
         let b0 = self.biases.len() - h.biases.len;
         let q0 = self.requant.len() / 2 - h.requant;
-        self.view(None, w0, b0, q0, h)
+        self.view(None, w0, b0, q0, h, packed::layer(&self.packed, self.arch.layers()))
     }
 
     fn view<'s>(
@@ -312,6 +329,7 @@ impl<'a> QuantWeights<'a> {
         b0: usize,
         q0: usize,
         offsets: &'s Offsets,
+        packed: Option<&'s PackedLayer>,
     ) -> QuantLayer<'s> {
         QuantLayer {
             arch: &self.arch,
@@ -321,6 +339,7 @@ impl<'a> QuantWeights<'a> {
             biases: &self.biases[b0..b0 + offsets.biases.len],
             b_offsets: &offsets.biases,
             requant: &self.requant[2 * q0..2 * (q0 + offsets.requant)],
+            packed,
         }
     }
 }
