@@ -200,22 +200,35 @@ pub(crate) const fn gather_len(arch: &Arch) -> usize {
 }
 
 impl QuantStateLayout {
-    /// The layout of `arch`. Call [`Arch::validate`] first: sizes saturate.
+    /// The layout of `arch`, the smallest: the vertical stack computes one
+    /// position of a row at a time. Call [`Arch::validate`] first: sizes
+    /// saturate.
     pub const fn of(arch: &Arch) -> QuantStateLayout {
+        QuantStateLayout::with_row_tile(arch, 1)
+    }
+
+    /// The layout of `arch` when the vertical stack computes `tile`
+    /// positions of a row at once (one matrix product over them, so each
+    /// weight load serves `tile` positions): the scratch of one position's
+    /// accumulators, gate inputs, link input and kernel window, `tile`
+    /// times. A tile of 0 counts as 1.
+    pub const fn with_row_tile(arch: &Arch, tile: usize) -> QuantStateLayout {
         let (w, p, r) = (arch.width, arch.channels, arch.radius_of(1));
+        let t = if tile == 0 { 1 } else { tile };
+        let per_position = acc_len(arch)     // accumulators (i32)
+            + words(4 * p)                   // gate inputs (i16)
+            + words(2 * p)                   // link input (i8)
+            + words(gather_len(arch)); // vertical window (i8)
         QuantStateLayout {
             image_rows: (arch.radius_of(0) + 2).saturating_mul(w),
             vertical_rings: arch.blocks.saturating_mul(r + 1).saturating_mul(w).saturating_mul(p),
             links: (arch.blocks + 1).saturating_mul(w).saturating_mul(2 * p),
             left_windows: arch.blocks.saturating_mul(r + 1).saturating_mul(p),
             biases: (arch.blocks + 1).saturating_mul(4 * p),
-            scratch_words: acc_len(arch)  // accumulators (i32)
-                + words(4 * p)            // gate inputs (i16)
-                + words(2 * p)            // link input (i8)
+            scratch_words: per_position.saturating_mul(t)
                 + words(p) * 2            // gate output, residual (i8)
                 + words(arch.head)        // head hidden (i8)
-                + arch.levels             // logits (i32)
-                + words(gather_len(arch)), // vertical window (i8)
+                + arch.levels, // logits (i32)
         }
     }
 
@@ -231,9 +244,19 @@ impl QuantStateLayout {
 }
 
 impl Arch {
-    /// i32 words of state the int8 executor needs; `const`, for static buffers.
+    /// i32 words of state the int8 executor needs; `const`, for static
+    /// buffers. The smallest state, what an MCU allocates.
     pub const fn quant_state_words(&self) -> usize {
         QuantStateLayout::of(self).words()
+    }
+
+    /// i32 words of state with which the int8 executor computes each row's
+    /// vertical stack as one matrix product over all of the row's positions
+    /// instead of one position at a time: faster where memory is not
+    /// scarce (hosts), the same results bit for bit. An executor given at
+    /// least this many words per image uses it.
+    pub const fn quant_state_words_whole_rows(&self) -> usize {
+        QuantStateLayout::with_row_tile(self, self.width).words()
     }
 }
 

@@ -1,7 +1,9 @@
 //! Lockstep batches equal one image at a time, bit for bit: every lane's
 //! logits at every pixel equal those of the one-image int8 executor on the
 //! same image and class, and sampled batches give the same images (and the
-//! golden ones with the shipped model), whatever the batch size and lane.
+//! golden ones with the shipped model), whatever the batch size and lane,
+//! and whether the batch computes the vertical stack a position at a time
+//! or a whole row at once.
 
 // The loops run over pixels and, inside, over the images of a batch: one
 // index into several images reads clearer than zipped iterators.
@@ -34,12 +36,19 @@ proptest! {
         arch in gated_archs(),
         seed in any::<u64>(),
         lanes in 1usize..6,
+        whole_rows in any::<bool>(),
     ) {
         let model = quantized(arch, seed)?;
         let q = model.view().unwrap();
         let images: Vec<Vec<u8>> = (0..lanes).map(|b| random_image(&arch, seed ^ (b as u64 + 11))).collect();
         let classes: Vec<_> = (0..lanes).map(|b| label(&arch, seed.wrapping_add(b as u64))).collect();
-        let mut state = vec![0x5a5a_5a5ai32; LockstepI8::state_words(&arch, lanes)];
+        // The singles run in the least state (one position at a time).
+        let words = if whole_rows {
+            LockstepI8::state_words_whole_rows(&arch, lanes)
+        } else {
+            LockstepI8::state_words(&arch, lanes)
+        };
+        let mut state = vec![0x5a5a_5a5ai32; words];
         let mut batch = LockstepI8::new(&q, &mut state, &classes).unwrap();
         let mut singles: Vec<Vec<i32>> = vec![vec![0; arch.quant_state_words()]; lanes];
         let mut execs: Vec<IncrementalI8<'_, '_>> = singles
@@ -53,7 +62,7 @@ proptest! {
             if (pos as u64 ^ seed) % 4 != 1 {
                 for (b, exec) in execs.iter_mut().enumerate() {
                     let want = exec.logits().unwrap().to_vec();
-                    prop_assert_eq!(batch.logits(b).unwrap(), &want[..], "{:?}: lane {} of {}, pixel {}", arch, b, lanes, pos);
+                    prop_assert_eq!(batch.logits(b).unwrap(), &want[..], "{:?}: lane {} of {}, pixel {}, whole rows {}", arch, b, lanes, pos, whole_rows);
                 }
             }
             for (b, exec) in execs.iter_mut().enumerate() {

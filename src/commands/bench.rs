@@ -112,7 +112,7 @@ struct Timings {
 /// timing every pixel, row and image.
 fn time_sampling(model: &Model<'_>, images: usize) -> anyhow::Result<Timings> {
     let arch = *model.arch();
-    let mut state = vec![0u32; model.state_words()];
+    let mut state = vec![0u32; model.host_state_words()];
     let class_of = |i: usize| (arch.classes > 0).then(|| i % arch.classes);
     let mut exec = Executor::new(model, &mut state, class_of(0))?;
     let pixels = arch.pixels();
@@ -182,7 +182,7 @@ fn throughput(
             images,
             || {
                 (
-                    vec![0i32; LockstepI8::state_words(&arch, batch)],
+                    vec![0i32; LockstepI8::state_words_whole_rows(&arch, batch)],
                     vec![0u8; batch * arch.pixels()],
                 )
             },
@@ -197,7 +197,7 @@ fn throughput(
         _ => timed_rounds(
             threads,
             images,
-            || vec![0u32; model.state_words()],
+            || vec![0u32; model.host_state_words()],
             |state, t, r| {
                 let mut exec = Executor::new(model, state, class_of(r))?;
                 let mut g = rng::from_seed(seed(t, r, 0));

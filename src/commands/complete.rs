@@ -31,7 +31,7 @@ pub fn run(args: &CompleteArgs) -> anyhow::Result<()> {
     let rows = args.rows.unwrap_or(arch.height / 2);
     ensure!(rows <= arch.height, "--rows {rows} is more than the image's {} rows", arch.height);
     let known: Vec<bool> = (0..arch.pixels()).map(|p| p < rows * arch.width).collect();
-    let mut state = vec![0u32; model.state_words()];
+    let mut state = vec![0u32; model.host_state_words()];
     let mut exec = Executor::new(&model, &mut state, set.label(0).filter(|_| arch.classes > 0))?;
     let cols = 2 + args.samples;
     let (cw, ch) = (arch.width as u32 * args.scale + 4, arch.height as u32 * args.scale + 4);

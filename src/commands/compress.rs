@@ -52,7 +52,7 @@ pub fn run(args: &CompressArgs) -> anyhow::Result<()> {
             .map(|t| {
                 let (set, bar) = (&set, bar.clone());
                 scope.spawn(move || -> anyhow::Result<Vec<(usize, Vec<u8>, f64)>> {
-                    let mut state = vec![0i32; arch.quant_state_words()];
+                    let mut state = vec![0i32; arch.quant_state_words_whole_rows()];
                     let first = (arch.classes > 0).then_some(0);
                     let mut exec = IncrementalI8::new(q, &mut state, first)?;
                     let mut buf = vec![0u8; max_stream(arch.pixels())];

@@ -63,7 +63,7 @@ pub fn run(args: &DecompressArgs) -> anyhow::Result<()> {
             .map(|jobs| {
                 let bar = bar.clone();
                 scope.spawn(move || -> anyhow::Result<()> {
-                    let mut state = vec![0i32; arch.quant_state_words()];
+                    let mut state = vec![0i32; arch.quant_state_words_whole_rows()];
                     let first = (arch.classes > 0).then_some(0);
                     let mut exec = IncrementalI8::new(q, &mut state, first)?;
                     for ((image, label), stream) in jobs {

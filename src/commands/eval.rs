@@ -34,7 +34,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
             .map(|t| {
                 let (model, set, bar) = (&model, &set, bar.clone());
                 scope.spawn(move || -> anyhow::Result<f64> {
-                    let mut state = vec![0u32; model.state_words()];
+                    let mut state = vec![0u32; model.host_state_words()];
                     let first = class_of(t).or(best_class.then_some(0));
                     let mut exec = Executor::new(model, &mut state, first)?;
                     let mut sum = 0.0;

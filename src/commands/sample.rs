@@ -46,7 +46,7 @@ fn sample_batch(
     let classes =
         ids.clone().map(|i| class_of(&arch, args.class, i)).collect::<anyhow::Result<Vec<_>>>()?;
     let mut rngs: Vec<_> = ids.map(|i| rng::from_seed(args.seed.wrapping_add(i as u64))).collect();
-    let mut state = vec![0i32; LockstepI8::state_words(&arch, classes.len())];
+    let mut state = vec![0i32; LockstepI8::state_words_whole_rows(&arch, classes.len())];
     let mut batch = LockstepI8::new(q, &mut state, &classes)?;
     let mut images = vec![0u8; classes.len() * arch.pixels()];
     lockstep::generate(&mut batch, &classes, args.temperature, &mut rngs, &mut images)?;
@@ -82,7 +82,7 @@ fn sample_all(
                         }
                         return Ok(out);
                     }
-                    let mut state = vec![0u32; model.state_words()];
+                    let mut state = vec![0u32; model.host_state_words()];
                     let mut exec =
                         Executor::new(model, &mut state, class_of(&arch, args.class, t)?)?;
                     for g in (t..groups).step_by(threads) {

@@ -44,6 +44,8 @@ pub struct GatedInt8<'m, 'b> {
     head: &'b mut [i8],
     logits: &'b mut [i32],
     window: &'b mut [i8],
+    /// Positions of a row whose vertical stack is one product.
+    row_tile: usize,
     /// The int8 kernel, resolved once for this executor.
     kernel: Resolved,
 }
@@ -65,19 +67,25 @@ impl<'m, 'b> IncrementalI8<'m, 'b> {
 
 impl<'m, 'b> GatedInt8<'m, 'b> {
     /// The caches of `lanes` images (at least one) in `buffer`, which must
-    /// hold `lanes` times [`Arch::quant_state_words`] words.
+    /// hold `lanes` times [`Arch::quant_state_words`] words. With `lanes`
+    /// times [`Arch::quant_state_words_whole_rows`] or more, the vertical
+    /// stack computes whole rows at once.
     pub(crate) fn with_lanes(
         weights: &'m QuantWeights<'m>,
         buffer: &'b mut [i32],
         lanes: usize,
     ) -> Result<Self, Error> {
         let arch = *weights.arch();
-        let layout = QuantStateLayout::of(&arch);
+        let whole_rows = QuantStateLayout::with_row_tile(&arch, arch.width);
+        let row_tile =
+            if whole_rows.words().saturating_mul(lanes) <= buffer.len() { arch.width } else { 1 };
+        let layout = QuantStateLayout::with_row_tile(&arch, row_tile);
         let needed = layout.words().saturating_mul(lanes);
         check_buffer(needed, buffer.len())?;
         let p = arch.channels;
         let mut buf = buffer;
         let part = |n: usize| n * lanes;
+        let scratch = |n: usize| n * lanes * row_tile;
         Ok(GatedInt8 {
             weights,
             lanes,
@@ -86,14 +94,15 @@ impl<'m, 'b> GatedInt8<'m, 'b> {
             links: take(&mut buf, part(layout.links)),
             left_windows: take(&mut buf, part(layout.left_windows)),
             biases: take(&mut buf, part(layout.biases)),
-            acc: take(&mut buf, part(acc_len(&arch))),
-            pre: take(&mut buf, part(2 * p)),
-            link_in: take(&mut buf, part(2 * p)),
+            acc: take(&mut buf, scratch(acc_len(&arch))),
+            pre: take(&mut buf, scratch(2 * p)),
+            link_in: take(&mut buf, scratch(2 * p)),
             gated: take(&mut buf, part(p)),
             top: take(&mut buf, part(p)),
             head: take(&mut buf, part(arch.head)),
             logits: take(&mut buf, part(arch.levels)),
-            window: take(&mut buf, part(gather_len(&arch))),
+            window: take(&mut buf, scratch(gather_len(&arch))),
+            row_tile,
             kernel: Resolved::best(),
         })
     }
@@ -190,8 +199,13 @@ impl Network for GatedInt8<'_, '_> {
                 layer.requant(RequantPoint::Link),
             );
             let n = (r + 1) * k * cin;
-            for x in 0..w {
-                for b in 0..lanes {
+            // Tiles of positions, each one product per weight matrix;
+            // column `q · lanes + b` is position `x0 + q` of lane `b`.
+            for x0 in (0..w).step_by(self.row_tile) {
+                let tile = self.row_tile.min(w - x0);
+                let cols = tile * lanes;
+                for c in 0..cols {
+                    let (x, b) = (x0 + c / lanes, c % lanes);
                     // Layer l reads ring l - 1 and writes ring l.
                     let input: &[i8] = if l == 0 {
                         &self.image_rows[b * layout.image_rows..][..layout.image_rows]
@@ -201,7 +215,7 @@ impl Network for GatedInt8<'_, '_> {
                     };
                     let input_rows = if l == 0 { r + 2 } else { ring_rows };
                     gather(
-                        &mut self.window[b * gather_n..][..n],
+                        &mut self.window[c * gather_n..][..n],
                         input,
                         input_rows,
                         (r, k, cin),
@@ -210,29 +224,30 @@ impl Network for GatedInt8<'_, '_> {
                         row,
                     );
                     let bias = &self.biases[b * layout.biases + l * 2 * p2..][..p2];
-                    self.acc[b * acc_n..][..p2].copy_from_slice(bias);
+                    self.acc[c * acc_n..][..p2].copy_from_slice(bias);
                 }
-                let windows = Columns { data: self.window, stride: gather_n, len: n, count: lanes };
+                let windows = Columns { data: self.window, stride: gather_n, len: n, count: cols };
                 self.kernel.matmul(self.acc, acc_n, vw, windows);
-                for b in 0..lanes {
-                    let acc = &self.acc[b * acc_n..][..p2];
-                    let pre = &mut self.pre[b * p2..][..p2];
+                for c in 0..cols {
+                    let acc = &self.acc[c * acc_n..][..p2];
+                    let pre = &mut self.pre[c * p2..][..p2];
                     self.kernel.requant_i16(pre, acc, gate_mult.pairs(), None, PRE_LO, PRE_HI);
-                    let link_in = &mut self.link_in[b * p2..][..p2];
+                    let link_in = &mut self.link_in[c * p2..][..p2];
                     self.kernel.requant_i8(link_in, acc, link_mult.pairs(), -127, 127);
-                    self.acc[b * acc_n..][..p2].copy_from_slice(lb);
+                    self.acc[c * acc_n..][..p2].copy_from_slice(lb);
                 }
-                let inputs = Columns { data: self.link_in, stride: p2, len: p2, count: lanes };
+                let inputs = Columns { data: self.link_in, stride: p2, len: p2, count: cols };
                 self.kernel.matmul(self.acc, acc_n, lw, inputs);
-                for b in 0..lanes {
-                    let acc = &self.acc[b * acc_n..][..p2];
+                for c in 0..cols {
+                    let (x, b) = (x0 + c / lanes, c % lanes);
+                    let acc = &self.acc[c * acc_n..][..p2];
                     let link = &mut self.links[b * layout.links + (l * w + x) * p2..][..p2];
                     self.kernel.requant_i16(link, acc, lmult.pairs(), None, i16::MIN, i16::MAX);
                     if l + 1 < arch.layers() {
                         let slot = row % ring_rows;
                         let ring =
                             &mut self.vertical_rings[b * layout.vertical_rings + l * ring_len..];
-                        let pre = &self.pre[b * p2..][..p2];
+                        let pre = &self.pre[c * p2..][..p2];
                         self.kernel.gate_i8(&mut ring[(slot * w + x) * p..][..p], pre);
                     }
                 }

@@ -59,6 +59,12 @@ impl<'m, 'b> LockstepI8<'m, 'b> {
         arch.quant_state_words().saturating_mul(lanes)
     }
 
+    /// i32 words of state for `lanes` images with whole-row vertical
+    /// products ([`Arch::quant_state_words_whole_rows`], for hosts).
+    pub const fn state_words_whole_rows(arch: &Arch, lanes: usize) -> usize {
+        arch.quant_state_words_whole_rows().saturating_mul(lanes)
+    }
+
     /// A batch of `classes.len()` images at pixel 0, image `b` of class
     /// `classes[b]`.
     ///

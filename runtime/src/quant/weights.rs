@@ -9,8 +9,8 @@
 
 use crate::arch::{Arch, Variant};
 use crate::error::Error;
-use crate::params::{LayerOffsets, TensorKind};
 use crate::kernels::Matrix;
+use crate::params::{LayerOffsets, TensorKind};
 use crate::quant::packed::{self, PackedLayer};
 use crate::quant::QuantMultiplier;
 
