@@ -31,6 +31,7 @@ use alloc::vec::Vec;
 use core::arch::x86_64::*;
 
 use super::avxvnni_matvec_i8::bias_correction;
+use super::ColumnMap;
 
 /// One 64-byte block of packed weights: 16 rows by 4 inputs.
 #[derive(Clone, Copy)]
@@ -111,6 +112,88 @@ pub unsafe fn matmul(
     x_stride: usize,
     cols: usize,
 ) {
+    let mut epilogue = Accumulate { out: out.as_mut_ptr(), stride: out_stride };
+    // Safety: the caller's features and bounds.
+    unsafe { product(p, x, x_stride, cols, &mut epilogue) }
+}
+
+/// One int16 output of [`matmul_requant`]: column `c`'s rows at
+/// `out + map.offset(c)`, `clamp(requant(a) (+ add), lo, hi)`.
+#[derive(Clone, Copy, Debug)]
+pub struct Out16 {
+    /// Where column 0 starts.
+    pub out: *mut i16,
+    /// Where the other columns start.
+    pub map: ColumnMap,
+    /// The rows' `(multiplier, shift)` pairs.
+    pub pairs: *const i32,
+    /// An int16 addend of the same shape as the output (the saturated
+    /// requantization plus the addend is clamped), if any.
+    pub add: Option<(*const i16, ColumnMap)>,
+    /// The clamp.
+    pub lo: i16,
+    /// The clamp.
+    pub hi: i16,
+}
+
+/// One int8 output of [`matmul_requant`]: `clamp(requant(a), lo, hi)`.
+#[derive(Clone, Copy, Debug)]
+pub struct Out8 {
+    /// Where column 0 starts.
+    pub out: *mut i8,
+    /// Where the other columns start.
+    pub map: ColumnMap,
+    /// The rows' `(multiplier, shift)` pairs.
+    pub pairs: *const i32,
+    /// The clamp.
+    pub lo: i8,
+    /// The clamp.
+    pub hi: i8,
+}
+
+/// The product with its epilogue fused: for every column `c < cols`,
+/// `a = bias_c + w · x_c` (wrapping int32, `bias_c` at
+/// `bias + bias_map.offset(c)`), requantized into `wide` and `narrow`
+/// while the sums are still in registers. Each output equals
+/// [`super::generic::requant_i16`] / [`super::generic::requant_i8`] of the
+/// accumulator, bit for bit.
+///
+/// # Safety
+/// AVX-512F/BW/VNNI; every column's input, bias, addend and outputs in
+/// bounds for `p.rows()` rows (`p.len()` inputs), pairs `2 · p.rows()`
+/// words, `lo <= hi`.
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn matmul_requant(
+    p: &PackedI8,
+    x: &[i8],
+    x_stride: usize,
+    cols: usize,
+    bias: *const i32,
+    bias_map: ColumnMap,
+    wide: Option<Out16>,
+    narrow: Option<Out8>,
+) {
+    let mut epilogue = Requant { bias, bias_map, wide, narrow };
+    // Safety: the caller's features and bounds.
+    unsafe { product(p, x, x_stride, cols, &mut epilogue) }
+}
+
+/// Every column through every row block, tiles of up to [`TILE_COLS`]
+/// columns by [`TILE_BLOCKS`] blocks, each tile's sums handed to
+/// `epilogue`.
+///
+/// # Safety
+/// As [`matmul`] and [`matmul_requant`]: features, and every column's
+/// input and outputs in bounds.
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+unsafe fn product<E: Epilogue>(
+    p: &PackedI8,
+    x: &[i8],
+    x_stride: usize,
+    cols: usize,
+    epilogue: &mut E,
+) {
     let mut c = 0;
     while c < cols {
         let t = (cols - c).min(TILE_COLS);
@@ -118,12 +201,12 @@ pub unsafe fn matmul(
         // c..c + t.
         unsafe {
             match t {
-                6 => columns::<6, 1>(out, out_stride, p, x, x_stride, c),
-                5 => columns::<5, 1>(out, out_stride, p, x, x_stride, c),
-                4 => columns::<4, 1>(out, out_stride, p, x, x_stride, c),
-                3 => columns::<3, 1>(out, out_stride, p, x, x_stride, c),
-                2 => columns::<2, 2>(out, out_stride, p, x, x_stride, c),
-                _ => columns::<1, 3>(out, out_stride, p, x, x_stride, c),
+                6 => columns::<E, 6, 1>(p, x, x_stride, c, epilogue),
+                5 => columns::<E, 5, 1>(p, x, x_stride, c, epilogue),
+                4 => columns::<E, 4, 1>(p, x, x_stride, c, epilogue),
+                3 => columns::<E, 3, 1>(p, x, x_stride, c, epilogue),
+                2 => columns::<E, 2, 2>(p, x, x_stride, c, epilogue),
+                _ => columns::<E, 1, 3>(p, x, x_stride, c, epilogue),
             }
         }
         c += t;
@@ -134,16 +217,15 @@ pub unsafe fn matmul(
 /// [`TILE_BLOCKS`] blocks; `KS` accumulator sets per tile.
 ///
 /// # Safety
-/// As [`matmul`], for columns `c0 .. c0 + C`.
+/// As [`product`], for columns `c0 .. c0 + C`.
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-unsafe fn columns<const C: usize, const KS: usize>(
-    out: &mut [i32],
-    out_stride: usize,
+unsafe fn columns<E: Epilogue, const C: usize, const KS: usize>(
     p: &PackedI8,
     x: &[i8],
     x_stride: usize,
     c0: usize,
+    epilogue: &mut E,
 ) {
     let n = p.len;
     let full = n / 4;
@@ -161,30 +243,59 @@ unsafe fn columns<const C: usize, const KS: usize>(
         i32::from_le_bytes(word)
     });
     let xs: [*const i8; C] = core::array::from_fn(|k| inputs[k].as_ptr());
-    let tile = Tile { groups: p.groups, full, has_tail: n % 4 != 0, xs, tails };
+    let tile = Tile { groups: p.groups, full, has_tail: !n.is_multiple_of(4), xs, tails };
+    let targets = epilogue.targets::<C>(c0);
     let row_blocks = p.rows.div_ceil(16);
     let mut b = 0;
     while b < row_blocks {
         let left = row_blocks - b;
         // Safety: blocks b.. of the matrix exist; the tile reads `full`
-        // whole groups of each input (inside it) and the tail words.
-        let base = unsafe { p.blocks.as_ptr().add(b * p.groups) };
-        if left >= TILE_BLOCKS {
-            let acc = unsafe { tile.run::<TILE_BLOCKS, KS>(base) };
-            // Safety: the caller's bounds on `out`; the mask stops at `rows`.
-            unsafe { store(out, out_stride, c0, b, p.rows, &acc, &corr) };
-            b += TILE_BLOCKS;
-        } else if left >= 2 {
-            let acc = unsafe { tile.run::<2, KS>(base) };
-            // Safety: as above.
-            unsafe { store(out, out_stride, c0, b, p.rows, &acc, &corr) };
-            b += 2;
-        } else {
-            let acc = unsafe { tile.run::<1, KS>(base) };
-            // Safety: as above.
-            unsafe { store(out, out_stride, c0, b, p.rows, &acc, &corr) };
-            b += 1;
+        // whole groups of each input (inside it) and the tail words; the
+        // epilogue's bounds are the caller's, its masks stop at `rows`.
+        unsafe {
+            let base = p.blocks.as_ptr().add(b * p.groups);
+            if left >= TILE_BLOCKS {
+                let acc = tile.run::<TILE_BLOCKS, KS>(base);
+                finish(epilogue, &targets, b, p.rows, &acc, &corr);
+                b += TILE_BLOCKS;
+            } else if left >= 2 {
+                let acc = tile.run::<2, KS>(base);
+                finish(epilogue, &targets, b, p.rows, &acc, &corr);
+                b += 2;
+            } else {
+                let acc = tile.run::<1, KS>(base);
+                finish(epilogue, &targets, b, p.rows, &acc, &corr);
+                b += 1;
+            }
         }
+    }
+}
+
+/// Hands each row block of a tile (blocks `b ..`, the columns of `targets`), its
+/// correction subtracted, to the epilogue, with the mask of its real rows.
+///
+/// # Safety
+/// AVX-512F/BW; the epilogue's bounds hold for these columns and rows.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw")]
+unsafe fn finish<E: Epilogue, const RB: usize, const C: usize>(
+    epilogue: &mut E,
+    targets: &Targets<C>,
+    b: usize,
+    rows: usize,
+    acc: &[[__m512i; C]; RB],
+    corr: &[__m512i; C],
+) {
+    for (r, block) in acc.iter().enumerate() {
+        let first = (b + r) * 16;
+        let valid = (rows - first).min(16);
+        let mask: __mmask16 = if valid == 16 { u16::MAX } else { (1u16 << valid) - 1 };
+        let mut sums = *block;
+        for (s, k) in sums.iter_mut().zip(corr) {
+            *s = _mm512_sub_epi32(*s, *k);
+        }
+        // Safety: the caller's bounds.
+        unsafe { epilogue.block(targets, first, mask, &sums) };
     }
 }
 
@@ -279,36 +390,210 @@ unsafe fn step<const RB: usize, const C: usize>(
     }
 }
 
-/// Adds tile `acc` (row blocks `b ..`, columns `c0 ..`) minus each column's
-/// correction to `out`, masked at `rows`.
-///
-/// # Safety
-/// AVX-512F; `out[(c0 + c) · out_stride ..][..rows]` in bounds for every
-/// column of the tile.
-#[inline]
-#[target_feature(enable = "avx512f")]
-unsafe fn store<const RB: usize, const C: usize>(
-    out: &mut [i32],
-    out_stride: usize,
-    c0: usize,
-    b: usize,
-    rows: usize,
-    acc: &[[__m512i; C]; RB],
-    corr: &[__m512i; C],
-) {
-    for (r, row) in acc.iter().enumerate() {
-        let first = (b + r) * 16;
-        let valid = (rows - first).min(16);
-        let mask: __mmask16 = if valid == 16 { u16::MAX } else { (1u16 << valid) - 1 };
-        for (c, sum) in row.iter().enumerate() {
-            // Safety: lanes under the mask are rows first..first + valid of
-            // column c0 + c, inside `out`; masked lanes are not touched.
+/// What happens to a tile's sums (the exact wrapping products): a type
+/// per kind, so each product is compiled with its own, nothing dispatched.
+trait Epilogue {
+    /// Where columns `c0 .. c0 + C` start in the epilogue's buffers.
+    fn targets<const C: usize>(&self, c0: usize) -> Targets<C>;
+
+    /// Rows `first .. first + 16` (the real ones under `mask`) of the
+    /// columns of `targets`, whose sums are `sums`.
+    ///
+    /// # Safety
+    /// AVX-512F/BW; those rows of those columns in bounds of every buffer.
+    unsafe fn block<const C: usize>(
+        &mut self,
+        targets: &Targets<C>,
+        first: usize,
+        mask: __mmask16,
+        sums: &[__m512i; C],
+    );
+}
+
+/// `out[c · stride + o] += sum`.
+struct Accumulate {
+    out: *mut i32,
+    stride: usize,
+}
+
+/// `a = bias + sum`, requantized into one or two outputs.
+struct Requant {
+    bias: *const i32,
+    bias_map: ColumnMap,
+    wide: Option<Out16>,
+    narrow: Option<Out8>,
+}
+
+/// Where a tile's columns start in each buffer of an epilogue, worked out
+/// once per tile rather than once per row block.
+struct Targets<const C: usize> {
+    /// The output ([`Accumulate`]) or the bias ([`Requant`]).
+    first: [usize; C],
+    /// The int16 output.
+    wide: [usize; C],
+    /// The int16 output's addend.
+    add: [usize; C],
+    /// The int8 output.
+    narrow: [usize; C],
+}
+
+impl Epilogue for Accumulate {
+    #[inline]
+    fn targets<const C: usize>(&self, c0: usize) -> Targets<C> {
+        let none = [0; C];
+        let first = core::array::from_fn(|c| (c0 + c) * self.stride);
+        Targets { first, wide: none, add: none, narrow: none }
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw")]
+    unsafe fn block<const C: usize>(
+        &mut self,
+        targets: &Targets<C>,
+        first: usize,
+        mask: __mmask16,
+        sums: &[__m512i; C],
+    ) {
+        for (c, sum) in sums.iter().enumerate() {
+            // Safety: lanes under the mask are rows of this column inside
+            // `out`; masked lanes are not touched.
             unsafe {
-                let dst = out.as_mut_ptr().add((c0 + c) * out_stride + first);
+                let dst = self.out.add(targets.first[c] + first);
                 let old = _mm512_maskz_loadu_epi32(mask, dst);
-                let new = _mm512_add_epi32(old, _mm512_sub_epi32(*sum, corr[c]));
-                _mm512_mask_storeu_epi32(dst, mask, new);
+                _mm512_mask_storeu_epi32(dst, mask, _mm512_add_epi32(old, *sum));
             }
         }
     }
+}
+
+impl Epilogue for Requant {
+    #[inline]
+    fn targets<const C: usize>(&self, c0: usize) -> Targets<C> {
+        let at = |map: &ColumnMap| core::array::from_fn(|c| map.offset(c0 + c));
+        let none = [0; C];
+        Targets {
+            first: at(&self.bias_map),
+            wide: self.wide.map_or(none, |o| at(&o.map)),
+            add: self.wide.and_then(|o| o.add).map_or(none, |(_, map)| at(&map)),
+            narrow: self.narrow.map_or(none, |o| at(&o.map)),
+        }
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw")]
+    unsafe fn block<const C: usize>(
+        &mut self,
+        targets: &Targets<C>,
+        first: usize,
+        mask: __mmask16,
+        sums: &[__m512i; C],
+    ) {
+        let halves = [mask as u8, (mask >> 8) as u8];
+        let bias = self.bias;
+        // Safety (this block): the rows under the masks are in bounds of the
+        // pairs, biases, addends and outputs.
+        unsafe {
+            if let Some(o) = self.wide {
+                // The rows' constants, once for all C columns.
+                let params = Params::rows16(o.pairs, first, halves);
+                for (c, sum) in sums.iter().enumerate() {
+                    let b = _mm512_maskz_loadu_epi32(mask, bias.add(targets.first[c] + first));
+                    for (h, a64) in widen(_mm512_add_epi32(*sum, b)).into_iter().enumerate() {
+                        let row = first + 8 * h;
+                        let mut r = params[h].apply(a64);
+                        if let Some((add, _)) = o.add {
+                            // The scalar kernel saturates to int32, then
+                            // adds, then clamps.
+                            r = clamp(r, i64::from(i32::MIN), i64::from(i32::MAX));
+                            let v = _mm_maskz_loadu_epi16(halves[h], add.add(targets.add[c] + row));
+                            r = _mm512_add_epi64(r, _mm512_cvtepi16_epi64(v));
+                        }
+                        // Without an addend, clamping to [lo, hi] inside
+                        // int32 is the same as saturating first.
+                        let r = clamp(r, i64::from(o.lo), i64::from(o.hi));
+                        let dst = o.out.add(targets.wide[c] + row);
+                        _mm512_mask_cvtepi64_storeu_epi16(dst.cast(), halves[h], r);
+                    }
+                }
+            }
+            if let Some(o) = self.narrow {
+                let params = Params::rows16(o.pairs, first, halves);
+                for (c, sum) in sums.iter().enumerate() {
+                    let b = _mm512_maskz_loadu_epi32(mask, bias.add(targets.first[c] + first));
+                    for (h, a64) in widen(_mm512_add_epi32(*sum, b)).into_iter().enumerate() {
+                        let r = clamp(params[h].apply(a64), i64::from(o.lo), i64::from(o.hi));
+                        let dst = o.out.add(targets.narrow[c] + first + 8 * h);
+                        _mm512_mask_cvtepi64_storeu_epi8(dst.cast(), halves[h], r);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The two halves of sixteen int32 lanes as int64 lanes.
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn widen(a: __m512i) -> [__m512i; 2] {
+    [
+        _mm512_cvtepi32_epi64(_mm512_castsi512_si256(a)),
+        _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64::<1>(a)),
+    ]
+}
+
+/// Eight rows' requantization constants, as int64 lanes: the stored pair
+/// (the multiplier in its low word), the right shift and its rounding term
+/// (see [`super::generic::requantize`]).
+#[derive(Clone, Copy)]
+struct Params {
+    pair: __m512i,
+    right: __m512i,
+    half: __m512i,
+}
+
+impl Params {
+    /// The constants of rows `first .. first + 8` and `first + 8 .. first +
+    /// 16`, each half read under its mask.
+    ///
+    /// # Safety
+    /// AVX-512F; the pairs of the rows under the masks are readable at
+    /// `pairs + 2 · row`.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn rows16(pairs: *const i32, first: usize, halves: [u8; 2]) -> [Params; 2] {
+        // Safety: the caller's bounds; masked-off pairs are not read.
+        let load = |h: usize| unsafe {
+            _mm512_maskz_loadu_epi64(halves[h], pairs.add(2 * (first + 8 * h)).cast())
+        };
+        [Params::of(load(0)), Params::of(load(1))]
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn of(pair: __m512i) -> Params {
+        // The shift is the stored word's low byte, sign-extended (`as i8`).
+        let shift = _mm512_srai_epi64::<56>(_mm512_slli_epi64::<24>(pair));
+        let right = _mm512_min_epi64(
+            _mm512_max_epi64(_mm512_sub_epi64(_mm512_set1_epi64(31), shift), _mm512_set1_epi64(1)),
+            _mm512_set1_epi64(62),
+        );
+        let half =
+            _mm512_sllv_epi64(_mm512_set1_epi64(1), _mm512_sub_epi64(right, _mm512_set1_epi64(1)));
+        Params { pair, right, half }
+    }
+
+    /// `(a · multiplier + half) >> right` in each int64 lane, not yet
+    /// saturated (at most 2^62 in magnitude).
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn apply(&self, a: __m512i) -> __m512i {
+        let prod = _mm512_mul_epi32(a, self.pair);
+        _mm512_srav_epi64(_mm512_add_epi64(prod, self.half), self.right)
+    }
+}
+
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn clamp(v: __m512i, lo: i64, hi: i64) -> __m512i {
+    _mm512_min_epi64(_mm512_max_epi64(v, _mm512_set1_epi64(lo)), _mm512_set1_epi64(hi))
 }

@@ -14,7 +14,7 @@ use super::weights::{QuantWeights, RequantPoint};
 use super::{PRE_MAX, PRE_MIN, UNIT_SCALE};
 use crate::arch::Arch;
 use crate::error::Error;
-use crate::kernels::{dot_i8, Columns, Resolved};
+use crate::kernels::{dot_i8, ColumnMap, Columns, Narrow, Resolved, Wide};
 use crate::params::TensorKind;
 use crate::raster::{check_buffer, columns_inside, shift_window, take, Network, Raster, Sealed};
 use crate::state::{acc_len, gather_len, QuantStateLayout};
@@ -167,7 +167,7 @@ impl Network for GatedInt8<'_, '_> {
         let p2 = 2 * p;
         let lanes = self.lanes;
         let layout = QuantStateLayout::of(&arch);
-        let (acc_n, gather_n) = (acc_len(&arch), gather_len(&arch));
+        let gather_n = gather_len(&arch);
         if i == 0 {
             for b in 0..lanes {
                 let links = &mut self.links[b * layout.links..][..layout.links];
@@ -223,27 +223,51 @@ impl Network for GatedInt8<'_, '_> {
                         x,
                         row,
                     );
-                    let bias = &self.biases[b * layout.biases + l * 2 * p2..][..p2];
-                    self.acc[c * acc_n..][..p2].copy_from_slice(bias);
                 }
+                // Biases per lane; gate inputs and link inputs per column.
+                let bias_map = ColumnMap { lanes, lane_stride: layout.biases, step: 0 };
                 let windows = Columns { data: self.window, stride: gather_n, len: n, count: cols };
-                self.kernel.matmul(self.acc, acc_n, vw, windows);
-                for c in 0..cols {
-                    let acc = &self.acc[c * acc_n..][..p2];
-                    let pre = &mut self.pre[c * p2..][..p2];
-                    self.kernel.requant_i16(pre, acc, gate_mult.pairs(), None, PRE_LO, PRE_HI);
-                    let link_in = &mut self.link_in[c * p2..][..p2];
-                    self.kernel.requant_i8(link_in, acc, link_mult.pairs(), -127, 127);
-                    self.acc[c * acc_n..][..p2].copy_from_slice(lb);
-                }
+                self.kernel.matmul_requant(
+                    vw,
+                    windows,
+                    (&self.biases[l * 2 * p2..], bias_map),
+                    Some(Wide {
+                        out: self.pre,
+                        map: ColumnMap::contiguous(p2),
+                        pairs: gate_mult.pairs(),
+                        add: None,
+                        lo: PRE_LO,
+                        hi: PRE_HI,
+                    }),
+                    Some(Narrow {
+                        out: self.link_in,
+                        map: ColumnMap::contiguous(p2),
+                        pairs: link_mult.pairs(),
+                        lo: -127,
+                        hi: 127,
+                    }),
+                    self.acc,
+                );
+                // The links, into each lane's cache at positions x0 ...
                 let inputs = Columns { data: self.link_in, stride: p2, len: p2, count: cols };
-                self.kernel.matmul(self.acc, acc_n, lw, inputs);
-                for c in 0..cols {
-                    let (x, b) = (x0 + c / lanes, c % lanes);
-                    let acc = &self.acc[c * acc_n..][..p2];
-                    let link = &mut self.links[b * layout.links + (l * w + x) * p2..][..p2];
-                    self.kernel.requant_i16(link, acc, lmult.pairs(), None, i16::MIN, i16::MAX);
-                    if l + 1 < arch.layers() {
+                self.kernel.matmul_requant(
+                    lw,
+                    inputs,
+                    (lb, ColumnMap::contiguous(0)),
+                    Some(Wide {
+                        out: &mut self.links[(l * w + x0) * p2..],
+                        map: ColumnMap { lanes, lane_stride: layout.links, step: p2 },
+                        pairs: lmult.pairs(),
+                        add: None,
+                        lo: i16::MIN,
+                        hi: i16::MAX,
+                    }),
+                    None,
+                    self.acc,
+                );
+                if l + 1 < arch.layers() {
+                    for c in 0..cols {
+                        let (x, b) = (x0 + c / lanes, c % lanes);
                         let slot = row % ring_rows;
                         let ring =
                             &mut self.vertical_rings[b * layout.vertical_rings + l * ring_len..];
