@@ -4,6 +4,10 @@
 //! - `matvec_i8/<kernel>/64x192`: the int8 kernel on the vertical stack's
 //!   shape with everything in L1, the best the kernel does without the
 //!   executor around it;
+//! - `matvec_i8/avx512-vnni-packed/64x192` and
+//!   `row_matmul_i8/<kernel>/64x192x28`: the packed AVX-512 VNNI kernel on
+//!   one input, and every kernel on a whole row's 28 positions at once (the
+//!   vertical stack of one layer for one image row);
 //! - `int8_peak/vpdpbusd_<bits>`: independent VNNI `vpdpbusd` chains on
 //!   registers, no memory traffic: the core's int8 MAC ceiling, to divide a
 //!   kernel's or a digit's GMAC/s by.
@@ -13,7 +17,7 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use pixelcnn_runtime::kernels::Int8Kernel;
+use pixelcnn_runtime::kernels::{Columns, Int8Kernel, Matrix};
 
 fn clock(c: &mut Criterion) {
     c.bench_function("clock/dependent_adds", |b| {
@@ -41,6 +45,46 @@ fn kernels(c: &mut Criterion) {
             b.iter(|| {
                 kernel.matvec_i8(&mut out, black_box(&w), black_box(&x));
                 black_box(&out);
+            });
+        });
+    }
+    #[cfg(target_arch = "x86_64")]
+    if let Some(vnni) = Int8Kernel::Avx512Vnni.resolve() {
+        let packed = pixelcnn_runtime::kernels::PackedI8::pack(&w, rows);
+        let m = Matrix { w: &w, packed: Some(&packed) };
+        let cols = Columns { data: &x, stride: n, len: n, count: 1 };
+        group.bench_function("avx512-vnni-packed/64x192", |b| {
+            b.iter(|| {
+                vnni.matmul(&mut out, rows, black_box(m), black_box(cols));
+                black_box(&out);
+            });
+        });
+    }
+    group.finish();
+
+    // One layer's vertical stack over a row: 28 positions, one product.
+    let positions = 28;
+    let xs: Vec<i8> = (0..positions * n).map(|i| (i * 13 % 255) as i8).collect();
+    let mut outs = vec![0i32; positions * rows];
+    let cols = Columns { data: &xs, stride: n, len: n, count: positions };
+    let mut group = c.benchmark_group("row_matmul_i8");
+    group.throughput(Throughput::Elements((rows * n * positions) as u64));
+    for kernel in Int8Kernel::available().filter_map(Int8Kernel::resolve) {
+        group.bench_function(format!("{}/64x192x28", kernel.kernel().name()), |b| {
+            b.iter(|| {
+                kernel.matmul(&mut outs, rows, black_box(Matrix::row_major(&w)), black_box(cols));
+                black_box(&outs);
+            });
+        });
+    }
+    #[cfg(target_arch = "x86_64")]
+    if let Some(vnni) = Int8Kernel::Avx512Vnni.resolve() {
+        let packed = pixelcnn_runtime::kernels::PackedI8::pack(&w, rows);
+        let m = Matrix { w: &w, packed: Some(&packed) };
+        group.bench_function("avx512-vnni-packed/64x192x28", |b| {
+            b.iter(|| {
+                vnni.matmul(&mut outs, rows, black_box(m), black_box(cols));
+                black_box(&outs);
             });
         });
     }

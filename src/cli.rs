@@ -245,6 +245,10 @@ pub struct EvalArgs {
     /// Worker threads (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Kernel to use instead of the default, as in `bench` (such as
+    /// neon-fp16, to score an f16 model in f16 arithmetic).
+    #[arg(long)]
+    pub kernel: Option<String>,
     /// Print one JSON object instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -279,7 +283,8 @@ pub struct BenchArgs {
     pub baseline_onnx: Option<PathBuf>,
     /// Kernel to use instead of the fastest one: int8 (generic, arm-dsp,
     /// avx2, avx-vnni, avx512-vnni-256, avx512-vnni, neon, neon-dotprod) or
-    /// float (portable, avx, neon-float); every one gives the same bits.
+    /// float (portable, avx, neon-float, neon-fp16); every one gives the
+    /// same bits but neon-fp16, which computes f16 models in f16.
     #[arg(long)]
     pub kernel: Option<String>,
     /// Print one JSON object instead of a table.

@@ -18,7 +18,8 @@ use crate::sampler::PixelExecutor;
 pub enum Precision {
     /// 32-bit float weights and arithmetic.
     F32,
-    /// 16-bit float weights, f32 arithmetic.
+    /// 16-bit float weights, f32 arithmetic (f16 arithmetic with the
+    /// `neon-fp16` kernel on aarch64 CPUs with FP16).
     F16,
     /// Integer-only: int8 weights and activations, int32 accumulators.
     Int8,

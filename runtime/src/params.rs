@@ -123,6 +123,10 @@ impl Param for f16 {
         kernel.dot_f16(w, x)
     }
     #[inline]
+    fn matvec_with(kernel: ResolvedFloat, out: &mut [f32], w: &[f16], x: &[f32]) {
+        kernel.matvec_f16(out, w, x);
+    }
+    #[inline]
     fn copy_to(dst: &mut [f32], src: &[f16]) {
         for (d, &s) in dst.iter_mut().zip(src) {
             *d = kernels::generic::finite_f16_to_f32(s);

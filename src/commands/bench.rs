@@ -10,7 +10,7 @@
 use std::path::Path;
 use std::time::Instant;
 
-use anyhow::{bail, ensure};
+use anyhow::ensure;
 use pixelcnn_runtime::kernels::{FloatKernel, Int8Kernel};
 use pixelcnn_runtime::quant::{lockstep, LockstepI8};
 use pixelcnn_runtime::{rng, Arch, Executor, Model, PixelExecutor, Precision};
@@ -44,19 +44,7 @@ fn median_secs(reps: usize, mut f: impl FnMut() -> anyhow::Result<()>) -> anyhow
 pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     ensure!(args.images >= 1, "--images must be at least 1");
     if let Some(name) = &args.kernel {
-        if let Some(kernel) = Int8Kernel::available().find(|k| k.name() == name) {
-            kernel.prefer();
-        } else if let Some(kernel) = FloatKernel::available().find(|k| k.name() == name) {
-            kernel.prefer();
-        } else {
-            let int8: Vec<_> = Int8Kernel::available().map(|k| k.name()).collect();
-            let float: Vec<_> = FloatKernel::available().map(|k| k.name()).collect();
-            bail!(
-                "kernel {name} cannot run here; int8 kernels: {}; float kernels: {}",
-                int8.join(", "),
-                float.join(", ")
-            );
-        }
+        super::kernel_choice::prefer(name)?;
     }
     let file = model_file::load(&args.model)?;
     let model = file.model()?;
@@ -414,7 +402,7 @@ fn baseline_passes(
     _arch: Arch,
     _pixels: usize,
 ) -> anyhow::Result<(f64, f64)> {
-    bail!(
+    anyhow::bail!(
         "--baseline times tract-onnx, and this pixelcnn was built without ONNX support; \
          rebuild it with the default features (the `onnx` feature) or leave out --baseline"
     )

@@ -1,16 +1,21 @@
 //! `pixelcnn eval`: negative log-likelihood of a dataset split.
 //!
 //! Output contract (`--json`), relied on by scripts and CI:
-//! `{"nats_per_image": …, "bits_per_dim": …, "images": …, "precision": …}`.
+//! `{"nats_per_image": …, "bits_per_dim": …, "images": …, "precision": …,
+//! "kernel": …}`.
 
 use std::time::Instant;
 
-use pixelcnn_runtime::{sampler, Executor};
+use pixelcnn_runtime::kernels::{FloatKernel, Int8Kernel};
+use pixelcnn_runtime::{sampler, Executor, Precision};
 
 use crate::cli::EvalArgs;
 use crate::{images, model_file};
 
 pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
+    if let Some(name) = &args.kernel {
+        super::kernel_choice::prefer(name)?;
+    }
     let file = model_file::load(&args.model)?;
     let model = file.model()?;
     let arch = *model.arch();
@@ -72,6 +77,10 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
                 "bits_per_dim": bits_per_dim,
                 "images": set.len(),
                 "precision": model.precision().name(),
+                "kernel": match model.precision() {
+                    Precision::Int8 => Int8Kernel::best().name(),
+                    _ => FloatKernel::best().name(),
+                },
                 "best_class": best_class,
             })
         )?;

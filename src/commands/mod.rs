@@ -7,6 +7,7 @@ mod convert;
 mod decompress;
 mod eval;
 mod inspect;
+mod kernel_choice;
 mod receptive_field;
 mod sample;
 

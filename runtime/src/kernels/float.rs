@@ -1,6 +1,8 @@
 //! Which float dot-product kernel runs (f32 and f16 weights, accumulated in
 //! f32): chosen once per process like [`super::Int8Kernel`], and resolved
-//! once per float executor ([`ResolvedFloat`]).
+//! once per float executor ([`ResolvedFloat`]). Every kernel but one gives
+//! the portable kernels' bits; the exception, [`FloatKernel::NeonFp16`],
+//! computes f16 models in f16 arithmetic and runs only when asked for.
 
 use core::sync::atomic::{AtomicU8, Ordering};
 
@@ -8,7 +10,7 @@ use core::sync::atomic::{AtomicU8, Ordering};
 use super::avx_dot_f32;
 use super::generic;
 #[cfg(target_arch = "aarch64")]
-use super::neon_dot_f32;
+use super::{neon_dot_f32, neon_fp16_dot_f16};
 
 /// An implementation of the float dot products (f32 and f16 weights,
 /// accumulated in f32). Every one gives the same bits as the portable one:
@@ -22,6 +24,12 @@ pub enum FloatKernel {
     /// aarch64 NEON on two vectors of four lanes, f16 weights widened by
     /// `FCVTL` (every ARMv8-A core).
     Neon,
+    /// aarch64 with FP16 arithmetic (ARMv8.2-A, such as the Cortex-A76 of
+    /// a Raspberry Pi 5): f16 models multiply and add in f16
+    /// ([`super::neon_fp16_dot_f16`]), f32 models run as [`FloatKernel::Neon`].
+    /// Not bit-identical to the others (its rounding differs), so never the
+    /// default: [`FloatKernel::prefer`] it.
+    NeonFp16,
 }
 
 /// The chosen float kernel as an index into `FLOAT_ALL`; `u8::MAX` until
@@ -29,7 +37,8 @@ pub enum FloatKernel {
 static BEST_FLOAT: AtomicU8 = AtomicU8::new(u8::MAX);
 
 /// Every float kernel, in declaration order.
-const FLOAT_ALL: [FloatKernel; 3] = [FloatKernel::Portable, FloatKernel::Avx, FloatKernel::Neon];
+const FLOAT_ALL: [FloatKernel; 4] =
+    [FloatKernel::Portable, FloatKernel::Avx, FloatKernel::Neon, FloatKernel::NeonFp16];
 
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 fn has_avx_f16c() -> bool {
@@ -39,6 +48,14 @@ fn has_avx_f16c() -> bool {
 fn has_avx_f16c() -> bool {
     cfg!(all(target_feature = "avx", target_feature = "f16c"))
 }
+#[cfg(all(feature = "std", target_arch = "aarch64"))]
+fn has_fp16() -> bool {
+    std::arch::is_aarch64_feature_detected!("fp16")
+}
+#[cfg(all(not(feature = "std"), target_arch = "aarch64"))]
+fn has_fp16() -> bool {
+    cfg!(target_feature = "fp16")
+}
 
 impl FloatKernel {
     /// A short name for reports.
@@ -47,6 +64,7 @@ impl FloatKernel {
             FloatKernel::Portable => "portable",
             FloatKernel::Avx => "avx",
             FloatKernel::Neon => "neon-float",
+            FloatKernel::NeonFp16 => "neon-fp16",
         }
     }
 
@@ -58,6 +76,8 @@ impl FloatKernel {
             FloatKernel::Avx => has_avx_f16c(),
             #[cfg(target_arch = "aarch64")]
             FloatKernel::Neon => true,
+            #[cfg(target_arch = "aarch64")]
+            FloatKernel::NeonFp16 => has_fp16(),
             #[allow(unreachable_patterns)]
             _ => false,
         }
@@ -68,13 +88,22 @@ impl FloatKernel {
         FLOAT_ALL.into_iter().filter(|k| k.is_available())
     }
 
+    /// True when it gives the portable kernels' bits (all but
+    /// [`FloatKernel::NeonFp16`]).
+    pub const fn is_exact(self) -> bool {
+        !matches!(self, FloatKernel::NeonFp16)
+    }
+
     /// The implementation float executors resolve when they are built: the
-    /// fastest that can run here, unless [`FloatKernel::prefer`] chose
-    /// another.
+    /// fastest exact one that can run here, unless [`FloatKernel::prefer`]
+    /// chose another.
     pub fn best() -> FloatKernel {
         match BEST_FLOAT.load(Ordering::Relaxed) {
             u8::MAX => {
-                let best = Self::available().last().unwrap_or(FloatKernel::Portable);
+                let best = Self::available()
+                    .filter(|k| k.is_exact())
+                    .last()
+                    .unwrap_or(FloatKernel::Portable);
                 BEST_FLOAT.store(best as u8, Ordering::Relaxed);
                 best
             }
@@ -127,7 +156,7 @@ impl ResolvedFloat {
             FloatKernel::Avx => unsafe { avx_dot_f32::dot_f32(a, b) },
             // Safety: NEON is part of every aarch64 CPU; lengths checked.
             #[cfg(target_arch = "aarch64")]
-            FloatKernel::Neon => unsafe { neon_dot_f32::dot_f32(a, b) },
+            FloatKernel::Neon | FloatKernel::NeonFp16 => unsafe { neon_dot_f32::dot_f32(a, b) },
             _ => generic::dot_f32(a, b),
         }
     }
@@ -149,7 +178,36 @@ impl ResolvedFloat {
             // Safety: as for `dot_f32`.
             #[cfg(target_arch = "aarch64")]
             FloatKernel::Neon => unsafe { neon_dot_f32::dot_f16(w, x) },
+            // Safety: resolved, so FP16 arithmetic was detected (or enabled
+            // at compile time); lengths checked above.
+            #[cfg(target_arch = "aarch64")]
+            FloatKernel::NeonFp16 => unsafe { neon_fp16_dot_f16::dot_f16(w, x) },
             _ => generic::dot_f16(w, x),
+        }
+    }
+
+    /// `out[o] += dot_f16(w[o · n ..][..n], x)` (`n = x.len()`) for every
+    /// row: [`ResolvedFloat::dot_f16`] row by row, except that
+    /// [`FloatKernel::NeonFp16`] rounds `x` to f16 once for all rows.
+    ///
+    /// # Panics
+    /// If `w.len() != out.len() · x.len()`.
+    #[inline]
+    #[allow(unsafe_code)]
+    pub fn matvec_f16(self, out: &mut [f32], w: &[half::f16], x: &[f32]) {
+        let n = x.len();
+        assert_eq!(w.len(), out.len() * n, "matvec shape mismatch");
+        if n == 0 {
+            return;
+        }
+        #[cfg(target_arch = "aarch64")]
+        if self.0 == FloatKernel::NeonFp16 {
+            // Safety: resolved, so FP16 arithmetic was detected (or enabled
+            // at compile time); the shape checked above.
+            return unsafe { neon_fp16_dot_f16::matvec_f16(out, w, x) };
+        }
+        for (o, row) in out.iter_mut().zip(w.chunks_exact(n)) {
+            *o += self.dot_f16(row, x);
         }
     }
 }
@@ -174,7 +232,7 @@ mod tests {
             }).collect();
             let halves: Vec<half::f16> = a.iter().map(|&v| half::f16::from_f32(v)).collect();
             let portable = ResolvedFloat(FloatKernel::Portable);
-            for kernel in FloatKernel::available().filter_map(FloatKernel::resolve) {
+            for kernel in FloatKernel::available().filter(|k| k.is_exact()).filter_map(FloatKernel::resolve) {
                 // Bits, not closeness: the same sums in the same order.
                 prop_assert_eq!(
                     kernel.dot_f32(&a, &b).to_bits(),
@@ -188,6 +246,54 @@ mod tests {
                 );
             }
         }
+    }
+
+    proptest! {
+        /// The f16-arithmetic kernel against the exact f16 dot product: the
+        /// activations rounded to f16 (relative error 2^-11 each) and f16
+        /// sums over runs of 32 bound its error by a few parts in a
+        /// thousand of `Σ |w · x|`. Its matrix-vector product is its dot
+        /// product row by row, bit for bit.
+        #[test]
+        fn the_fp16_kernel_tracks_the_exact_one(
+            rows in 1usize..5,
+            n in 0usize..600,
+            seed in any::<u64>(),
+        ) {
+            let mut s = seed | 1;
+            let mut next = || {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                (s % 20_001) as f32 / 10_000.0 - 1.0
+            };
+            let w: Vec<half::f16> = (0..rows * n).map(|_| half::f16::from_f32(next())).collect();
+            let x: Vec<f32> = (0..n).map(|_| 4.0 * next()).collect();
+            let exact = ResolvedFloat(FloatKernel::Portable);
+            for kernel in FloatKernel::available().filter(|k| !k.is_exact()).filter_map(FloatKernel::resolve) {
+                let mut out = vec![0.5f32; rows];
+                kernel.matvec_f16(&mut out, &w, &x);
+                for o in 0..rows {
+                    let row = &w[o * n..(o + 1) * n];
+                    let got = kernel.dot_f16(row, &x);
+                    let want = exact.dot_f16(row, &x);
+                    let scale: f32 = row.iter().zip(&x).map(|(a, b)| (a.to_f32() * b).abs()).sum();
+                    let tol = 4e-3 * scale + 1e-6;
+                    prop_assert!((got - want).abs() <= tol, "{:?}: {} vs {} (scale {})", kernel, got, want, scale);
+                    if n <= 256 {
+                        prop_assert_eq!(out[o].to_bits(), (0.5f32 + got).to_bits(), "{:?} matvec row {}", kernel, o);
+                    } else {
+                        prop_assert!((out[o] - 0.5 - want).abs() <= tol + 1e-6, "{:?} matvec row {}", kernel, o);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn only_exact_kernels_are_chosen_by_default() {
+        assert!(FloatKernel::best().is_exact());
+        assert!(!FloatKernel::NeonFp16.is_exact());
     }
 
     #[test]

@@ -35,6 +35,8 @@ pub mod neon_dot_f32;
 #[cfg(target_arch = "aarch64")]
 pub mod neon_dotprod_matvec_i8;
 #[cfg(target_arch = "aarch64")]
+pub mod neon_fp16_dot_f16;
+#[cfg(target_arch = "aarch64")]
 pub mod neon_matvec_i8;
 
 use core::sync::atomic::{AtomicU8, Ordering};
