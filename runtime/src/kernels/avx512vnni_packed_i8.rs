@@ -243,8 +243,15 @@ unsafe fn columns<E: Epilogue, const C: usize, const KS: usize>(
         i32::from_le_bytes(word)
     });
     let xs: [*const i8; C] = core::array::from_fn(|k| inputs[k].as_ptr());
-    let tile = Tile { groups: p.groups, full, has_tail: !n.is_multiple_of(4), xs, tails };
-    let targets = epilogue.targets::<C>(c0);
+    let tile = Tile {
+        groups: p.groups,
+        full,
+        has_tail: !n.is_multiple_of(4),
+        xs,
+        tails,
+        corr,
+        targets: epilogue.targets::<C>(c0),
+    };
     let row_blocks = p.rows.div_ceil(16);
     let mut b = 0;
     while b < row_blocks {
@@ -253,59 +260,30 @@ unsafe fn columns<E: Epilogue, const C: usize, const KS: usize>(
         // whole groups of each input (inside it) and the tail words; the
         // epilogue's bounds are the caller's, its masks stop at `rows`.
         unsafe {
-            let base = p.blocks.as_ptr().add(b * p.groups);
             if left >= TILE_BLOCKS {
-                let acc = tile.run::<TILE_BLOCKS, KS>(base);
-                finish(epilogue, &targets, b, p.rows, &acc, &corr);
+                tile.run::<E, TILE_BLOCKS, KS>(p, b, epilogue);
                 b += TILE_BLOCKS;
             } else if left >= 2 {
-                let acc = tile.run::<2, KS>(base);
-                finish(epilogue, &targets, b, p.rows, &acc, &corr);
+                tile.run::<E, 2, KS>(p, b, epilogue);
                 b += 2;
             } else {
-                let acc = tile.run::<1, KS>(base);
-                finish(epilogue, &targets, b, p.rows, &acc, &corr);
+                tile.run::<E, 1, KS>(p, b, epilogue);
                 b += 1;
             }
         }
     }
 }
 
-/// Hands each row block of a tile (blocks `b ..`, the columns of `targets`), its
-/// correction subtracted, to the epilogue, with the mask of its real rows.
-///
-/// # Safety
-/// AVX-512F/BW; the epilogue's bounds hold for these columns and rows.
-#[inline]
-#[target_feature(enable = "avx512f,avx512bw")]
-unsafe fn finish<E: Epilogue, const RB: usize, const C: usize>(
-    epilogue: &mut E,
-    targets: &Targets<C>,
-    b: usize,
-    rows: usize,
-    acc: &[[__m512i; C]; RB],
-    corr: &[__m512i; C],
-) {
-    for (r, block) in acc.iter().enumerate() {
-        let first = (b + r) * 16;
-        let valid = (rows - first).min(16);
-        let mask: __mmask16 = if valid == 16 { u16::MAX } else { (1u16 << valid) - 1 };
-        let mut sums = *block;
-        for (s, k) in sums.iter_mut().zip(corr) {
-            *s = _mm512_sub_epi32(*s, *k);
-        }
-        // Safety: the caller's bounds.
-        unsafe { epilogue.block(targets, first, mask, &sums) };
-    }
-}
-
-/// What one register tile reads: `C` inputs' pointers and tail words.
+/// What one register tile reads: `C` inputs' pointers, tail words and
+/// corrections, and where its columns go.
 struct Tile<const C: usize> {
     groups: usize,
     full: usize,
     has_tail: bool,
     xs: [*const i8; C],
     tails: [i32; C],
+    corr: [__m512i; C],
+    targets: Targets<C>,
 }
 
 impl<const C: usize> Tile<C> {
@@ -319,19 +297,23 @@ impl<const C: usize> Tile<C> {
         core::array::from_fn(|c| unsafe { self.xs[c].add(4 * g).cast::<i32>().read_unaligned() })
     }
 
-    /// The biased sums (without the correction) of `RB` consecutive row
-    /// blocks at `base` with the `C` inputs: `acc[r][c]` holds rows
-    /// `16r .. 16r + 16` of the tile for input `c`.
+    /// Row blocks `b .. b + RB` of `p` with the `C` inputs, `KS`
+    /// accumulator sets, each block's sums (corrected) handed to the
+    /// epilogue. The accumulators live in this one function, in registers.
     ///
     /// # Safety
-    /// AVX-512F/BW/VNNI; `RB` row blocks of `groups` blocks at `base`; every
-    /// input has `4 · full` readable bytes.
+    /// AVX-512F/BW/VNNI; blocks `b .. b + RB` exist; every input has
+    /// `4 · full` readable bytes; the epilogue's bounds hold.
     #[inline]
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-    unsafe fn run<const RB: usize, const KS: usize>(
+    unsafe fn run<E: Epilogue, const RB: usize, const KS: usize>(
         &self,
-        base: *const Block,
-    ) -> [[__m512i; C]; RB] {
+        p: &PackedI8,
+        b: usize,
+        epilogue: &mut E,
+    ) {
+        // Safety: blocks b.. exist (the caller's).
+        let base = unsafe { p.blocks.as_ptr().add(b * self.groups) };
         let mut acc = [[[_mm512_setzero_si512(); C]; RB]; KS];
         let mut g = 0;
         while g + KS <= self.full {
@@ -351,15 +333,20 @@ impl<const C: usize> Tile<C> {
             // Safety: the tail group's blocks exist; its words are copies.
             unsafe { step(&mut acc[0], base, self.groups, self.full, self.tails) };
         }
-        let mut sums = acc[0];
-        for set in &acc[1..] {
-            for r in 0..RB {
-                for c in 0..C {
-                    sums[r][c] = _mm512_add_epi32(sums[r][c], set[r][c]);
+        for r in 0..RB {
+            let first = (b + r) * 16;
+            let valid = (p.rows - first).min(16);
+            let mask: __mmask16 = if valid == 16 { u16::MAX } else { (1u16 << valid) - 1 };
+            let mut sums = acc[0][r];
+            for c in 0..C {
+                for set in &acc[1..] {
+                    sums[c] = _mm512_add_epi32(sums[c], set[r][c]);
                 }
+                sums[c] = _mm512_sub_epi32(sums[c], self.corr[c]);
             }
+            // Safety: the caller's bounds.
+            unsafe { epilogue.block(&self.targets, first, mask, &sums) };
         }
-        sums
     }
 }
 

@@ -427,7 +427,10 @@ impl ColumnMap {
         if count == 0 {
             return Some(0);
         }
-        let lanes = self.lanes.max(1);
+        if self.lanes <= 1 {
+            return (count - 1).checked_mul(self.step)?.checked_add(len);
+        }
+        let lanes = self.lanes;
         let offset = |c: usize| {
             (c % lanes)
                 .checked_mul(self.lane_stride)?
