@@ -135,15 +135,9 @@ pub fn requantize(x: i32, multiplier: i32, shift: i8) -> i32 {
     rounded.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32
 }
 
-/// Entry `o` of a table of `(multiplier, shift)` pairs as the model stores
-/// them: two int32 words each, the shift in the low byte of the second.
-#[inline]
-fn requant_entry(pairs: &[i32], x: i32, o: usize) -> i32 {
-    requantize(x, pairs[2 * o], pairs[2 * o + 1] as i8)
-}
-
 /// `out[o] = clamp(requant[o](acc[o]), lo, hi)` as int8, for the
-/// `(multiplier, shift)` pairs `pairs` (`2 · acc.len()` words);
+/// `(multiplier, shift)` pairs `pairs` (`2 · acc.len()` words, as the model
+/// stores them: the shift in the low byte of each pair's second word);
 /// `-128 ≤ lo ≤ hi ≤ 127`.
 ///
 /// # Panics
@@ -151,8 +145,8 @@ fn requant_entry(pairs: &[i32], x: i32, o: usize) -> i32 {
 #[inline]
 pub fn requant_i8(out: &mut [i8], acc: &[i32], pairs: &[i32], lo: i8, hi: i8) {
     assert!(out.len() == acc.len() && pairs.len() == 2 * acc.len(), "requant_i8 shapes");
-    for (o, (y, &a)) in out.iter_mut().zip(acc).enumerate() {
-        *y = requant_entry(pairs, a, o).clamp(i32::from(lo), i32::from(hi)) as i8;
+    for ((y, &a), pair) in out.iter_mut().zip(acc).zip(pairs.chunks_exact(2)) {
+        *y = requantize(a, pair[0], pair[1] as i8).clamp(i32::from(lo), i32::from(hi)) as i8;
     }
 }
 
@@ -172,9 +166,21 @@ pub fn requant_i16(
 ) {
     assert!(out.len() == acc.len() && pairs.len() == 2 * acc.len(), "requant_i16 shapes");
     assert!(add.is_none_or(|a| a.len() == acc.len()), "requant_i16 addend length");
-    for (o, (y, &a)) in out.iter_mut().zip(acc).enumerate() {
-        let r = i64::from(requant_entry(pairs, a, o)) + add.map_or(0, |b| i64::from(b[o]));
-        *y = r.clamp(i64::from(lo), i64::from(hi)) as i16;
+    let rows = out.iter_mut().zip(acc).zip(pairs.chunks_exact(2));
+    // One loop per case, so neither tests for the addend per channel.
+    match add {
+        None => {
+            for ((y, &a), pair) in rows {
+                *y = requantize(a, pair[0], pair[1] as i8).clamp(i32::from(lo), i32::from(hi))
+                    as i16;
+            }
+        }
+        Some(add) => {
+            for (((y, &a), pair), &b) in rows.zip(add) {
+                let r = i64::from(requantize(a, pair[0], pair[1] as i8)) + i64::from(b);
+                *y = r.clamp(i64::from(lo), i64::from(hi)) as i16;
+            }
+        }
     }
 }
 
@@ -196,9 +202,9 @@ pub fn requant_residual_i8(
         out.len() == acc.len() && pairs.len() == 2 * acc.len() && res.len() == acc.len(),
         "requant_residual_i8 shapes"
     );
-    for (o, (y, (&a, &r))) in out.iter_mut().zip(acc.iter().zip(res)).enumerate() {
+    for (((y, &a), &r), pair) in out.iter_mut().zip(acc).zip(res).zip(pairs.chunks_exact(2)) {
         let sum = i64::from(requantize(i32::from(r), res_multiplier, res_shift))
-            + i64::from(requant_entry(pairs, a, o));
+            + i64::from(requantize(a, pair[0], pair[1] as i8));
         *y = sum.clamp(-127, 127) as i8;
     }
 }

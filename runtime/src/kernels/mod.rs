@@ -423,7 +423,7 @@ impl ColumnMap {
 
     /// One past the last element of the first `count` columns of `len`
     /// elements each, or `None` on overflow.
-    fn end(&self, count: usize, len: usize) -> Option<usize> {
+    pub fn end(&self, count: usize, len: usize) -> Option<usize> {
         if count == 0 {
             return Some(0);
         }
@@ -449,6 +449,7 @@ impl ColumnMap {
 
 /// Columns from which [`Resolved::matmul_requant`] requantizes in the
 /// product's registers; fewer go through the separate epilogues.
+#[cfg(all(feature = "alloc", target_arch = "x86_64"))]
 const FUSE_FROM: usize = 4;
 
 /// The int16 output of [`Resolved::matmul_requant`]: column `c`'s rows at
@@ -498,7 +499,8 @@ impl Resolved {
     ///
     /// # Panics
     /// If a shape disagrees or a column of an input or output is out of
-    /// bounds, or a clamp has `lo > hi`.
+    /// bounds, or a clamp has `lo > hi` (the separate epilogues' checks).
+    #[inline]
     #[allow(unsafe_code)]
     #[allow(clippy::too_many_arguments)]
     pub fn matmul_requant(
@@ -515,20 +517,23 @@ impl Resolved {
         }
         assert!(m.w.len().is_multiple_of(x.len), "matmul_requant: weights are not whole rows");
         let rows = m.w.len() / x.len;
-        let fits = |map: &ColumnMap, len: usize| map.end(x.count, rows).is_some_and(|e| e <= len);
-        assert!(x.in_bounds(), "matmul_requant: an input vector is out of bounds");
-        assert!(fits(&bias_map, bias.len()), "matmul_requant: a bias is out of bounds");
-        if let Some(o) = &wide {
-            assert!(fits(&o.map, o.out.len()), "matmul_requant: an output is out of bounds");
-            assert!(o.pairs.len() == 2 * rows && o.lo <= o.hi, "matmul_requant: requantization");
-            assert!(o.add.is_none_or(|(a, map)| fits(&map, a.len())), "matmul_requant: addend");
-        }
-        if let Some(o) = &narrow {
-            assert!(fits(&o.map, o.out.len()), "matmul_requant: an output is out of bounds");
-            assert!(o.pairs.len() == 2 * rows && o.lo <= o.hi, "matmul_requant: requantization");
-        }
         #[cfg(all(feature = "alloc", target_arch = "x86_64"))]
         if let (Int8Kernel::Avx512Vnni, Some(p), true) = (self.0, m.packed, x.count >= FUSE_FROM) {
+            // The unsafe kernel's bounds, all checked here (the path below
+            // indexes slices, which check themselves).
+            let fits =
+                |map: &ColumnMap, len: usize| map.end(x.count, rows).is_some_and(|e| e <= len);
+            assert!(x.in_bounds(), "matmul_requant: an input vector is out of bounds");
+            assert!(fits(&bias_map, bias.len()), "matmul_requant: a bias is out of bounds");
+            if let Some(o) = &wide {
+                assert!(fits(&o.map, o.out.len()), "matmul_requant: an output is out of bounds");
+                assert!(o.pairs.len() == 2 * rows && o.lo <= o.hi, "matmul_requant: requant");
+                assert!(o.add.is_none_or(|(a, map)| fits(&map, a.len())), "matmul_requant: add");
+            }
+            if let Some(o) = &narrow {
+                assert!(fits(&o.map, o.out.len()), "matmul_requant: an output is out of bounds");
+                assert!(o.pairs.len() == 2 * rows && o.lo <= o.hi, "matmul_requant: requant");
+            }
             assert!(p.rows() == rows && p.len() == x.len, "matmul_requant: packed shape");
             use avx512vnni_packed_i8::{Out16, Out8};
             let wide = wide.map(|o| Out16 {

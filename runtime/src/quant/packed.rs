@@ -10,6 +10,7 @@ use crate::params::TensorKind;
 
 /// The weight matrices the executor multiplies, with the bias that gives
 /// each its number of rows.
+#[cfg(all(feature = "alloc", target_arch = "x86_64"))]
 const MATRICES: [(TensorKind, TensorKind); 6] = [
     (TensorKind::VWeight, TensorKind::VBias),
     (TensorKind::LinkWeight, TensorKind::LinkBias),
