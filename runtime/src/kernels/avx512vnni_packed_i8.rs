@@ -100,10 +100,10 @@ impl PackedI8 {
 /// int32) for every row `o` of `p` and column `c < cols`.
 ///
 /// # Safety
-/// The CPU must support AVX-512F, AVX-512BW and AVX-512 VNNI; for every
+/// The CPU must support AVX-512F, AVX-512BW, AVX-512VL and AVX-512 VNNI; for every
 /// `c < cols`, `x[c · x_stride ..][..p.len()]` and
 /// `out[c · out_stride ..][..p.rows()]` must be in bounds.
-#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
 pub unsafe fn matmul(
     out: &mut [i32],
     out_stride: usize,
@@ -159,10 +159,10 @@ pub struct Out8 {
 /// accumulator, bit for bit.
 ///
 /// # Safety
-/// AVX-512F/BW/VNNI; every column's input, bias, addend and outputs in
+/// AVX-512F/BW/VL/VNNI; every column's input, bias, addend and outputs in
 /// bounds for `p.rows()` rows (`p.len()` inputs), pairs `2 · p.rows()`
 /// words, `lo <= hi`.
-#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
 #[allow(clippy::too_many_arguments)]
 pub unsafe fn matmul_requant(
     p: &PackedI8,
@@ -186,7 +186,7 @@ pub unsafe fn matmul_requant(
 /// # Safety
 /// As [`matmul`] and [`matmul_requant`]: features, and every column's
 /// input and outputs in bounds.
-#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
 unsafe fn product<E: Epilogue>(
     p: &PackedI8,
     x: &[i8],
@@ -219,7 +219,7 @@ unsafe fn product<E: Epilogue>(
 /// # Safety
 /// As [`product`], for columns `c0 .. c0 + C`.
 #[inline]
-#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
 unsafe fn columns<E: Epilogue, const C: usize, const KS: usize>(
     p: &PackedI8,
     x: &[i8],
@@ -302,10 +302,10 @@ impl<const C: usize> Tile<C> {
     /// epilogue. The accumulators live in this one function, in registers.
     ///
     /// # Safety
-    /// AVX-512F/BW/VNNI; blocks `b .. b + RB` exist; every input has
+    /// AVX-512F/BW/VL/VNNI; blocks `b .. b + RB` exist; every input has
     /// `4 · full` readable bytes; the epilogue's bounds hold.
     #[inline]
-    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
     unsafe fn run<E: Epilogue, const RB: usize, const KS: usize>(
         &self,
         p: &PackedI8,
@@ -353,10 +353,10 @@ impl<const C: usize> Tile<C> {
 /// One group: `acc[r][c] += block (r, g) · broadcast(words[c])`.
 ///
 /// # Safety
-/// AVX-512F/BW/VNNI; block `(r, g)` at `base + r · groups + g` exists for
+/// AVX-512F/BW/VL/VNNI; block `(r, g)` at `base + r · groups + g` exists for
 /// every `r < RB`.
 #[inline]
-#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
 unsafe fn step<const RB: usize, const C: usize>(
     acc: &mut [[__m512i; C]; RB],
     base: *const Block,
@@ -387,7 +387,7 @@ trait Epilogue {
     /// columns of `targets`, whose sums are `sums`.
     ///
     /// # Safety
-    /// AVX-512F/BW; those rows of those columns in bounds of every buffer.
+    /// AVX-512F/BW/VL; those rows of those columns in bounds of every buffer.
     unsafe fn block<const C: usize>(
         &mut self,
         targets: &Targets<C>,
@@ -433,7 +433,7 @@ impl Epilogue for Accumulate {
     }
 
     #[inline]
-    #[target_feature(enable = "avx512f,avx512bw")]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
     unsafe fn block<const C: usize>(
         &mut self,
         targets: &Targets<C>,
@@ -467,7 +467,7 @@ impl Epilogue for Requant {
     }
 
     #[inline]
-    #[target_feature(enable = "avx512f,avx512bw")]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
     unsafe fn block<const C: usize>(
         &mut self,
         targets: &Targets<C>,
@@ -520,7 +520,7 @@ impl Epilogue for Requant {
 
 /// The two halves of sixteen int32 lanes as int64 lanes.
 #[inline]
-#[target_feature(enable = "avx512f")]
+#[target_feature(enable = "avx512f,avx512vl")]
 fn widen(a: __m512i) -> [__m512i; 2] {
     [
         _mm512_cvtepi32_epi64(_mm512_castsi512_si256(a)),
@@ -543,10 +543,10 @@ impl Params {
     /// 16`, each half read under its mask.
     ///
     /// # Safety
-    /// AVX-512F; the pairs of the rows under the masks are readable at
+    /// AVX-512F/VL; the pairs of the rows under the masks are readable at
     /// `pairs + 2 · row`.
     #[inline]
-    #[target_feature(enable = "avx512f")]
+    #[target_feature(enable = "avx512f,avx512vl")]
     unsafe fn rows16(pairs: *const i32, first: usize, halves: [u8; 2]) -> [Params; 2] {
         // Safety: the caller's bounds; masked-off pairs are not read.
         let load = |h: usize| unsafe {
@@ -556,7 +556,7 @@ impl Params {
     }
 
     #[inline]
-    #[target_feature(enable = "avx512f")]
+    #[target_feature(enable = "avx512f,avx512vl")]
     fn of(pair: __m512i) -> Params {
         // The shift is the stored word's low byte, sign-extended (`as i8`).
         let shift = _mm512_srai_epi64::<56>(_mm512_slli_epi64::<24>(pair));
@@ -572,7 +572,7 @@ impl Params {
     /// `(a · multiplier + half) >> right` in each int64 lane, not yet
     /// saturated (at most 2^62 in magnitude).
     #[inline]
-    #[target_feature(enable = "avx512f")]
+    #[target_feature(enable = "avx512f,avx512vl")]
     fn apply(&self, a: __m512i) -> __m512i {
         let prod = _mm512_mul_epi32(a, self.pair);
         _mm512_srav_epi64(_mm512_add_epi64(prod, self.half), self.right)
@@ -580,7 +580,7 @@ impl Params {
 }
 
 #[inline]
-#[target_feature(enable = "avx512f")]
+#[target_feature(enable = "avx512f,avx512vl")]
 fn clamp(v: __m512i, lo: i64, hi: i64) -> __m512i {
     _mm512_min_epi64(_mm512_max_epi64(v, _mm512_set1_epi64(lo)), _mm512_set1_epi64(hi))
 }

@@ -382,7 +382,7 @@ impl Resolved {
             }
             let rows = check_matmul(out.len(), out_stride, m.w.len(), x);
             assert!(p.rows() == rows && p.len() == x.len, "matmul: packed shape mismatch");
-            // Safety: resolved, so AVX-512 F/BW/VNNI were detected (or
+            // Safety: resolved, so AVX-512 F/BW/VL/VNNI were detected (or
             // enabled at compile time); every vector's bounds checked above.
             return unsafe {
                 avx512vnni_packed_i8::matmul(out, out_stride, p, x.data, x.stride, x.count)
@@ -551,7 +551,7 @@ impl Resolved {
                 lo: o.lo,
                 hi: o.hi,
             });
-            // Safety: resolved, so AVX-512 F/BW/VNNI were detected (or
+            // Safety: resolved, so AVX-512 F/BW/VL/VNNI were detected (or
             // enabled at compile time); every column of every buffer was
             // checked above, and the pointers come from live slices.
             return unsafe {
