@@ -1,10 +1,9 @@
-//! An int8 model's weight matrices repacked once, at load, in the order a
-//! kernel reads them: on x86_64 hosts with AVX-512 VNNI, the 16-row blocks
+//! An int8 model's weight matrices repacked once, at load
+//! ([`super::QuantWeights`] builds them), in the order a kernel reads them: on x86_64 hosts with AVX-512 VNNI, the 16-row blocks
 //! of [`crate::kernels::avx512vnni_packed_i8`] (one more copy of the
 //! weights on the heap). Other builds (MCUs, aarch64, no heap) have no
 //! packed form, and the kernels read the model's row-major bytes in place.
 
-use super::weights::QuantLayer;
 use crate::kernels::PackedI8;
 use crate::params::TensorKind;
 
@@ -48,31 +47,40 @@ pub(crate) type Packed = Option<alloc::sync::Arc<[PackedLayer]>>;
 #[cfg(not(all(feature = "alloc", target_arch = "x86_64")))]
 pub(crate) type Packed = ();
 
-/// Packs `layers` (every layer's tensors, then the head's) when this CPU
-/// runs the AVX-512 VNNI kernel; the first layer's horizontal weights stay
-/// row-major (a pixel reads only the columns left of it).
+/// Whether this CPU runs the kernel the weights would be packed for.
 #[cfg(all(feature = "alloc", target_arch = "x86_64"))]
-pub(crate) fn pack<'a>(layers: impl Iterator<Item = (Option<usize>, QuantLayer<'a>)>) -> Packed {
-    if !crate::kernels::Int8Kernel::Avx512Vnni.is_available() {
-        return None;
-    }
-    let packed = layers.map(|(index, layer)| {
+pub(crate) fn wanted() -> bool {
+    crate::kernels::Int8Kernel::Avx512Vnni.is_available()
+}
+
+impl PackedLayer {
+    /// The packed matrices of layer `index` (`None`: the head), whose
+    /// weight tensor of a kind is `weight(kind)` and whose bias of a kind
+    /// is `bias_len(kind)` long; the first layer's horizontal weights stay
+    /// row-major (a pixel reads only the columns left of it).
+    #[cfg(all(feature = "alloc", target_arch = "x86_64"))]
+    pub(crate) fn pack<'a>(
+        index: Option<usize>,
+        weight: impl Fn(TensorKind) -> &'a [i8],
+        bias_len: impl Fn(TensorKind) -> usize,
+    ) -> PackedLayer {
         let matrices = MATRICES
             .iter()
             .filter(|(w, _)| !(index == Some(0) && *w == TensorKind::HWeight))
             .filter_map(|&(w, b)| {
-                let (weights, rows) = (layer.weight(w), layer.bias(b).len());
+                let (weights, rows) = (weight(w), bias_len(b));
                 (rows > 0 && !weights.is_empty()).then(|| (w, PackedI8::pack(weights, rows)))
             })
             .collect();
         PackedLayer { matrices }
-    });
-    Some(packed.collect())
+    }
 }
 
-/// Nothing to pack in this build.
-#[cfg(not(all(feature = "alloc", target_arch = "x86_64")))]
-pub(crate) fn pack<'a>(_: impl Iterator<Item = (Option<usize>, QuantLayer<'a>)>) -> Packed {}
+/// Every layer's packed matrices, then the head's.
+#[cfg(all(feature = "alloc", target_arch = "x86_64"))]
+pub(crate) fn collect(layers: impl Iterator<Item = PackedLayer>) -> Packed {
+    Some(layers.collect())
+}
 
 /// Layer `index`'s packed matrices (`layers` for the head).
 #[cfg(all(feature = "alloc", target_arch = "x86_64"))]

@@ -6,6 +6,10 @@
 //! tensors, the int32 slice the biases and per-class bias tables. The
 //! multipliers are `(multiplier, shift)` pairs, per layer in the order of
 //! [`RequantPoint`], then the head's.
+//!
+//! On x86_64 hosts that run the AVX-512 VNNI kernel, the view also owns a
+//! copy of the weight matrices packed in that kernel's order, made once
+//! when it is built ([`super::packed`]); everywhere else it copies nothing.
 
 use crate::arch::{Arch, Variant};
 use crate::error::Error;
@@ -121,7 +125,7 @@ pub struct Requant<'a> {
     pairs: &'a [i32],
 }
 
-impl Requant<'_> {
+impl<'a> Requant<'a> {
     /// The multiplier of entry `i`.
     #[inline]
     pub fn get(&self, i: usize) -> QuantMultiplier {
@@ -132,7 +136,7 @@ impl Requant<'_> {
 
     /// The stored `(multiplier, shift)` words, two per entry, as the
     /// requantization kernels read them.
-    pub fn pairs(&self) -> &[i32] {
+    pub fn pairs(&self) -> &'a [i32] {
         self.pairs
     }
 
@@ -211,7 +215,8 @@ impl Offsets {
     }
 }
 
-/// A validated int8 Gated PixelCNN, borrowed from three slices.
+/// A validated int8 Gated PixelCNN, borrowed from three slices (and, on
+/// hosts with AVX-512 VNNI, its weights packed for that kernel).
 #[derive(Clone, Debug)]
 pub struct QuantWeights<'a> {
     arch: Arch,
@@ -276,11 +281,27 @@ impl<'a> QuantWeights<'a> {
             head: Offsets::of(&arch, None),
             packed: Default::default(),
         };
-        let layers = (0..arch.layers()).map(|l| (Some(l), model.layer(l)));
-        let packed = packed::pack(layers.chain([(None, model.head())]));
-        model.packed = packed;
+        model.packed = model.pack();
         Ok(model)
     }
+
+    /// Every layer's weight matrices and the head's, packed for this CPU's
+    /// kernel where it has its own order.
+    #[cfg(all(feature = "alloc", target_arch = "x86_64"))]
+    fn pack(&self) -> packed::Packed {
+        if !packed::wanted() {
+            return None;
+        }
+        let layers = (0..self.arch.layers()).map(|l| (Some(l), self.layer(l)));
+        let layers = layers.chain([(None, self.head())]).map(|(index, layer)| {
+            PackedLayer::pack(index, |k| layer.weight(k), |k| layer.bias(k).len())
+        });
+        packed::collect(layers)
+    }
+
+    /// Nothing to pack in this build.
+    #[cfg(not(all(feature = "alloc", target_arch = "x86_64")))]
+    fn pack(&self) -> packed::Packed {}
 
     /// The architecture.
     pub fn arch(&self) -> &Arch {
