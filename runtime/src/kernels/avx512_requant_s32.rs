@@ -30,23 +30,66 @@ fn lanes(left: usize) -> __mmask8 {
 #[inline]
 #[target_feature(enable = "avx512f")]
 fn requantize8(a: __m512i, pair: __m512i) -> __m512i {
-    // The shift is the stored word's low byte, sign-extended (`as i8`).
-    let shift = _mm512_srai_epi64::<56>(_mm512_slli_epi64::<24>(pair));
-    let right = _mm512_min_epi64(
-        _mm512_max_epi64(_mm512_sub_epi64(_mm512_set1_epi64(31), shift), _mm512_set1_epi64(1)),
-        _mm512_set1_epi64(62),
-    );
-    let half =
-        _mm512_sllv_epi64(_mm512_set1_epi64(1), _mm512_sub_epi64(right, _mm512_set1_epi64(1)));
-    // Signed 32 × 32 → 64 of the low halves: the exact product.
-    let prod = _mm512_mul_epi32(a, pair);
-    let rounded = _mm512_srav_epi64(_mm512_add_epi64(prod, half), right);
-    clamp(rounded, i64::from(i32::MIN), i64::from(i32::MAX))
+    clamp(Params::of(pair).apply(a), i64::from(i32::MIN), i64::from(i32::MAX))
+}
+
+/// Eight rows' requantization constants, as int64 lanes: the stored pair
+/// (the multiplier in its low word), the right shift and its rounding term
+/// (see [`super::generic::requantize`]).
+#[derive(Clone, Copy)]
+pub(super) struct Params {
+    pair: __m512i,
+    right: __m512i,
+    half: __m512i,
+}
+
+impl Params {
+    /// The constants of rows `first .. first + 8` and `first + 8 .. first +
+    /// 16`, each half read under its mask.
+    ///
+    /// # Safety
+    /// AVX-512F; the pairs of the rows under the masks are readable at
+    /// `pairs + 2 · row`.
+    #[cfg(feature = "alloc")] // for the packed kernel
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn rows16(pairs: *const i32, first: usize, halves: [u8; 2]) -> [Params; 2] {
+        // Safety: the caller's bounds; masked-off pairs are not read.
+        let load = |h: usize| unsafe {
+            _mm512_maskz_loadu_epi64(halves[h], pairs.add(2 * (first + 8 * h)).cast())
+        };
+        [Params::of(load(0)), Params::of(load(1))]
+    }
+
+    /// The constants of the eight stored pairs in `pair`'s int64 lanes.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    pub(super) fn of(pair: __m512i) -> Params {
+        // The shift is the stored word's low byte, sign-extended (`as i8`).
+        let shift = _mm512_srai_epi64::<56>(_mm512_slli_epi64::<24>(pair));
+        let right = _mm512_min_epi64(
+            _mm512_max_epi64(_mm512_sub_epi64(_mm512_set1_epi64(31), shift), _mm512_set1_epi64(1)),
+            _mm512_set1_epi64(62),
+        );
+        let half =
+            _mm512_sllv_epi64(_mm512_set1_epi64(1), _mm512_sub_epi64(right, _mm512_set1_epi64(1)));
+        Params { pair, right, half }
+    }
+
+    /// `(a · multiplier + half) >> right` in each int64 lane, not yet
+    /// saturated (at most 2^62 in magnitude).
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    pub(super) fn apply(&self, a: __m512i) -> __m512i {
+        // Signed 32 × 32 → 64 of the low halves: the exact product.
+        let prod = _mm512_mul_epi32(a, self.pair);
+        _mm512_srav_epi64(_mm512_add_epi64(prod, self.half), self.right)
+    }
 }
 
 #[inline]
 #[target_feature(enable = "avx512f")]
-fn clamp(v: __m512i, lo: i64, hi: i64) -> __m512i {
+pub(super) fn clamp(v: __m512i, lo: i64, hi: i64) -> __m512i {
     _mm512_min_epi64(_mm512_max_epi64(v, _mm512_set1_epi64(lo)), _mm512_set1_epi64(hi))
 }
 

@@ -30,6 +30,7 @@
 use alloc::vec::Vec;
 use core::arch::x86_64::*;
 
+use super::avx512_requant_s32::{clamp, Params};
 use super::avxvnni_matvec_i8::bias_correction;
 use super::ColumnMap;
 
@@ -476,18 +477,23 @@ impl Epilogue for Requant {
         sums: &[__m512i; C],
     ) {
         let halves = [mask as u8, (mask >> 8) as u8];
-        let bias = self.bias;
         // Safety (this block): the rows under the masks are in bounds of the
         // pairs, biases, addends and outputs.
         unsafe {
+            // Each column's accumulator, `bias + sum`, as two int64 halves,
+            // once for both outputs.
+            let mut acc = [[_mm512_setzero_si512(); 2]; C];
+            for ((a, sum), &at) in acc.iter_mut().zip(sums).zip(&targets.first) {
+                let b = _mm512_maskz_loadu_epi32(mask, self.bias.add(at + first));
+                *a = widen(_mm512_add_epi32(*sum, b));
+            }
             if let Some(o) = self.wide {
                 // The rows' constants, once for all C columns.
                 let params = Params::rows16(o.pairs, first, halves);
-                for (c, sum) in sums.iter().enumerate() {
-                    let b = _mm512_maskz_loadu_epi32(mask, bias.add(targets.first[c] + first));
-                    for (h, a64) in widen(_mm512_add_epi32(*sum, b)).into_iter().enumerate() {
+                for (c, halves64) in acc.iter().enumerate() {
+                    for (h, a64) in halves64.iter().enumerate() {
                         let row = first + 8 * h;
-                        let mut r = params[h].apply(a64);
+                        let mut r = params[h].apply(*a64);
                         if let Some((add, _)) = o.add {
                             // The scalar kernel saturates to int32, then
                             // adds, then clamps.
@@ -505,10 +511,9 @@ impl Epilogue for Requant {
             }
             if let Some(o) = self.narrow {
                 let params = Params::rows16(o.pairs, first, halves);
-                for (c, sum) in sums.iter().enumerate() {
-                    let b = _mm512_maskz_loadu_epi32(mask, bias.add(targets.first[c] + first));
-                    for (h, a64) in widen(_mm512_add_epi32(*sum, b)).into_iter().enumerate() {
-                        let r = clamp(params[h].apply(a64), i64::from(o.lo), i64::from(o.hi));
+                for (c, halves64) in acc.iter().enumerate() {
+                    for (h, a64) in halves64.iter().enumerate() {
+                        let r = clamp(params[h].apply(*a64), i64::from(o.lo), i64::from(o.hi));
                         let dst = o.out.add(targets.narrow[c] + first + 8 * h);
                         _mm512_mask_cvtepi64_storeu_epi8(dst.cast(), halves[h], r);
                     }
@@ -526,61 +531,4 @@ fn widen(a: __m512i) -> [__m512i; 2] {
         _mm512_cvtepi32_epi64(_mm512_castsi512_si256(a)),
         _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64::<1>(a)),
     ]
-}
-
-/// Eight rows' requantization constants, as int64 lanes: the stored pair
-/// (the multiplier in its low word), the right shift and its rounding term
-/// (see [`super::generic::requantize`]).
-#[derive(Clone, Copy)]
-struct Params {
-    pair: __m512i,
-    right: __m512i,
-    half: __m512i,
-}
-
-impl Params {
-    /// The constants of rows `first .. first + 8` and `first + 8 .. first +
-    /// 16`, each half read under its mask.
-    ///
-    /// # Safety
-    /// AVX-512F/VL; the pairs of the rows under the masks are readable at
-    /// `pairs + 2 · row`.
-    #[inline]
-    #[target_feature(enable = "avx512f,avx512vl")]
-    unsafe fn rows16(pairs: *const i32, first: usize, halves: [u8; 2]) -> [Params; 2] {
-        // Safety: the caller's bounds; masked-off pairs are not read.
-        let load = |h: usize| unsafe {
-            _mm512_maskz_loadu_epi64(halves[h], pairs.add(2 * (first + 8 * h)).cast())
-        };
-        [Params::of(load(0)), Params::of(load(1))]
-    }
-
-    #[inline]
-    #[target_feature(enable = "avx512f,avx512vl")]
-    fn of(pair: __m512i) -> Params {
-        // The shift is the stored word's low byte, sign-extended (`as i8`).
-        let shift = _mm512_srai_epi64::<56>(_mm512_slli_epi64::<24>(pair));
-        let right = _mm512_min_epi64(
-            _mm512_max_epi64(_mm512_sub_epi64(_mm512_set1_epi64(31), shift), _mm512_set1_epi64(1)),
-            _mm512_set1_epi64(62),
-        );
-        let half =
-            _mm512_sllv_epi64(_mm512_set1_epi64(1), _mm512_sub_epi64(right, _mm512_set1_epi64(1)));
-        Params { pair, right, half }
-    }
-
-    /// `(a · multiplier + half) >> right` in each int64 lane, not yet
-    /// saturated (at most 2^62 in magnitude).
-    #[inline]
-    #[target_feature(enable = "avx512f,avx512vl")]
-    fn apply(&self, a: __m512i) -> __m512i {
-        let prod = _mm512_mul_epi32(a, self.pair);
-        _mm512_srav_epi64(_mm512_add_epi64(prod, self.half), self.right)
-    }
-}
-
-#[inline]
-#[target_feature(enable = "avx512f,avx512vl")]
-fn clamp(v: __m512i, lo: i64, hi: i64) -> __m512i {
-    _mm512_min_epi64(_mm512_max_epi64(v, _mm512_set1_epi64(lo)), _mm512_set1_epi64(hi))
 }
