@@ -22,6 +22,8 @@ pub mod avx512_gate_s16_s8;
 #[cfg(target_arch = "x86_64")]
 pub mod avx512_requant_s32;
 #[cfg(target_arch = "x86_64")]
+pub mod avx512vbmi_gate_s16_s8;
+#[cfg(target_arch = "x86_64")]
 pub mod avx512vnni_matvec_i8;
 #[cfg(all(feature = "alloc", target_arch = "x86_64"))]
 pub mod avx512vnni_packed_i8;
@@ -152,6 +154,14 @@ fn has_avx512vnni() -> bool {
         target_feature = "avx512vnni"
     ))
 }
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+fn has_avx512vbmi() -> bool {
+    has_avx512vnni() && std::is_x86_feature_detected!("avx512vbmi")
+}
+#[cfg(all(not(feature = "std"), target_arch = "x86_64"))]
+fn has_avx512vbmi() -> bool {
+    has_avx512vnni() && cfg!(target_feature = "avx512vbmi")
+}
 #[cfg(all(feature = "std", target_arch = "aarch64"))]
 fn has_dotprod() -> bool {
     std::arch::is_aarch64_feature_detected!("dotprod")
@@ -227,7 +237,7 @@ impl Int8Kernel {
 
     /// This kernel, checked once to run here; `None` when it cannot.
     pub fn resolve(self) -> Option<Resolved> {
-        self.is_available().then_some(Resolved(self))
+        self.is_available().then(|| Resolved::new(self))
     }
 
     /// `out[o] += w[o] · x` (wrapping int32) with this implementation; the
@@ -236,7 +246,7 @@ impl Int8Kernel {
     /// # Panics
     /// If `w.len() != out.len() * x.len()`.
     pub fn matvec_i8(self, out: &mut [i32], w: &[i8], x: &[i8]) {
-        self.resolve().unwrap_or(Resolved(Int8Kernel::Generic)).matvec_i8(out, w, x);
+        self.resolve().unwrap_or(Resolved::new(Int8Kernel::Generic)).matvec_i8(out, w, x);
     }
 }
 
@@ -244,13 +254,36 @@ impl Int8Kernel {
 /// is resolved, so calls dispatch on a plain enum without detecting anything.
 /// Executors resolve theirs when they are built.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Resolved(Int8Kernel);
+pub struct Resolved(Int8Kernel, Gate);
+
+/// How the gate's tables are read, decided with the kernel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Gate {
+    /// [`crate::quant::gate::gate_i8_slice`].
+    Scalar,
+    /// [`avx512_gate_s16_s8`]: `vpgatherdd` from memory.
+    #[cfg(target_arch = "x86_64")]
+    Gather,
+    /// [`avx512vbmi_gate_s16_s8`]: `vpermi2b` from registers.
+    #[cfg(target_arch = "x86_64")]
+    Permute,
+}
 
 impl Resolved {
+    /// `kernel`, which must be available, with the fastest gate that goes
+    /// with it.
+    fn new(kernel: Int8Kernel) -> Resolved {
+        #[cfg(target_arch = "x86_64")]
+        if matches!(kernel, Int8Kernel::Avx512Vnni | Int8Kernel::Avx512Vnni256) {
+            return Resolved(kernel, if has_avx512vbmi() { Gate::Permute } else { Gate::Gather });
+        }
+        Resolved(kernel, Gate::Scalar)
+    }
+
     /// [`Int8Kernel::best`], resolved.
     pub fn best() -> Resolved {
         // `best` only ever holds an available kernel.
-        Resolved(Int8Kernel::best())
+        Resolved::new(Int8Kernel::best())
     }
 
     /// Which kernel it is.
@@ -475,12 +508,16 @@ impl Resolved {
     #[allow(unsafe_code)]
     pub fn gate_i8(self, out: &mut [i8], pre: &[i16]) {
         assert_eq!(pre.len(), 2 * out.len(), "gate_i8 shapes");
-        #[cfg(target_arch = "x86_64")]
-        if self.has_avx512_epilogues() {
-            // Safety: as in `requant_i8`.
-            return unsafe { avx512_gate_s16_s8::gate_i8(out, pre) };
+        match self.1 {
+            // Safety: resolved with this gate only where AVX-512 F/BW/VL
+            // (and VBMI) were detected or enabled at compile time.
+            #[cfg(target_arch = "x86_64")]
+            Gate::Gather => unsafe { avx512_gate_s16_s8::gate_i8(out, pre) },
+            // Safety: as above.
+            #[cfg(target_arch = "x86_64")]
+            Gate::Permute => unsafe { avx512vbmi_gate_s16_s8::gate_i8(out, pre) },
+            Gate::Scalar => crate::quant::gate::gate_i8_slice(out, pre),
         }
-        crate::quant::gate::gate_i8_slice(out, pre)
     }
 
     /// [`generic::requant_residual_i8`]: a residual block's output.
@@ -666,7 +703,7 @@ mod tests {
             let pairs: Vec<i32> = seeds[..n].iter().flat_map(|&s| pair_from(s)).collect();
             let [rm, rs] = pair_from(res_seed);
             let res_pair = (rm, rs as i8);
-            let g = Resolved(Int8Kernel::Generic);
+            let g = Resolved::new(Int8Kernel::Generic);
             for kernel in Int8Kernel::available().filter_map(Int8Kernel::resolve) {
                 let (mut want, mut got) = (vec![0i8; n], vec![0i8; n]);
                 g.requant_i8(&mut want, &acc, &pairs, lo8, hi8);
