@@ -15,7 +15,7 @@ use core::arch::x86_64::*;
 
 /// The mask of the first `min(left, 8)` lanes.
 #[inline]
-fn lanes(left: usize) -> __mmask8 {
+pub(super) fn lanes(left: usize) -> __mmask8 {
     if left >= 8 {
         u8::MAX
     } else {
@@ -87,6 +87,79 @@ impl Params {
     }
 }
 
+/// Sixteen rows' requantization on int32 lanes, for rows whose right
+/// shift is 33 or more (every per-channel point of a trained model: their
+/// scales are below 1/4). Then `(a · m + 2^(R−1)) >> R` equals
+/// `(H + 2^(R−33)) >> (R − 32)` with `H` the product's high word (the low
+/// word cannot carry into it), which fits int32: two `vpmuldq` give the
+/// sixteen high words, and no int64 shift, clamp or narrowing is needed.
+#[derive(Clone, Copy)]
+pub(super) struct Fast {
+    /// Multipliers of rows 0, 2, … (low words of the int64 lanes) and of
+    /// rows 1, 3, … (high words).
+    multipliers: __m512i,
+    odd_multipliers: __m512i,
+    /// `R − 32` and its rounding term, per row.
+    right: __m512i,
+    half: __m512i,
+}
+
+impl Fast {
+    /// The constants of rows `first ..` under `mask` (at most 16), or `None`
+    /// when one of them has a right shift below 33.
+    ///
+    /// # Safety
+    /// AVX-512F; the pairs of the rows under the mask are readable at
+    /// `pairs + 2 · row`.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn rows16(pairs: *const i32, first: usize, mask: __mmask16) -> Option<Fast> {
+        // Safety: the caller's bounds; masked-off pairs are not read.
+        let (p0, p1) = unsafe {
+            (
+                _mm512_maskz_loadu_epi64(mask as u8, pairs.add(2 * first).cast()),
+                _mm512_maskz_loadu_epi64((mask >> 8) as u8, pairs.add(2 * first + 16).cast()),
+            )
+        };
+        let even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+        let multipliers = _mm512_permutex2var_epi32(p0, even, p1);
+        let words = _mm512_permutex2var_epi32(p0, _mm512_add_epi32(even, _mm512_set1_epi32(1)), p1);
+        // The shift is the stored word's low byte, sign-extended.
+        let shift = _mm512_srai_epi32::<24>(_mm512_slli_epi32::<24>(words));
+        let right =
+            _mm512_min_epi32(_mm512_sub_epi32(_mm512_set1_epi32(31), shift), _mm512_set1_epi32(62));
+        if _mm512_mask_cmplt_epi32_mask(mask, right, _mm512_set1_epi32(33)) != 0 {
+            return None;
+        }
+        let right = _mm512_sub_epi32(right, _mm512_set1_epi32(32));
+        let half =
+            _mm512_sllv_epi32(_mm512_set1_epi32(1), _mm512_sub_epi32(right, _mm512_set1_epi32(1)));
+        let odd_multipliers = _mm512_srli_epi64::<32>(multipliers);
+        Some(Fast { multipliers, odd_multipliers, right, half })
+    }
+
+    /// `requantize(a)` of each int32 lane (exact, so already within int32).
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    pub(super) fn apply(&self, a: __m512i) -> __m512i {
+        let even = _mm512_mul_epi32(a, self.multipliers);
+        let odd = _mm512_mul_epi32(_mm512_srli_epi64::<32>(a), self.odd_multipliers);
+        // High words: the even rows' shifted down, the odd rows' in place.
+        let high = _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64::<32>(even), odd);
+        _mm512_srav_epi32(_mm512_add_epi32(high, self.half), self.right)
+    }
+}
+
+/// The mask of the first `min(left, 16)` lanes.
+#[inline]
+pub(super) fn lanes16(left: usize) -> __mmask16 {
+    if left >= 16 {
+        u16::MAX
+    } else {
+        (1u16 << left) - 1
+    }
+}
+
 #[inline]
 #[target_feature(enable = "avx512f")]
 pub(super) fn clamp(v: __m512i, lo: i64, hi: i64) -> __m512i {
@@ -99,7 +172,7 @@ pub(super) fn clamp(v: __m512i, lo: i64, hi: i64) -> __m512i {
 /// AVX-512F/VL; the lanes of `m` lie inside `acc[i..]` and `pairs[2i..]`.
 #[inline]
 #[target_feature(enable = "avx512f,avx512vl")]
-unsafe fn group(acc: &[i32], pairs: &[i32], i: usize, m: __mmask8) -> __m512i {
+pub(super) unsafe fn group(acc: &[i32], pairs: &[i32], i: usize, m: __mmask8) -> __m512i {
     // Safety: the caller's lanes lie inside both slices; masked-off lanes
     // are not read.
     unsafe {

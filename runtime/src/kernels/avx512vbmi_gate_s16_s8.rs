@@ -14,6 +14,7 @@
 
 use core::arch::x86_64::*;
 
+use super::avx512_requant_s32::{clamp, group, lanes, lanes16, Fast};
 use crate::quant::gate::{PRE_MAX, PRE_MIN};
 use crate::quant::tables::{SIGMOID, TANH};
 
@@ -67,6 +68,70 @@ fn lookup256(i: __m512i, t: &[__m512i; 4]) -> __m512i {
     _mm512_mask_blend_epi8(_mm512_movepi8_mask(i), low, high)
 }
 
+/// The tables in registers.
+struct Tables {
+    tanh: [__m512i; 4],
+    sigmoid_low: [__m512i; 4],
+    sigmoid_high: [__m512i; 4],
+}
+
+impl Tables {
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn load() -> Tables {
+        let s: [__m512i; 8] = registers(&SIGMOID_HALF);
+        Tables {
+            tanh: registers(&TANH_HALF),
+            sigmoid_low: [s[0], s[1], s[2], s[3]],
+            sigmoid_high: [s[4], s[5], s[6], s[7]],
+        }
+    }
+}
+
+/// The gate of 32 channels, from gate inputs `a` and `b` (int16 lanes,
+/// already inside `PRE_MIN ..= PRE_MAX`); the outputs are the low bytes
+/// of the result's int16 lanes.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vbmi")]
+fn gate32(t: &Tables, a: __m512i, b: __m512i) -> __m512i {
+    let (c128, c256, c511) =
+        (_mm512_set1_epi16(128), _mm512_set1_epi16(256), _mm512_set1_epi16(511));
+    // |a| saturated to a byte: from 255 on, tanh is 127.
+    let ia = _mm512_castsi256_si512(_mm512_cvtusepi16_epi8(_mm512_abs_epi16(a)));
+    let ub = _mm512_min_epu16(_mm512_abs_epi16(b), c511);
+    let ib = _mm512_castsi256_si512(_mm512_cvtepi16_epi8(ub));
+    let ib_high = u64::from(_mm512_cmpge_epu16_mask(ub, c256));
+    let tanh = lookup256(ia, &t.tanh);
+    let sigmoid = _mm512_mask_blend_epi8(
+        ib_high,
+        lookup256(ib, &t.sigmoid_low),
+        lookup256(ib, &t.sigmoid_high),
+    );
+    let tanh = _mm512_cvtepu8_epi16(_mm512_castsi512_si256(tanh));
+    let sigmoid = _mm512_cvtepu8_epi16(_mm512_castsi512_si256(sigmoid));
+    // Reflect: tanh(−x) = −tanh(x), σ(−x) = 256 − σ(x).
+    let zero = _mm512_setzero_si512();
+    let tanh = _mm512_mask_sub_epi16(tanh, _mm512_movepi16_mask(a), zero, tanh);
+    let sigmoid = _mm512_mask_sub_epi16(
+        _mm512_add_epi16(c128, sigmoid),
+        _mm512_movepi16_mask(b),
+        c128,
+        sigmoid,
+    );
+    // |t · s| ≤ 127 · 256 and the rounding term fit int16.
+    _mm512_srai_epi16::<8>(_mm512_add_epi16(_mm512_mullo_epi16(tanh, sigmoid), c128))
+}
+
+/// The mask of the first `min(left, 32)` lanes.
+#[inline]
+fn lanes32(left: usize) -> __mmask32 {
+    if left >= 32 {
+        u32::MAX
+    } else {
+        (1u32 << left) - 1
+    }
+}
+
 /// `out[c] = gate_i8(pre[c], pre[p + c])`, `p = out.len()`.
 ///
 /// # Safety
@@ -75,46 +140,88 @@ fn lookup256(i: __m512i, t: &[__m512i; 4]) -> __m512i {
 pub unsafe fn gate_i8(out: &mut [i8], pre: &[i16]) {
     let p = out.len();
     debug_assert_eq!(pre.len(), 2 * p);
-    let tanh: [__m512i; 4] = registers(&TANH_HALF);
-    let sigmoid: [__m512i; 8] = registers(&SIGMOID_HALF);
-    let (sig_low, sig_high) = (
-        [sigmoid[0], sigmoid[1], sigmoid[2], sigmoid[3]],
-        [sigmoid[4], sigmoid[5], sigmoid[6], sigmoid[7]],
-    );
+    let tables = Tables::load();
     let (lo, hi) = (_mm512_set1_epi16(PRE_MIN as i16), _mm512_set1_epi16(PRE_MAX as i16));
     let clamp = |v: __m512i| _mm512_min_epi16(_mm512_max_epi16(v, lo), hi);
-    let (zero, c128, c256, c511) = (
-        _mm512_setzero_si512(),
-        _mm512_set1_epi16(128),
-        _mm512_set1_epi16(256),
-        _mm512_set1_epi16(511),
-    );
     let mut c = 0;
     while c < p {
-        let left = p - c;
-        let m: __mmask32 = if left >= 32 { u32::MAX } else { (1u32 << left) - 1 };
+        let m = lanes32(p - c);
         // Safety: the mask's lanes lie inside `out[c..]`, `pre[c..p]` and
         // `pre[p + c..]`; masked-off lanes are neither read nor written.
         unsafe {
             let a = clamp(_mm512_maskz_loadu_epi16(m, pre.as_ptr().add(c)));
             let b = clamp(_mm512_maskz_loadu_epi16(m, pre.as_ptr().add(p + c)));
-            // |a| saturated to a byte: from 255 on, tanh is 127.
-            let ia = _mm512_castsi256_si512(_mm512_cvtusepi16_epi8(_mm512_abs_epi16(a)));
-            let ub = _mm512_min_epu16(_mm512_abs_epi16(b), c511);
-            let ib = _mm512_castsi256_si512(_mm512_cvtepi16_epi8(ub));
-            let ib_high = u64::from(_mm512_cmpge_epu16_mask(ub, c256));
-            let t = lookup256(ia, &tanh);
-            let s =
-                _mm512_mask_blend_epi8(ib_high, lookup256(ib, &sig_low), lookup256(ib, &sig_high));
-            let t = _mm512_cvtepu8_epi16(_mm512_castsi512_si256(t));
-            let s = _mm512_cvtepu8_epi16(_mm512_castsi512_si256(s));
-            // Reflect: tanh(−x) = −tanh(x), σ(−x) = 256 − σ(x).
-            let t = _mm512_mask_sub_epi16(t, _mm512_movepi16_mask(a), zero, t);
-            let s =
-                _mm512_mask_sub_epi16(_mm512_add_epi16(c128, s), _mm512_movepi16_mask(b), c128, s);
-            // |t · s| ≤ 127 · 256 and the rounding term fit int16.
-            let g = _mm512_srai_epi16::<8>(_mm512_add_epi16(_mm512_mullo_epi16(t, s), c128));
+            let g = gate32(&tables, a, b);
             _mm512_mask_cvtepi16_storeu_epi8(out.as_mut_ptr().add(c).cast(), m, g);
+        }
+        c += 32;
+    }
+}
+
+/// [`super::avx512_requant_s32::requant_i16`] of the gate inputs (`add`
+/// added, clamped to `PRE_MIN ..= PRE_MAX`) followed by [`gate_i8`], the
+/// inputs kept in registers: `p = out.len()`, channels `c` and `p + c` of
+/// `acc` make output `c`.
+///
+/// # Safety
+/// AVX-512F/BW/VL/VBMI; `acc` and `add` hold `2p` values, `pairs` `4p`.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vbmi")]
+pub unsafe fn requant_gate_i8(out: &mut [i8], acc: &[i32], pairs: &[i32], add: &[i16]) {
+    let p = out.len();
+    debug_assert!(acc.len() == 2 * p && add.len() == 2 * p && pairs.len() == 4 * p);
+    let tables = Tables::load();
+    // Channels `first + c .. first + c + 16` (those below `first + p`) as
+    // clamped gate inputs in int32 lanes.
+    let sixteen = |first: usize, i: usize| -> __m512i {
+        if i >= p {
+            return _mm512_setzero_si512();
+        }
+        let m16 = lanes16(p - i);
+        // Safety: the lanes of the masks are channels below `first + p`,
+        // inside `acc`, `pairs` and `add`; masked-off lanes are not read.
+        unsafe {
+            let add16 =
+                _mm512_cvtepi16_epi32(_mm256_maskz_loadu_epi16(m16, add.as_ptr().add(first + i)));
+            let (lo, hi) = (_mm512_set1_epi32(PRE_MIN), _mm512_set1_epi32(PRE_MAX));
+            if let Some(fast) = Fast::rows16(pairs.as_ptr(), first + i, m16) {
+                let a = _mm512_maskz_loadu_epi32(m16, acc.as_ptr().add(first + i));
+                // The requantized value is within ±2^30 and the addend
+                // within int16: their sum cannot wrap, and clamping it is
+                // what saturating first and clamping after does.
+                let r = _mm512_add_epi32(fast.apply(a), add16);
+                return _mm512_min_epi32(_mm512_max_epi32(r, lo), hi);
+            }
+            // Otherwise eight rows at a time in int64 lanes; `group`
+            // saturates to int32, then the addend, then the clamp, as the
+            // scalar kernel does.
+            let halves: [__m256i; 2] = core::array::from_fn(|h| {
+                let j = i + 8 * h;
+                if j >= p {
+                    return _mm256_setzero_si256();
+                }
+                let r = group(acc, pairs, first + j, lanes(p - j));
+                let add8 = if h == 0 {
+                    _mm512_extracti64x4_epi64::<0>(add16)
+                } else {
+                    _mm512_extracti64x4_epi64::<1>(add16)
+                };
+                let v = _mm512_cvtepi32_epi64(add8);
+                _mm512_cvtepi64_epi32(clamp(_mm512_add_epi64(r, v), PRE_MIN.into(), PRE_MAX.into()))
+            });
+            _mm512_inserti64x4::<1>(_mm512_castsi256_si512(halves[0]), halves[1])
+        }
+    };
+    let inputs = |first: usize, c: usize| -> __m512i {
+        let low = _mm512_cvtepi32_epi16(sixteen(first, c));
+        let high = _mm512_cvtepi32_epi16(sixteen(first, c + 16));
+        _mm512_inserti64x4::<1>(_mm512_castsi256_si512(low), high)
+    };
+    let mut c = 0;
+    while c < p {
+        let g = gate32(&tables, inputs(0, c), inputs(p, c));
+        // Safety: the mask's lanes lie inside `out[c..]`.
+        unsafe {
+            _mm512_mask_cvtepi16_storeu_epi8(out.as_mut_ptr().add(c).cast(), lanes32(p - c), g);
         }
         c += 32;
     }

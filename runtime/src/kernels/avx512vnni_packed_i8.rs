@@ -30,7 +30,7 @@
 use alloc::vec::Vec;
 use core::arch::x86_64::*;
 
-use super::avx512_requant_s32::{clamp, Params};
+use super::avx512_requant_s32::{clamp, Fast, Params};
 use super::avxvnni_matvec_i8::bias_correction;
 use super::ColumnMap;
 
@@ -480,42 +480,69 @@ impl Epilogue for Requant {
         // Safety (this block): the rows under the masks are in bounds of the
         // pairs, biases, addends and outputs.
         unsafe {
-            // Each column's accumulator, `bias + sum`, as two int64 halves,
-            // once for both outputs.
-            let mut acc = [[_mm512_setzero_si512(); 2]; C];
+            // Each column's accumulator, `bias + sum`, once for both outputs.
+            let mut acc = [_mm512_setzero_si512(); C];
             for ((a, sum), &at) in acc.iter_mut().zip(sums).zip(&targets.first) {
-                let b = _mm512_maskz_loadu_epi32(mask, self.bias.add(at + first));
-                *a = widen(_mm512_add_epi32(*sum, b));
+                *a = _mm512_add_epi32(
+                    *sum,
+                    _mm512_maskz_loadu_epi32(mask, self.bias.add(at + first)),
+                );
             }
             if let Some(o) = self.wide {
                 // The rows' constants, once for all C columns.
-                let params = Params::rows16(o.pairs, first, halves);
-                for (c, halves64) in acc.iter().enumerate() {
-                    for (h, a64) in halves64.iter().enumerate() {
-                        let row = first + 8 * h;
-                        let mut r = params[h].apply(*a64);
+                if let Some(fast) = Fast::rows16(o.pairs, first, mask) {
+                    let (lo, hi) = (_mm512_set1_epi32(o.lo.into()), _mm512_set1_epi32(o.hi.into()));
+                    for (c, a) in acc.iter().enumerate() {
+                        let mut r = fast.apply(*a);
                         if let Some((add, _)) = o.add {
-                            // The scalar kernel saturates to int32, then
-                            // adds, then clamps.
-                            r = clamp(r, i64::from(i32::MIN), i64::from(i32::MAX));
-                            let v = _mm_maskz_loadu_epi16(halves[h], add.add(targets.add[c] + row));
-                            r = _mm512_add_epi64(r, _mm512_cvtepi16_epi64(v));
+                            // Within ±2^30 plus an int16: no wrap, and
+                            // nothing to saturate before the addend.
+                            let v = _mm256_maskz_loadu_epi16(mask, add.add(targets.add[c] + first));
+                            r = _mm512_add_epi32(r, _mm512_cvtepi16_epi32(v));
                         }
-                        // Without an addend, clamping to [lo, hi] inside
-                        // int32 is the same as saturating first.
-                        let r = clamp(r, i64::from(o.lo), i64::from(o.hi));
-                        let dst = o.out.add(targets.wide[c] + row);
-                        _mm512_mask_cvtepi64_storeu_epi16(dst.cast(), halves[h], r);
+                        let r = _mm512_min_epi32(_mm512_max_epi32(r, lo), hi);
+                        let dst = o.out.add(targets.wide[c] + first);
+                        _mm512_mask_cvtepi32_storeu_epi16(dst.cast(), mask, r);
+                    }
+                } else {
+                    let params = Params::rows16(o.pairs, first, halves);
+                    for (c, a) in acc.iter().enumerate() {
+                        for (h, a64) in widen(*a).iter().enumerate() {
+                            let row = first + 8 * h;
+                            let mut r = params[h].apply(*a64);
+                            if let Some((add, _)) = o.add {
+                                // The scalar kernel saturates to int32, then
+                                // adds, then clamps.
+                                r = clamp(r, i64::from(i32::MIN), i64::from(i32::MAX));
+                                let v =
+                                    _mm_maskz_loadu_epi16(halves[h], add.add(targets.add[c] + row));
+                                r = _mm512_add_epi64(r, _mm512_cvtepi16_epi64(v));
+                            }
+                            // Without an addend, clamping to [lo, hi] inside
+                            // int32 is the same as saturating first.
+                            let r = clamp(r, i64::from(o.lo), i64::from(o.hi));
+                            let dst = o.out.add(targets.wide[c] + row);
+                            _mm512_mask_cvtepi64_storeu_epi16(dst.cast(), halves[h], r);
+                        }
                     }
                 }
             }
             if let Some(o) = self.narrow {
-                let params = Params::rows16(o.pairs, first, halves);
-                for (c, halves64) in acc.iter().enumerate() {
-                    for (h, a64) in halves64.iter().enumerate() {
-                        let r = clamp(params[h].apply(*a64), i64::from(o.lo), i64::from(o.hi));
-                        let dst = o.out.add(targets.narrow[c] + first + 8 * h);
-                        _mm512_mask_cvtepi64_storeu_epi8(dst.cast(), halves[h], r);
+                if let Some(fast) = Fast::rows16(o.pairs, first, mask) {
+                    let (lo, hi) = (_mm512_set1_epi32(o.lo.into()), _mm512_set1_epi32(o.hi.into()));
+                    for (c, a) in acc.iter().enumerate() {
+                        let r = _mm512_min_epi32(_mm512_max_epi32(fast.apply(*a), lo), hi);
+                        let dst = o.out.add(targets.narrow[c] + first);
+                        _mm512_mask_cvtepi32_storeu_epi8(dst.cast(), mask, r);
+                    }
+                } else {
+                    let params = Params::rows16(o.pairs, first, halves);
+                    for (c, a) in acc.iter().enumerate() {
+                        for (h, a64) in widen(*a).iter().enumerate() {
+                            let r = clamp(params[h].apply(*a64), i64::from(o.lo), i64::from(o.hi));
+                            let dst = o.out.add(targets.narrow[c] + first + 8 * h);
+                            _mm512_mask_cvtepi64_storeu_epi8(dst.cast(), halves[h], r);
+                        }
                     }
                 }
             }

@@ -203,7 +203,7 @@ impl Resolved {
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::pair_from;
+    use super::super::tests::{pair_from, scaled_down_if};
     #[cfg(target_arch = "x86_64")]
     use super::super::PackedI8;
     use super::super::{generic, Int8Kernel};
@@ -220,6 +220,7 @@ mod tests {
             with_add in any::<bool>(),
             with_narrow in any::<bool>(),
             small in any::<bool>(),
+            scaled_down in any::<bool>(),
             (lo16, hi16) in (any::<i16>(), any::<i16>()).prop_map(|(a, b)| (a.min(b), a.max(b))),
             (lo8, hi8) in (any::<i8>(), any::<i8>()).prop_map(|(a, b)| (a.min(b), a.max(b))),
             seed in any::<u64>(),
@@ -239,8 +240,11 @@ mod tests {
             let bias: Vec<i32> = (0..lanes * (rows + 3))
                 .map(|_| if small { next() as i32 >> 12 } else { next() as i32 })
                 .collect();
-            let pairs16: Vec<i32> = (0..rows).flat_map(|_| pair_from(next())).collect();
-            let pairs8: Vec<i32> = (0..rows).flat_map(|_| pair_from(next())).collect();
+            // Scales below 1/4 in every row too, as trained models have: the
+            // epilogue's int32 path.
+            let pair = |s| scaled_down_if(scaled_down, pair_from(s));
+            let pairs16: Vec<i32> = (0..rows).flat_map(|_| pair(next())).collect();
+            let pairs8: Vec<i32> = (0..rows).flat_map(|_| pair(next())).collect();
             // Outputs lane-major with a gap, as the links are.
             let out_map = ColumnMap { lanes, lane_stride: positions * rows + 5, step: rows };
             let add_map = ColumnMap { lanes, lane_stride: rows + 1, step: 0 };

@@ -520,6 +520,41 @@ impl Resolved {
         }
     }
 
+    /// A gated layer's output from its accumulators: [`Resolved::requant_i16`]
+    /// of the gate inputs (`add` added, clamped to the gate tables' range)
+    /// followed by [`Resolved::gate_i8`]. Channels `c` and `p + c` of `acc`
+    /// make output `c`, `p = out.len()`. `pre` is scratch for the kernels
+    /// that store the gate inputs between the two steps; the AVX-512 VBMI
+    /// one keeps them in registers.
+    ///
+    /// # Panics
+    /// If `acc`, `add` and `pre` do not hold `2p` values and `pairs` `4p`.
+    #[inline]
+    #[allow(unsafe_code)]
+    pub fn requant_gate_i8(
+        self,
+        out: &mut [i8],
+        acc: &[i32],
+        pairs: &[i32],
+        add: &[i16],
+        pre: &mut [i16],
+    ) {
+        let p2 = 2 * out.len();
+        assert!(
+            acc.len() == p2 && add.len() == p2 && pre.len() == p2 && pairs.len() == 2 * p2,
+            "requant_gate_i8 shapes"
+        );
+        #[cfg(target_arch = "x86_64")]
+        if self.1 == Gate::Permute {
+            // Safety: resolved with this gate only where AVX-512 F/BW/VL/VBMI
+            // were detected or enabled at compile time; shapes checked.
+            return unsafe { avx512vbmi_gate_s16_s8::requant_gate_i8(out, acc, pairs, add) };
+        }
+        let (lo, hi) = (crate::quant::PRE_MIN as i16, crate::quant::PRE_MAX as i16);
+        self.requant_i16(pre, acc, pairs, Some(add), lo, hi);
+        self.gate_i8(out, pre);
+    }
+
     /// [`generic::requant_residual_i8`]: a residual block's output.
     ///
     /// # Panics
@@ -672,6 +707,16 @@ mod tests {
     /// Pairs a model can hold: multipliers in `[2^30, 2^31)` or 0, shifts
     /// `-31..=30`; plus, to reach every branch, stored words whose low byte
     /// is any shift at all (`requantize` clamps the shift).
+    /// `pair` with its shift moved to `-31 ..= -2` (right shifts of 33 and
+    /// more, scales below 1/4) when `yes`.
+    pub(super) fn scaled_down_if(yes: bool, [m, shift]: [i32; 2]) -> [i32; 2] {
+        if yes {
+            [m, -2 - (shift as i8 as i32).rem_euclid(30)]
+        } else {
+            [m, shift]
+        }
+    }
+
     pub(super) fn pair_from(seed: u64) -> [i32; 2] {
         let m = match seed % 7 {
             0 => 0,
@@ -737,6 +782,40 @@ mod tests {
             for kernel in Int8Kernel::available().filter_map(Int8Kernel::resolve) {
                 let mut got = vec![0i8; pre.len() / 2];
                 kernel.gate_i8(&mut got, pre);
+                prop_assert_eq!(&got, &want, "{:?}", kernel);
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn every_requant_and_gate_equals_generic(
+            p in 0usize..70,
+            seeds in proptest::collection::vec(any::<u64>(), 140),
+            acc in proptest::collection::vec(any::<i32>(), 140),
+            add in proptest::collection::vec(-2000i16..2000, 140),
+            small in any::<bool>(),
+            scaled_down in any::<bool>(),
+        ) {
+            // Small accumulators too, so the gate inputs land inside the
+            // tables and not only at their clamped ends.
+            let acc: Vec<i32> =
+                acc[..2 * p].iter().map(|&a| if small { a >> 20 } else { a }).collect();
+            // Scales below 1/4 everywhere too, as trained models have: the
+            // int32 fast path.
+            let pairs: Vec<i32> = seeds[..2 * p]
+                .iter()
+                .flat_map(|&s| scaled_down_if(scaled_down, pair_from(s)))
+                .collect();
+            let (lo, hi) = (crate::quant::PRE_MIN as i16, crate::quant::PRE_MAX as i16);
+            let g = Resolved::new(Int8Kernel::Generic);
+            let mut pre = vec![0i16; 2 * p];
+            let mut want = vec![0i8; p];
+            g.requant_i16(&mut pre, &acc, &pairs, Some(&add[..2 * p]), lo, hi);
+            crate::quant::gate::gate_i8_slice(&mut want, &pre);
+            for kernel in Int8Kernel::available().filter_map(Int8Kernel::resolve) {
+                let mut got = vec![0i8; p];
+                kernel.requant_gate_i8(&mut got, &acc, &pairs, &add[..2 * p], &mut pre);
                 prop_assert_eq!(&got, &want, "{:?}", kernel);
             }
         }

@@ -318,8 +318,8 @@ impl Network for GatedInt8<'_, '_> {
                 let links = &self.links[b * layout.links + (l * w + j) * p2..][..p2];
                 let pre = &mut self.pre[b * p2..][..p2];
                 let acc = &self.acc[b * acc_n..][..p2];
-                self.kernel.requant_i16(pre, acc, mult.pairs(), Some(links), PRE_LO, PRE_HI);
-                self.kernel.gate_i8(&mut self.gated[b * p..][..p], &self.pre[b * p2..][..p2]);
+                let gated = &mut self.gated[b * p..][..p];
+                self.kernel.requant_gate_i8(gated, acc, mult.pairs(), links, pre);
             }
             if l == 0 {
                 self.top.copy_from_slice(self.gated);
