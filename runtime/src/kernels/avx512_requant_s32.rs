@@ -251,8 +251,35 @@ pub unsafe fn requant_residual_i8(
     // One pair for every lane, laid out as a stored pair.
     let res_pair =
         _mm512_set1_epi64((i64::from(res_shift) << 32) | i64::from(res_multiplier as u32));
+    let res_params = Params::of(res_pair);
+    // The residual term within int32, then within ±1.5 · 2^30: any value
+    // beyond that plus a term within ±2^30 is beyond ±127 either way, and
+    // the sum of the two then fits int32.
+    let res_term = |r: __m512i| clamp(res_params.apply(r), -(3 << 29), 3 << 29);
     let mut i = 0;
     while i < acc.len() {
+        let m16 = lanes16(acc.len() - i);
+        // Safety: as in `requant_i8`; `res` is as long as `acc`.
+        let fast = unsafe { Fast::rows16(pairs.as_ptr(), i, m16) };
+        if let Some(fast) = fast {
+            // Safety: as above.
+            unsafe {
+                let r = _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m16, res.as_ptr().add(i)));
+                // The residual's int8 values in the low words of int64 lanes:
+                // rows 0, 2, … and rows 1, 3, …
+                let (even, odd) = (res_term(r), res_term(_mm512_srli_epi64::<32>(r)));
+                let res16 = _mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64::<32>(odd));
+                let a = _mm512_maskz_loadu_epi32(m16, acc.as_ptr().add(i));
+                let sum = _mm512_add_epi32(res16, fast.apply(a));
+                let y = _mm512_min_epi32(
+                    _mm512_max_epi32(sum, _mm512_set1_epi32(-127)),
+                    _mm512_set1_epi32(127),
+                );
+                _mm512_mask_cvtepi32_storeu_epi8(out.as_mut_ptr().add(i).cast(), m16, y);
+            }
+            i += 16;
+            continue;
+        }
         let m = lanes(acc.len() - i);
         // Safety: as in `requant_i8`; `res` is as long as `acc`.
         unsafe {

@@ -170,50 +170,10 @@ pub unsafe fn requant_gate_i8(out: &mut [i8], acc: &[i32], pairs: &[i32], add: &
     let p = out.len();
     debug_assert!(acc.len() == 2 * p && add.len() == 2 * p && pairs.len() == 4 * p);
     let tables = Tables::load();
-    // Channels `first + c .. first + c + 16` (those below `first + p`) as
-    // clamped gate inputs in int32 lanes.
-    let sixteen = |first: usize, i: usize| -> __m512i {
-        if i >= p {
-            return _mm512_setzero_si512();
-        }
-        let m16 = lanes16(p - i);
-        // Safety: the lanes of the masks are channels below `first + p`,
-        // inside `acc`, `pairs` and `add`; masked-off lanes are not read.
-        unsafe {
-            let add16 =
-                _mm512_cvtepi16_epi32(_mm256_maskz_loadu_epi16(m16, add.as_ptr().add(first + i)));
-            let (lo, hi) = (_mm512_set1_epi32(PRE_MIN), _mm512_set1_epi32(PRE_MAX));
-            if let Some(fast) = Fast::rows16(pairs.as_ptr(), first + i, m16) {
-                let a = _mm512_maskz_loadu_epi32(m16, acc.as_ptr().add(first + i));
-                // The requantized value is within ±2^30 and the addend
-                // within int16: their sum cannot wrap, and clamping it is
-                // what saturating first and clamping after does.
-                let r = _mm512_add_epi32(fast.apply(a), add16);
-                return _mm512_min_epi32(_mm512_max_epi32(r, lo), hi);
-            }
-            // Otherwise eight rows at a time in int64 lanes; `group`
-            // saturates to int32, then the addend, then the clamp, as the
-            // scalar kernel does.
-            let halves: [__m256i; 2] = core::array::from_fn(|h| {
-                let j = i + 8 * h;
-                if j >= p {
-                    return _mm256_setzero_si256();
-                }
-                let r = group(acc, pairs, first + j, lanes(p - j));
-                let add8 = if h == 0 {
-                    _mm512_extracti64x4_epi64::<0>(add16)
-                } else {
-                    _mm512_extracti64x4_epi64::<1>(add16)
-                };
-                let v = _mm512_cvtepi32_epi64(add8);
-                _mm512_cvtepi64_epi32(clamp(_mm512_add_epi64(r, v), PRE_MIN.into(), PRE_MAX.into()))
-            });
-            _mm512_inserti64x4::<1>(_mm512_castsi256_si512(halves[0]), halves[1])
-        }
-    };
-    let inputs = |first: usize, c: usize| -> __m512i {
-        let low = _mm512_cvtepi32_epi16(sixteen(first, c));
-        let high = _mm512_cvtepi32_epi16(sixteen(first, c + 16));
+    // Safety: channels below `first + p` lie inside every slice.
+    let inputs = |first: usize, c: usize| unsafe {
+        let low = _mm512_cvtepi32_epi16(inputs16(acc, pairs, add, p, first, c));
+        let high = _mm512_cvtepi32_epi16(inputs16(acc, pairs, add, p, first, c + 16));
         _mm512_inserti64x4::<1>(_mm512_castsi256_si512(low), high)
     };
     let mut c = 0;
@@ -225,6 +185,77 @@ pub unsafe fn requant_gate_i8(out: &mut [i8], acc: &[i32], pairs: &[i32], add: &
         }
         c += 32;
     }
+}
+
+/// Channels `first + i .. first + i + 16` (those below `first + p`) as
+/// clamped gate inputs in int32 lanes: `requantize(acc) + add`.
+///
+/// # Safety
+/// AVX-512F/BW/VL; channels below `first + p` lie inside `acc`, `add` and
+/// (two words each) `pairs`.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+unsafe fn inputs16(
+    acc: &[i32],
+    pairs: &[i32],
+    add: &[i16],
+    p: usize,
+    first: usize,
+    i: usize,
+) -> __m512i {
+    if i >= p {
+        return _mm512_setzero_si512();
+    }
+    let m16 = lanes16(p - i);
+    // Safety: the lanes of the mask are channels below `first + p`;
+    // masked-off lanes are not read.
+    unsafe {
+        let Some(fast) = Fast::rows16(pairs.as_ptr(), first + i, m16) else {
+            return inputs16_wide(acc, pairs, add, p, first + i, i);
+        };
+        let a = _mm512_maskz_loadu_epi32(m16, acc.as_ptr().add(first + i));
+        let v = _mm512_cvtepi16_epi32(_mm256_maskz_loadu_epi16(m16, add.as_ptr().add(first + i)));
+        // The requantized value is within ±2^30 and the addend within
+        // int16: their sum cannot wrap, and clamping it is what saturating
+        // first and clamping after does.
+        let r = _mm512_add_epi32(fast.apply(a), v);
+        _mm512_min_epi32(
+            _mm512_max_epi32(r, _mm512_set1_epi32(PRE_MIN)),
+            _mm512_set1_epi32(PRE_MAX),
+        )
+    }
+}
+
+/// [`inputs16`] for rows with a right shift under 33: eight rows at a time
+/// in int64 lanes; `group` saturates to int32, then the addend, then the
+/// clamp, as the scalar kernel does. `at = first + i`.
+///
+/// # Safety
+/// As [`inputs16`].
+#[inline(never)]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+unsafe fn inputs16_wide(
+    acc: &[i32],
+    pairs: &[i32],
+    add: &[i16],
+    p: usize,
+    at: usize,
+    i: usize,
+) -> __m512i {
+    let halves: [__m256i; 2] = core::array::from_fn(|h| {
+        let j = 8 * h;
+        if i + j >= p {
+            return _mm256_setzero_si256();
+        }
+        let m = lanes(p - i - j);
+        // Safety: the lanes of `m` are channels below `first + p`.
+        unsafe {
+            let r = group(acc, pairs, at + j, m);
+            let v = _mm512_cvtepi16_epi64(_mm_maskz_loadu_epi16(m, add.as_ptr().add(at + j)));
+            _mm512_cvtepi64_epi32(clamp(_mm512_add_epi64(r, v), PRE_MIN.into(), PRE_MAX.into()))
+        }
+    });
+    _mm512_inserti64x4::<1>(_mm512_castsi256_si512(halves[0]), halves[1])
 }
 
 #[cfg(all(test, feature = "std"))]

@@ -742,10 +742,13 @@ mod tests {
             (lo16, hi16) in (any::<i16>(), any::<i16>()).prop_map(|(a, b)| (a.min(b), a.max(b))),
             res_seed in any::<u64>(),
             small in any::<bool>(),
+            scaled_down in any::<bool>(),
         ) {
             // Small accumulators too, so results land inside the clamps.
             let acc: Vec<i32> = acc[..n].iter().map(|&a| if small { a >> 16 } else { a }).collect();
-            let pairs: Vec<i32> = seeds[..n].iter().flat_map(|&s| pair_from(s)).collect();
+            // Scales below 1/4 in every row too: the int32 paths.
+            let pairs: Vec<i32> =
+                seeds[..n].iter().flat_map(|&s| scaled_down_if(scaled_down, pair_from(s))).collect();
             let [rm, rs] = pair_from(res_seed);
             let res_pair = (rm, rs as i8);
             let g = Resolved::new(Int8Kernel::Generic);
