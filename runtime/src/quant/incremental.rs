@@ -294,7 +294,18 @@ impl Network for GatedInt8<'_, '_> {
                 let bias = &self.biases[b * layout.biases + l * 2 * p2 + p2..][..p2];
                 self.acc[b * acc_n..][..p2].copy_from_slice(bias);
             }
-            if l == 0 {
+            if l == 0 && j >= arch.radius_of(0) {
+                // The whole left kernel inside the image: one product.
+                let r = arch.radius_of(0);
+                let start = (i % (r + 2)) * w + j - r;
+                let pixels = Columns {
+                    data: &self.image_rows[start..],
+                    stride: layout.image_rows,
+                    len: r,
+                    count: lanes,
+                };
+                self.kernel.matmul(self.acc, acc_n, layer.matrix(TensorKind::HWeight), pixels);
+            } else if l == 0 {
                 let r = arch.radius_of(0);
                 let kx0 = r.saturating_sub(j);
                 for b in 0..lanes {
