@@ -231,8 +231,9 @@ impl Network for GatedInt8<'_, '_> {
                     vw,
                     windows,
                     (&self.biases[l * 2 * p2..], bias_map),
-                    Some(Wide {
-                        out: self.pre,
+                    // The last layer has no ring to gate into.
+                    (l + 1 < arch.layers()).then(|| Wide {
+                        out: &mut *self.pre,
                         map: ColumnMap::contiguous(p2),
                         pairs: gate_mult.pairs(),
                         add: None,
