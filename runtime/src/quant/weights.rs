@@ -111,12 +111,24 @@ pub fn requant_range(
 
 /// Number of int8 weights of an architecture.
 pub fn weight_count(arch: &Arch) -> usize {
-    arch.tensors().filter(|s| s.kind.is_weight()).map(|s| s.len()).sum()
+    elements(arch, true)
 }
 
 /// Number of int32 biases (including class tables) of an architecture.
 pub fn bias_count(arch: &Arch) -> usize {
-    arch.tensors().filter(|s| !s.kind.is_weight()).map(|s| s.len()).sum()
+    elements(arch, false)
+}
+
+/// Elements of the weight tensors (`weights`) or of the others: one loop
+/// for both counts, so an MCU's flash holds it once.
+fn elements(arch: &Arch, weights: bool) -> usize {
+    let mut n = 0;
+    for spec in arch.tensors() {
+        if spec.kind.is_weight() == weights {
+            n += spec.len();
+        }
+    }
+    n
 }
 
 /// The multipliers of one [`RequantPoint`] of one layer.
