@@ -63,9 +63,9 @@ impl ColumnMap {
 }
 
 /// Columns from which [`Resolved::matmul_requant`] requantizes in the
-/// product's registers; fewer go through the separate epilogues.
-#[cfg(all(feature = "alloc", target_arch = "x86_64"))]
-const FUSE_FROM: usize = 4;
+/// product's registers where the kernel can; fewer go through the
+/// separate epilogues.
+pub const FUSE_FROM: usize = 4;
 
 /// The int16 output of [`Resolved::matmul_requant`]: column `c`'s rows at
 /// `out[map.offset(c)..]`, `clamp(requant(a) + add, lo, hi)` as

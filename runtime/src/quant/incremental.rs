@@ -14,7 +14,7 @@ use super::weights::{QuantWeights, RequantPoint};
 use super::{PRE_MAX, PRE_MIN, UNIT_SCALE};
 use crate::arch::Arch;
 use crate::error::Error;
-use crate::kernels::{dot_i8, ColumnMap, Columns, Narrow, Resolved, Wide};
+use crate::kernels::{dot_i8, ColumnMap, Columns, Narrow, Resolved, Wide, FUSE_FROM};
 use crate::params::TensorKind;
 use crate::raster::{check_buffer, columns_inside, shift_window, take, Network, Raster, Sealed};
 use crate::state::{acc_len, gather_len, QuantStateLayout};
@@ -146,6 +146,40 @@ impl<'m, 'b> GatedInt8<'m, 'b> {
     }
 }
 
+impl GatedInt8<'_, '_> {
+    /// Layer `l`'s gate at pixel `(i, j)` for a batch (at least
+    /// [`FUSE_FROM`] lanes): the product's epilogue makes every lane's gate
+    /// inputs from registers, then each lane's gate. Out of line: one image
+    /// never comes here.
+    #[inline(never)]
+    fn gate_batch(&mut self, l: usize, i: usize, j: usize) {
+        let arch = *self.weights.arch();
+        let p2 = 2 * arch.channels;
+        let layout = QuantStateLayout::of(&arch);
+        let layer = self.weights.layer(l);
+        let lane = |stride| ColumnMap { lanes: self.lanes, lane_stride: stride, step: 0 };
+        let (links, biases) = (lane(layout.links), lane(layout.biases));
+        let wide = Wide {
+            out: &mut *self.pre,
+            map: ColumnMap::contiguous(p2),
+            pairs: layer.requant(RequantPoint::Horizontal).pairs(),
+            add: Some((&self.links[(l * arch.width + j) * p2..], links)),
+            lo: PRE_LO,
+            hi: PRE_HI,
+        };
+        let bias = (&self.biases[l * 2 * p2 + p2..], biases);
+        let hw = layer.matrix(TensorKind::HWeight);
+        let (state, lanes) = ((&*self.left_windows, &*self.image_rows), self.lanes);
+        let x = left_input((&arch, &layout), state, lanes, (l, i, j));
+        self.kernel.matmul_requant(hw, x, bias, Some(wide), None, self.acc);
+        for (gated, pre) in
+            self.gated.chunks_exact_mut(arch.channels).zip(self.pre.chunks_exact(p2))
+        {
+            self.kernel.gate_i8(gated, pre);
+        }
+    }
+}
+
 impl Sealed for GatedInt8<'_, '_> {}
 
 /// As a [`Network`] for [`Raster`] the caches have one lane: class, logits
@@ -204,8 +238,7 @@ impl Network for GatedInt8<'_, '_> {
             for x0 in (0..w).step_by(self.row_tile) {
                 let tile = self.row_tile.min(w - x0);
                 let cols = tile * lanes;
-                for c in 0..cols {
-                    let (x, b) = (x0 + c / lanes, c % lanes);
+                for (c, (x, b)) in tile_columns(x0, tile, lanes).enumerate() {
                     // Layer l reads ring l - 1 and writes ring l.
                     let input: &[i8] = if l == 0 {
                         &self.image_rows[b * layout.image_rows..][..layout.image_rows]
@@ -267,8 +300,7 @@ impl Network for GatedInt8<'_, '_> {
                     self.acc,
                 );
                 if l + 1 < arch.layers() {
-                    for c in 0..cols {
-                        let (x, b) = (x0 + c / lanes, c % lanes);
+                    for (c, (x, b)) in tile_columns(x0, tile, lanes).enumerate() {
                         let slot = row % ring_rows;
                         let ring =
                             &mut self.vertical_rings[b * layout.vertical_rings + l * ring_len..];
@@ -290,48 +322,44 @@ impl Network for GatedInt8<'_, '_> {
         let window_len = (arch.radius_of(1) + 1) * p;
         for l in 0..arch.layers() {
             let layer = self.weights.layer(l);
-            let hw = layer.weight(TensorKind::HWeight);
-            for b in 0..lanes {
-                let bias = &self.biases[b * layout.biases + l * 2 * p2 + p2..][..p2];
-                self.acc[b * acc_n..][..p2].copy_from_slice(bias);
-            }
-            if l == 0 && j >= arch.radius_of(0) {
-                // The whole left kernel inside the image: one product.
-                let r = arch.radius_of(0);
-                let start = (i % (r + 2)) * w + j - r;
-                let pixels = Columns {
-                    data: &self.image_rows[start..],
-                    stride: layout.image_rows,
-                    len: r,
-                    count: lanes,
-                };
-                self.kernel.matmul(self.acc, acc_n, layer.matrix(TensorKind::HWeight), pixels);
-            } else if l == 0 {
-                let r = arch.radius_of(0);
-                let kx0 = r.saturating_sub(j);
+            let r0 = arch.radius_of(0);
+            if lanes >= FUSE_FROM && (l > 0 || j >= r0) {
+                self.gate_batch(l, i, j);
+            } else {
+                let mult = layer.requant(RequantPoint::Horizontal);
+                let hw = layer.matrix(TensorKind::HWeight);
                 for b in 0..lanes {
-                    let rows = &self.image_rows[b * layout.image_rows..];
-                    let src = &rows[(i % (r + 2)) * w..][..w][j + kx0 - r..j];
-                    for (o, acc) in self.acc[b * acc_n..][..p2].iter_mut().enumerate() {
-                        *acc = acc.wrapping_add(dot_i8(&hw[o * r + kx0..(o + 1) * r], src));
+                    let bias = &self.biases[b * layout.biases + l * 2 * p2 + p2..][..p2];
+                    self.acc[b * acc_n..][..p2].copy_from_slice(bias);
+                }
+                if l > 0 || j >= r0 {
+                    let x = left_input(
+                        (&arch, &layout),
+                        (self.left_windows, self.image_rows),
+                        lanes,
+                        (l, i, j),
+                    );
+                    self.kernel.matmul(self.acc, acc_n, hw, x);
+                } else {
+                    // The first pixels of a row: only the kernel's columns
+                    // inside the image.
+                    let kx0 = r0 - j;
+                    for b in 0..lanes {
+                        let rows = &self.image_rows[b * layout.image_rows..];
+                        let src = &rows[(i % (r0 + 2)) * w..][..w][j + kx0 - r0..j];
+                        let acc = &mut self.acc[b * acc_n..][..p2];
+                        for (o, acc) in acc.iter_mut().enumerate() {
+                            *acc = acc.wrapping_add(dot_i8(&hw.w[o * r0 + kx0..(o + 1) * r0], src));
+                        }
                     }
                 }
-            } else {
-                let windows = Columns {
-                    data: &self.left_windows[(l - 1) * window_len..],
-                    stride: layout.left_windows,
-                    len: window_len,
-                    count: lanes,
-                };
-                self.kernel.matmul(self.acc, acc_n, layer.matrix(TensorKind::HWeight), windows);
-            }
-            let mult = layer.requant(RequantPoint::Horizontal);
-            for b in 0..lanes {
-                let links = &self.links[b * layout.links + (l * w + j) * p2..][..p2];
-                let pre = &mut self.pre[b * p2..][..p2];
-                let acc = &self.acc[b * acc_n..][..p2];
-                let gated = &mut self.gated[b * p..][..p];
-                self.kernel.requant_gate_i8(gated, acc, mult.pairs(), links, pre);
+                for b in 0..lanes {
+                    let links = &self.links[b * layout.links + (l * w + j) * p2..][..p2];
+                    let pre = &mut self.pre[b * p2..][..p2];
+                    let acc = &self.acc[b * acc_n..][..p2];
+                    let gated = &mut self.gated[b * p..][..p];
+                    self.kernel.requant_gate_i8(gated, acc, mult.pairs(), links, pre);
+                }
             }
             if l == 0 {
                 self.top.copy_from_slice(self.gated);
@@ -411,6 +439,33 @@ impl Network for GatedInt8<'_, '_> {
 
     fn store(&mut self, i: usize, j: usize, level: u8) {
         self.store_of(0, i, j, level);
+    }
+}
+
+/// The (position, lane) of each column of a tile of `tile` positions from
+/// `x0`, column `q · lanes + b` being position `x0 + q` of lane `b`.
+fn tile_columns(x0: usize, tile: usize, lanes: usize) -> impl Iterator<Item = (usize, usize)> {
+    (x0..x0 + tile).flat_map(move |x| (0..lanes).map(move |b| (x, b)))
+}
+
+/// Every lane's input of layer `l`'s left kernel at pixel `(i, j)`: the
+/// previous layer's window, or (layer 0, `j` at least its radius) the image
+/// row's pixels left of it.
+#[inline]
+fn left_input<'a>(
+    (arch, layout): (&Arch, &QuantStateLayout),
+    (left_windows, image_rows): (&'a [i8], &'a [i8]),
+    count: usize,
+    (l, i, j): (usize, usize, usize),
+) -> Columns<'a> {
+    if l > 0 {
+        let len = (arch.radius_of(1) + 1) * arch.channels;
+        let data = &left_windows[(l - 1) * len..];
+        Columns { data, stride: layout.left_windows, len, count }
+    } else {
+        let r = arch.radius_of(0);
+        let data = &image_rows[(i % (r + 2)) * arch.width + j - r..];
+        Columns { data, stride: layout.image_rows, len: r, count }
     }
 }
 

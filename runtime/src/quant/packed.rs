@@ -54,19 +54,16 @@ pub(crate) fn wanted() -> bool {
 }
 
 impl PackedLayer {
-    /// The packed matrices of layer `index` (`None`: the head), whose
-    /// weight tensor of a kind is `weight(kind)` and whose bias of a kind
-    /// is `bias_len(kind)` long; the first layer's horizontal weights stay
-    /// row-major (a pixel reads only the columns left of it).
+    /// The packed matrices of a layer (or the head) whose weight tensor of
+    /// a kind is `weight(kind)` and whose bias of a kind is
+    /// `bias_len(kind)` long.
     #[cfg(all(feature = "alloc", target_arch = "x86_64"))]
     pub(crate) fn pack<'a>(
-        index: Option<usize>,
         weight: impl Fn(TensorKind) -> &'a [i8],
         bias_len: impl Fn(TensorKind) -> usize,
     ) -> PackedLayer {
         let matrices = MATRICES
             .iter()
-            .filter(|(w, _)| !(index == Some(0) && *w == TensorKind::HWeight))
             .filter_map(|&(w, b)| {
                 let (weights, rows) = (weight(w), bias_len(b));
                 (rows > 0 && !weights.is_empty()).then(|| (w, PackedI8::pack(weights, rows)))

@@ -304,10 +304,9 @@ impl<'a> QuantWeights<'a> {
         if !packed::wanted() {
             return None;
         }
-        let layers = (0..self.arch.layers()).map(|l| (Some(l), self.layer(l)));
-        let layers = layers.chain([(None, self.head())]).map(|(index, layer)| {
-            PackedLayer::pack(index, |k| layer.weight(k), |k| layer.bias(k).len())
-        });
+        let layers = (0..self.arch.layers()).map(|l| self.layer(l)).chain([self.head()]);
+        let layers =
+            layers.map(|layer| PackedLayer::pack(|k| layer.weight(k), |k| layer.bias(k).len()));
         packed::collect(layers)
     }
 
