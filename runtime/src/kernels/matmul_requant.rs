@@ -63,9 +63,9 @@ impl ColumnMap {
 }
 
 /// Columns from which [`Resolved::matmul_requant`] requantizes in the
-/// product's registers where the kernel can; fewer go through the
-/// separate epilogues.
-pub const FUSE_FROM: usize = 4;
+/// product's registers; fewer go through the separate epilogues.
+#[cfg(all(feature = "alloc", target_arch = "x86_64"))]
+const FUSE_FROM: usize = 4;
 
 /// The int16 output of [`Resolved::matmul_requant`]: column `c`'s rows at
 /// `out[map.offset(c)..]`, `clamp(requant(a) + add, lo, hi)` as
@@ -103,6 +103,20 @@ pub struct Narrow<'a> {
 }
 
 impl Resolved {
+    /// Whether [`Resolved::matmul_requant`] requantizes `count` columns of
+    /// `m` in the product's registers; otherwise it stores accumulators and
+    /// runs the separate epilogues (always, on MCUs and aarch64).
+    #[inline]
+    pub fn fuses_requant(self, m: Matrix<'_>, count: usize) -> bool {
+        #[cfg(all(feature = "alloc", target_arch = "x86_64"))]
+        return self.0 == Int8Kernel::Avx512Vnni && m.packed.is_some() && count >= FUSE_FROM;
+        #[cfg(not(all(feature = "alloc", target_arch = "x86_64")))]
+        {
+            let _ = (m, count);
+            false
+        }
+    }
+
     /// A product and its requantization: for every column `c` of `x`, the
     /// accumulator `a = bias[bias_map.offset(c)..][..rows] + m · x_c`
     /// (wrapping int32), requantized into `wide` and `narrow`. The

@@ -45,7 +45,7 @@ pub mod neon_matvec_i8;
 use core::sync::atomic::{AtomicU8, Ordering};
 
 pub use float::{FloatKernel, ResolvedFloat};
-pub use matmul_requant::{ColumnMap, Narrow, Wide, FUSE_FROM};
+pub use matmul_requant::{ColumnMap, Narrow, Wide};
 
 /// Weights packed in a kernel's own reading order: on x86_64 hosts, the
 /// AVX-512 VNNI kernel's 16-row blocks.

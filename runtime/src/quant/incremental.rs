@@ -14,7 +14,7 @@ use super::weights::{QuantWeights, RequantPoint};
 use super::{PRE_MAX, PRE_MIN, UNIT_SCALE};
 use crate::arch::Arch;
 use crate::error::Error;
-use crate::kernels::{dot_i8, ColumnMap, Columns, Narrow, Resolved, Wide, FUSE_FROM};
+use crate::kernels::{dot_i8, ColumnMap, Columns, Narrow, Resolved, Wide};
 use crate::params::TensorKind;
 use crate::raster::{check_buffer, columns_inside, shift_window, take, Network, Raster, Sealed};
 use crate::state::{acc_len, gather_len, QuantStateLayout};
@@ -147,10 +147,10 @@ impl<'m, 'b> GatedInt8<'m, 'b> {
 }
 
 impl GatedInt8<'_, '_> {
-    /// Layer `l`'s gate at pixel `(i, j)` for a batch (at least
-    /// [`FUSE_FROM`] lanes): the product's epilogue makes every lane's gate
-    /// inputs from registers, then each lane's gate. Out of line: one image
-    /// never comes here.
+    /// Layer `l`'s gate at pixel `(i, j)` for a batch whose product
+    /// requantizes in registers ([`Resolved::fuses_requant`]): the
+    /// epilogue makes every lane's gate inputs, then each lane's gate. Out
+    /// of line: one image never comes here.
     #[inline(never)]
     fn gate_batch(&mut self, l: usize, i: usize, j: usize) {
         let arch = *self.weights.arch();
@@ -323,11 +323,11 @@ impl Network for GatedInt8<'_, '_> {
         for l in 0..arch.layers() {
             let layer = self.weights.layer(l);
             let r0 = arch.radius_of(0);
-            if lanes >= FUSE_FROM && (l > 0 || j >= r0) {
+            let hw = layer.matrix(TensorKind::HWeight);
+            if (l > 0 || j >= r0) && self.kernel.fuses_requant(hw, lanes) {
                 self.gate_batch(l, i, j);
             } else {
                 let mult = layer.requant(RequantPoint::Horizontal);
-                let hw = layer.matrix(TensorKind::HWeight);
                 for b in 0..lanes {
                     let bias = &self.biases[b * layout.biases + l * 2 * p2 + p2..][..p2];
                     self.acc[b * acc_n..][..p2].copy_from_slice(bias);
