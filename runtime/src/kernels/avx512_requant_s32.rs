@@ -269,7 +269,13 @@ pub unsafe fn requant_residual_i8(
                 // rows 0, 2, … and rows 1, 3, …
                 let (even, odd) = (res_term(r), res_term(_mm512_srli_epi64::<32>(r)));
                 let res16 = _mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64::<32>(odd));
-                let a = _mm512_maskz_loadu_epi32(m16, acc.as_ptr().add(i));
+                let a = if m16 == u16::MAX {
+                    // Unmasked, to take the product's sums from the store
+                    // buffer.
+                    _mm512_loadu_si512(acc.as_ptr().add(i).cast())
+                } else {
+                    _mm512_maskz_loadu_epi32(m16, acc.as_ptr().add(i))
+                };
                 let sum = _mm512_add_epi32(res16, fast.apply(a));
                 let y = _mm512_min_epi32(
                     _mm512_max_epi32(sum, _mm512_set1_epi32(-127)),

@@ -213,8 +213,20 @@ unsafe fn inputs16(
         let Some(fast) = Fast::rows16(pairs.as_ptr(), first + i, m16) else {
             return inputs16_wide(acc, pairs, add, p, first + i, i);
         };
-        let a = _mm512_maskz_loadu_epi32(m16, acc.as_ptr().add(first + i));
-        let v = _mm512_cvtepi16_epi32(_mm256_maskz_loadu_epi16(m16, add.as_ptr().add(first + i)));
+        // Whole groups unmasked, so that the loads can take the product's
+        // just-stored sums from the store buffer.
+        let (a, v) = if m16 == u16::MAX {
+            (
+                _mm512_loadu_si512(acc.as_ptr().add(first + i).cast()),
+                _mm256_loadu_si256(add.as_ptr().add(first + i).cast()),
+            )
+        } else {
+            (
+                _mm512_maskz_loadu_epi32(m16, acc.as_ptr().add(first + i)),
+                _mm256_maskz_loadu_epi16(m16, add.as_ptr().add(first + i)),
+            )
+        };
+        let v = _mm512_cvtepi16_epi32(v);
         // The requantized value is within ±2^30 and the addend within
         // int16: their sum cannot wrap, and clamping it is what saturating
         // first and clamping after does.

@@ -447,8 +447,15 @@ impl Epilogue for Accumulate {
             // `out`; masked lanes are not touched.
             unsafe {
                 let dst = self.out.add(targets.first[c] + first);
-                let old = _mm512_maskz_loadu_epi32(mask, dst);
-                _mm512_mask_storeu_epi32(dst, mask, _mm512_add_epi32(old, *sum));
+                if mask == u16::MAX {
+                    // Whole blocks unmasked: a later load of these sums
+                    // can take them from the store buffer.
+                    let old = _mm512_loadu_si512(dst.cast());
+                    _mm512_storeu_si512(dst.cast(), _mm512_add_epi32(old, *sum));
+                } else {
+                    let old = _mm512_maskz_loadu_epi32(mask, dst);
+                    _mm512_mask_storeu_epi32(dst, mask, _mm512_add_epi32(old, *sum));
+                }
             }
         }
     }
