@@ -214,6 +214,7 @@ impl ResolvedFloat {
 
 #[cfg(test)]
 mod tests {
+    use super::super::tests::xorshift;
     use super::*;
     use proptest::prelude::*;
 
@@ -223,13 +224,8 @@ mod tests {
             a in proptest::collection::vec(-1e3f32..1e3, 0..80),
             seed in any::<u64>(),
         ) {
-            let mut s = seed | 1;
-            let b: Vec<f32> = a.iter().map(|_| {
-                s ^= s << 13;
-                s ^= s >> 7;
-                s ^= s << 17;
-                (s % 20_001) as f32 / 1000.0 - 10.0
-            }).collect();
+            let mut bits = xorshift(seed);
+            let b: Vec<f32> = a.iter().map(|_| (bits() % 20_001) as f32 / 1000.0 - 10.0).collect();
             let halves: Vec<half::f16> = a.iter().map(|&v| half::f16::from_f32(v)).collect();
             let portable = ResolvedFloat(FloatKernel::Portable);
             for kernel in FloatKernel::available().filter(|k| k.is_exact()).filter_map(FloatKernel::resolve) {
@@ -260,13 +256,8 @@ mod tests {
             n in 0usize..600,
             seed in any::<u64>(),
         ) {
-            let mut s = seed | 1;
-            let mut next = || {
-                s ^= s << 13;
-                s ^= s >> 7;
-                s ^= s << 17;
-                (s % 20_001) as f32 / 10_000.0 - 1.0
-            };
+            let mut bits = xorshift(seed);
+            let mut next = || (bits() % 20_001) as f32 / 10_000.0 - 1.0;
             let w: Vec<half::f16> = (0..rows * n).map(|_| half::f16::from_f32(next())).collect();
             let x: Vec<f32> = (0..n).map(|_| 4.0 * next()).collect();
             let exact = ResolvedFloat(FloatKernel::Portable);

@@ -217,7 +217,7 @@ impl Resolved {
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::{pair_from, scaled_down_if};
+    use super::super::tests::{pair_from, scaled_down_if, xorshift};
     #[cfg(target_arch = "x86_64")]
     use super::super::PackedI8;
     use super::super::{generic, Int8Kernel};
@@ -239,13 +239,7 @@ mod tests {
             (lo8, hi8) in (any::<i8>(), any::<i8>()).prop_map(|(a, b)| (a.min(b), a.max(b))),
             seed in any::<u64>(),
         ) {
-            let mut s = seed | 1;
-            let mut next = || {
-                s ^= s << 13;
-                s ^= s >> 7;
-                s ^= s << 17;
-                s
-            };
+            let mut next = xorshift(seed);
             let count = lanes * positions;
             let w: Vec<i8> = (0..rows * n).map(|_| next() as i8).collect();
             let x: Vec<i8> = (0..count * n).map(|_| next() as i8).collect();
@@ -279,9 +273,10 @@ mod tests {
             }
             #[cfg(target_arch = "x86_64")]
             let packed = PackedI8::pack(&w, rows);
-            let mut matrices = vec![Matrix::row_major(&w)];
             #[cfg(target_arch = "x86_64")]
-            matrices.push(Matrix { w: &w, packed: Some(&packed) });
+            let matrices = [Matrix::row_major(&w), Matrix { w: &w, packed: Some(&packed) }];
+            #[cfg(not(target_arch = "x86_64"))]
+            let matrices = [Matrix::row_major(&w)];
             for kernel in Int8Kernel::available().filter_map(Int8Kernel::resolve) {
                 for m in &matrices {
                     let (mut got16, mut got8) = (vec![7i16; want16.len()], vec![7i8; want8.len()]);

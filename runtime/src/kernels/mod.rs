@@ -31,6 +31,7 @@ pub mod avx512vnni_packed_i8;
 pub mod avx_dot_f32;
 #[cfg(target_arch = "x86_64")]
 pub mod avxvnni_matvec_i8;
+mod epilogue;
 pub mod float;
 mod matmul_requant;
 #[cfg(target_arch = "aarch64")]
@@ -442,148 +443,6 @@ fn check_matmul(out_len: usize, out_stride: usize, w_len: usize, x: Columns<'_>)
     rows
 }
 
-/// The requantization epilogues: after a matrix-vector product, its int32
-/// accumulators become the next layer's int8 or int16 inputs. The AVX-512
-/// kernels vectorize them; every other kernel uses the generic ones. Each
-/// equals [`generic`]'s namesake bit for bit.
-impl Resolved {
-    #[cfg(target_arch = "x86_64")]
-    #[inline]
-    fn has_avx512_epilogues(self) -> bool {
-        matches!(self.0, Int8Kernel::Avx512Vnni | Int8Kernel::Avx512Vnni256)
-    }
-
-    /// [`generic::requant_i8`]: `out[o] = clamp(requant[o](acc[o]), lo, hi)`.
-    ///
-    /// # Panics
-    /// If the lengths disagree (`pairs` holds two words per channel) or
-    /// `lo > hi`.
-    #[inline]
-    #[allow(unsafe_code)]
-    pub fn requant_i8(self, out: &mut [i8], acc: &[i32], pairs: &[i32], lo: i8, hi: i8) {
-        assert!(out.len() == acc.len() && pairs.len() == 2 * acc.len(), "requant_i8 shapes");
-        assert!(lo <= hi, "requant_i8 range");
-        #[cfg(target_arch = "x86_64")]
-        if self.has_avx512_epilogues() {
-            // Safety: resolved, so AVX-512 F/BW/VL were detected (or enabled
-            // at compile time); shapes checked above.
-            return unsafe { avx512_requant_s32::requant_i8(out, acc, pairs, lo, hi) };
-        }
-        generic::requant_i8(out, acc, pairs, lo, hi)
-    }
-
-    /// [`generic::requant_i16`]:
-    /// `out[o] = clamp(requant[o](acc[o]) + add[o], lo, hi)`.
-    ///
-    /// # Panics
-    /// If the lengths disagree or `lo > hi`.
-    #[inline]
-    #[allow(unsafe_code)]
-    pub fn requant_i16(
-        self,
-        out: &mut [i16],
-        acc: &[i32],
-        pairs: &[i32],
-        add: Option<&[i16]>,
-        lo: i16,
-        hi: i16,
-    ) {
-        assert!(out.len() == acc.len() && pairs.len() == 2 * acc.len(), "requant_i16 shapes");
-        assert!(add.is_none_or(|a| a.len() == acc.len()), "requant_i16 addend length");
-        assert!(lo <= hi, "requant_i16 range");
-        #[cfg(target_arch = "x86_64")]
-        if self.has_avx512_epilogues() {
-            // Safety: as in `requant_i8`.
-            return unsafe { avx512_requant_s32::requant_i16(out, acc, pairs, add, lo, hi) };
-        }
-        generic::requant_i16(out, acc, pairs, add, lo, hi)
-    }
-
-    /// [`crate::quant::gate::gate_i8_slice`]: `out[c] = gate(pre[c],
-    /// pre[p + c])`.
-    ///
-    /// # Panics
-    /// If `pre.len() != 2 * out.len()`.
-    #[inline]
-    #[allow(unsafe_code)]
-    pub fn gate_i8(self, out: &mut [i8], pre: &[i16]) {
-        assert_eq!(pre.len(), 2 * out.len(), "gate_i8 shapes");
-        match self.1 {
-            // Safety: resolved with this gate only where AVX-512 F/BW/VL
-            // (and VBMI) were detected or enabled at compile time.
-            #[cfg(target_arch = "x86_64")]
-            Gate::Gather => unsafe { avx512_gate_s16_s8::gate_i8(out, pre) },
-            // Safety: as above.
-            #[cfg(target_arch = "x86_64")]
-            Gate::Permute => unsafe { avx512vbmi_gate_s16_s8::gate_i8(out, pre) },
-            Gate::Scalar => crate::quant::gate::gate_i8_slice(out, pre),
-        }
-    }
-
-    /// A gated layer's output from its accumulators: [`Resolved::requant_i16`]
-    /// of the gate inputs (`add` added, clamped to the gate tables' range)
-    /// followed by [`Resolved::gate_i8`]. Channels `c` and `p + c` of `acc`
-    /// make output `c`, `p = out.len()`. `pre` is scratch for the kernels
-    /// that store the gate inputs between the two steps; the AVX-512 VBMI
-    /// one keeps them in registers.
-    ///
-    /// # Panics
-    /// If `acc`, `add` and `pre` do not hold `2p` values and `pairs` `4p`.
-    #[inline]
-    #[allow(unsafe_code)]
-    pub fn requant_gate_i8(
-        self,
-        out: &mut [i8],
-        acc: &[i32],
-        pairs: &[i32],
-        add: &[i16],
-        pre: &mut [i16],
-    ) {
-        let p2 = 2 * out.len();
-        assert!(
-            acc.len() == p2 && add.len() == p2 && pre.len() == p2 && pairs.len() == 2 * p2,
-            "requant_gate_i8 shapes"
-        );
-        #[cfg(target_arch = "x86_64")]
-        if self.1 == Gate::Permute {
-            // Safety: resolved with this gate only where AVX-512 F/BW/VL/VBMI
-            // were detected or enabled at compile time; shapes checked.
-            return unsafe { avx512vbmi_gate_s16_s8::requant_gate_i8(out, acc, pairs, add) };
-        }
-        let (lo, hi) = (crate::quant::PRE_MIN as i16, crate::quant::PRE_MAX as i16);
-        self.requant_i16(pre, acc, pairs, Some(add), lo, hi);
-        self.gate_i8(out, pre);
-    }
-
-    /// [`generic::requant_residual_i8`]: a residual block's output.
-    ///
-    /// # Panics
-    /// If the lengths disagree.
-    #[inline]
-    #[allow(unsafe_code)]
-    pub fn requant_residual_i8(
-        self,
-        out: &mut [i8],
-        acc: &[i32],
-        pairs: &[i32],
-        res: &[i8],
-        res_pair: (i32, i8),
-    ) {
-        assert!(
-            out.len() == acc.len() && pairs.len() == 2 * acc.len() && res.len() == acc.len(),
-            "requant_residual_i8 shapes"
-        );
-        #[cfg(target_arch = "x86_64")]
-        if self.has_avx512_epilogues() {
-            // Safety: as in `requant_i8`.
-            return unsafe {
-                avx512_requant_s32::requant_residual_i8(out, acc, pairs, res, res_pair)
-            };
-        }
-        generic::requant_residual_i8(out, acc, pairs, res, res_pair)
-    }
-}
-
 /// `out[o] += w[o] · x` with the fastest kernel available.
 ///
 /// # Panics
@@ -632,13 +491,8 @@ mod tests {
             seed in any::<u64>(),
             start in proptest::collection::vec(any::<i32>(), 37),
         ) {
-            let mut s = seed | 1;
-            let mut next = || {
-                s ^= s << 13;
-                s ^= s >> 7;
-                s ^= s << 17;
-                s as i8
-            };
+            let mut bits = xorshift(seed);
+            let mut next = || bits() as i8;
             let w: Vec<i8> = (0..rows * n).map(|_| next()).collect();
             let x: Vec<i8> = (0..n).map(|_| next()).collect();
             check_all(rows, &w, &x, &start);
@@ -655,13 +509,7 @@ mod tests {
             out_pad in 0usize..3,
             seed in any::<u64>(),
         ) {
-            let mut s = seed | 1;
-            let mut next = || {
-                s ^= s << 13;
-                s ^= s >> 7;
-                s ^= s << 17;
-                s
-            };
+            let mut next = xorshift(seed);
             let (stride, out_stride) = (n + pad, rows + out_pad);
             let w: Vec<i8> = (0..rows * n).map(|_| next() as i8).collect();
             let data: Vec<i8> = (0..cols * stride).map(|_| next() as i8).collect();
@@ -704,9 +552,6 @@ mod tests {
         }
     }
 
-    /// Pairs a model can hold: multipliers in `[2^30, 2^31)` or 0, shifts
-    /// `-31..=30`; plus, to reach every branch, stored words whose low byte
-    /// is any shift at all (`requantize` clamps the shift).
     /// `pair` with its shift moved to `-31 ..= -2` (right shifts of 33 and
     /// more, scales below 1/4) when `yes`.
     pub(super) fn scaled_down_if(yes: bool, [m, shift]: [i32; 2]) -> [i32; 2] {
@@ -717,6 +562,21 @@ mod tests {
         }
     }
 
+    /// A xorshift64 stream from `seed` (made odd, so never stuck at
+    /// zero): the kernels' tests draw their weights and inputs from it.
+    pub(super) fn xorshift(seed: u64) -> impl FnMut() -> u64 {
+        let mut s = seed | 1;
+        move || {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            s
+        }
+    }
+
+    /// Pairs a model can hold: multipliers in `[2^30, 2^31)` or 0, shifts
+    /// `-31..=30`; plus, to reach every branch, stored words whose low byte
+    /// is any shift at all (`requantize` clamps the shift).
     pub(super) fn pair_from(seed: u64) -> [i32; 2] {
         let m = match seed % 7 {
             0 => 0,
@@ -728,111 +588,6 @@ mod tests {
             _ => ((seed >> 40) % 62) as i32 - 31,
         };
         [m, shift]
-    }
-
-    proptest! {
-        #[test]
-        fn every_epilogue_equals_generic(
-            n in 0usize..41,
-            seeds in proptest::collection::vec(any::<u64>(), 40),
-            acc in proptest::collection::vec(any::<i32>(), 40),
-            add in proptest::collection::vec(any::<i16>(), 40),
-            res in proptest::collection::vec(any::<i8>(), 40),
-            (lo8, hi8) in (any::<i8>(), any::<i8>()).prop_map(|(a, b)| (a.min(b), a.max(b))),
-            (lo16, hi16) in (any::<i16>(), any::<i16>()).prop_map(|(a, b)| (a.min(b), a.max(b))),
-            res_seed in any::<u64>(),
-            small in any::<bool>(),
-            scaled_down in any::<bool>(),
-        ) {
-            // Small accumulators too, so results land inside the clamps.
-            let acc: Vec<i32> = acc[..n].iter().map(|&a| if small { a >> 16 } else { a }).collect();
-            // Scales below 1/4 in every row too: the int32 paths.
-            let pairs: Vec<i32> =
-                seeds[..n].iter().flat_map(|&s| scaled_down_if(scaled_down, pair_from(s))).collect();
-            let [rm, rs] = pair_from(res_seed);
-            let res_pair = (rm, rs as i8);
-            let g = Resolved::new(Int8Kernel::Generic);
-            for kernel in Int8Kernel::available().filter_map(Int8Kernel::resolve) {
-                let (mut want, mut got) = (vec![0i8; n], vec![0i8; n]);
-                g.requant_i8(&mut want, &acc, &pairs, lo8, hi8);
-                kernel.requant_i8(&mut got, &acc, &pairs, lo8, hi8);
-                prop_assert_eq!(&got, &want, "{:?} requant_i8", kernel);
-                for addend in [None, Some(&add[..n])] {
-                    let (mut want, mut got) = (vec![0i16; n], vec![0i16; n]);
-                    g.requant_i16(&mut want, &acc, &pairs, addend, lo16, hi16);
-                    kernel.requant_i16(&mut got, &acc, &pairs, addend, lo16, hi16);
-                    prop_assert_eq!(&got, &want, "{:?} requant_i16", kernel);
-                }
-                let (mut want, mut got) = (vec![0i8; n], vec![0i8; n]);
-                g.requant_residual_i8(&mut want, &acc, &pairs, &res[..n], res_pair);
-                kernel.requant_residual_i8(&mut got, &acc, &pairs, &res[..n], res_pair);
-                prop_assert_eq!(&got, &want, "{:?} requant_residual_i8", kernel);
-            }
-        }
-    }
-
-    proptest! {
-        #[test]
-        fn every_gate_equals_generic(
-            pre in proptest::collection::vec(any::<i16>(), 0..80),
-            narrow in any::<bool>(),
-        ) {
-            // Inside the tables' range too, not only clamped extremes.
-            let pre: Vec<i16> = pre.iter().map(|&v| if narrow { v % 600 } else { v }).collect();
-            let pre = &pre[..pre.len() / 2 * 2];
-            let mut want = vec![0i8; pre.len() / 2];
-            crate::quant::gate::gate_i8_slice(&mut want, pre);
-            for kernel in Int8Kernel::available().filter_map(Int8Kernel::resolve) {
-                let mut got = vec![0i8; pre.len() / 2];
-                kernel.gate_i8(&mut got, pre);
-                prop_assert_eq!(&got, &want, "{:?}", kernel);
-            }
-        }
-    }
-
-    proptest! {
-        #[test]
-        fn every_requant_and_gate_equals_generic(
-            p in 0usize..70,
-            seeds in proptest::collection::vec(any::<u64>(), 140),
-            acc in proptest::collection::vec(any::<i32>(), 140),
-            add in proptest::collection::vec(-2000i16..2000, 140),
-            small in any::<bool>(),
-            scaled_down in any::<bool>(),
-        ) {
-            // Small accumulators too, so the gate inputs land inside the
-            // tables and not only at their clamped ends.
-            let acc: Vec<i32> =
-                acc[..2 * p].iter().map(|&a| if small { a >> 20 } else { a }).collect();
-            // Scales below 1/4 everywhere too, as trained models have: the
-            // int32 fast path.
-            let pairs: Vec<i32> = seeds[..2 * p]
-                .iter()
-                .flat_map(|&s| scaled_down_if(scaled_down, pair_from(s)))
-                .collect();
-            let (lo, hi) = (crate::quant::PRE_MIN as i16, crate::quant::PRE_MAX as i16);
-            let g = Resolved::new(Int8Kernel::Generic);
-            let mut pre = vec![0i16; 2 * p];
-            let mut want = vec![0i8; p];
-            g.requant_i16(&mut pre, &acc, &pairs, Some(&add[..2 * p]), lo, hi);
-            crate::quant::gate::gate_i8_slice(&mut want, &pre);
-            for kernel in Int8Kernel::available().filter_map(Int8Kernel::resolve) {
-                let mut got = vec![0i8; p];
-                kernel.requant_gate_i8(&mut got, &acc, &pairs, &add[..2 * p], &mut pre);
-                prop_assert_eq!(&got, &want, "{:?}", kernel);
-            }
-        }
-    }
-
-    #[test]
-    fn requantize_rounds_half_up_and_saturates() {
-        // multiplier 2^30 with shift 0 is one half: x / 2, halves rounded up.
-        let half = 1 << 30;
-        let got: Vec<i32> = [3, -3, 5, -5, 0, 1, -1].map(|x| requantize(x, half, 0)).to_vec();
-        assert_eq!(got, [2, -1, 3, -2, 0, 1, 0]);
-        // 2^30 · 2^30 ≫ 1: far above i32, saturated.
-        assert_eq!(requantize(i32::MAX, i32::MAX, 30), i32::MAX);
-        assert_eq!(requantize(i32::MIN, i32::MAX, 30), i32::MIN);
     }
 
     #[test]
