@@ -12,12 +12,19 @@
 //!   registers, no memory traffic: the core's int8 MAC ceiling, to divide a
 //!   kernel's or a digit's GMAC/s by.
 //!
+//! - `gated_step/<kernel>/<how>`: nine dependent gated steps (32 channels,
+//!   the left kernel over two positions, the residual block), each one's
+//!   output the next one's input as in a pixel: the latency a pixel's
+//!   chain of layers costs, fused in registers and as separate calls.
+//!
 //! `cargo bench --bench peak`
 
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use pixelcnn_runtime::kernels::{Columns, Int8Kernel, Matrix};
+use pixelcnn_runtime::kernels::{
+    Columns, GatedStep, Int8Kernel, Matrix, Residual, Resolved, Scales, StepScratch,
+};
 
 fn clock(c: &mut Criterion) {
     c.bench_function("clock/dependent_adds", |b| {
@@ -160,5 +167,96 @@ fn peaks(c: &mut Criterion) {
 #[cfg(not(target_arch = "x86_64"))]
 fn peaks(_: &mut Criterion) {}
 
-criterion_group!(peak, clock, kernels, peaks);
+/// Nine dependent steps of `kernel` over `(left, out)` weights: each
+/// step's output shifts into the next one's window.
+fn chain(
+    kernel: Resolved,
+    (left, out): (Matrix<'_>, Matrix<'_>),
+    (gate, residual): (Scales<'_>, Scales<'_>),
+    window: &mut [i8],
+) {
+    let p = 32;
+    let (bias, links) = ([3000i32; 64], [-20i16; 64]);
+    let (mut acc, mut pre, mut gated, mut top) = ([0i32; 64], [0i16; 64], [0i8; 32], [0i8; 32]);
+    for _ in 0..9 {
+        let step = GatedStep {
+            weights: left,
+            input: window,
+            bias: &bias,
+            scales: gate,
+            links: &links,
+            residual: Some(Residual {
+                weights: out,
+                bias: &bias[..p],
+                scales: residual,
+                stream: &window[p..],
+                stream_pair: (1 << 30, -1),
+            }),
+        };
+        let scratch = StepScratch { acc: &mut acc, pre: &mut pre, gated: &mut gated };
+        kernel.gated_step(&step, &mut top, scratch);
+        window.copy_within(p.., 0);
+        window[p..].copy_from_slice(&top);
+    }
+}
+
+fn gated_steps(c: &mut Criterion) {
+    let (left, out): (Vec<i8>, Vec<i8>) = (
+        (0..64 * 64).map(|i| (i * 7 % 255) as i8 >> 2).collect(),
+        (0..32 * 32).map(|i| (i * 5 % 255) as i8 >> 2).collect(),
+    );
+    // Right shifts of 36; with one row's at 31 the fused kernel steps aside
+    // and the separate calls run.
+    let fused: Vec<i32> = (0..96).flat_map(|_| [1 << 30 | 12345, -5]).collect();
+    let mut separate = fused.clone();
+    separate[1] = 0;
+    let mut group = c.benchmark_group("gated_step");
+    for kernel in Int8Kernel::available().filter_map(Int8Kernel::resolve) {
+        let mut window: Vec<i8> = (0..64).map(|i| (i * 13 % 255) as i8 >> 1).collect();
+        group.bench_function(format!("{}/row-major", kernel.kernel().name()), |b| {
+            let m = (Matrix::row_major(&left), Matrix::row_major(&out));
+            b.iter(|| {
+                chain(
+                    kernel,
+                    black_box(m),
+                    (Scales::unprepared(&fused[..128]), Scales::unprepared(&fused[128..])),
+                    &mut window,
+                )
+            });
+        });
+        #[cfg(target_arch = "x86_64")]
+        if kernel.kernel() == Int8Kernel::Avx512Vnni {
+            use pixelcnn_runtime::kernels::{PackedI8, PreparedScales};
+            let packed = (PackedI8::pack(&left, 64), PackedI8::pack(&out, 32));
+            let m = (
+                Matrix { w: &left, packed: Some(&packed.0) },
+                Matrix { w: &out, packed: Some(&packed.1) },
+            );
+            let prepared =
+                (PreparedScales::prepare(&fused[..128]), PreparedScales::prepare(&fused[128..]));
+            let prepared = (
+                Scales { pairs: &fused[..128], prepared: prepared.0.as_ref() },
+                Scales { pairs: &fused[128..], prepared: prepared.1.as_ref() },
+            );
+            for (how, scales) in [
+                ("packed-fused-prepared", prepared),
+                (
+                    "packed-fused",
+                    (Scales::unprepared(&fused[..128]), Scales::unprepared(&fused[128..])),
+                ),
+                (
+                    "packed-separate",
+                    (Scales::unprepared(&separate[..128]), Scales::unprepared(&separate[128..])),
+                ),
+            ] {
+                group.bench_function(format!("{}/{how}", kernel.kernel().name()), |b| {
+                    b.iter(|| chain(kernel, black_box(m), scales, &mut window));
+                });
+            }
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(peak, clock, kernels, peaks, gated_steps);
 criterion_main!(peak);

@@ -165,6 +165,11 @@ pub enum TensorKind {
 }
 
 impl TensorKind {
+    /// Number of kinds (`kind as usize` is below it).
+    pub(crate) const COUNT: usize = TensorKind::Head2Bias as usize + 1;
+}
+
+impl TensorKind {
     /// True for per-channel biases (not the per-class tables).
     pub const fn is_bias(self) -> bool {
         matches!(
@@ -316,7 +321,7 @@ impl Arch {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct LayerOffsets {
     pub(crate) len: usize,
-    pub(crate) ranges: [Range<usize>; 18],
+    pub(crate) ranges: [Range<usize>; TensorKind::COUNT],
 }
 
 impl LayerOffsets {

@@ -142,12 +142,88 @@ impl Fast {
     #[inline]
     #[target_feature(enable = "avx512f")]
     pub(super) fn apply(&self, a: __m512i) -> __m512i {
-        let even = _mm512_mul_epi32(a, self.multipliers);
-        let odd = _mm512_mul_epi32(_mm512_srli_epi64::<32>(a), self.odd_multipliers);
+        let even = mul_epi32(a, self.multipliers);
+        let odd = mul_epi32(_mm512_srli_epi64::<32>(a), self.odd_multipliers);
         // High words: the even rows' shifted down, the odd rows' in place.
         let high = _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64::<32>(even), odd);
         _mm512_srav_epi32(_mm512_add_epi32(high, self.half), self.right)
     }
+}
+
+/// A requantization point's [`Fast`] constants, derived once when the
+/// model is loaded rather than in every epilogue: per 16 rows, the
+/// multipliers split even/odd, the shifts and their rounding terms.
+#[cfg(feature = "alloc")]
+#[derive(Clone)]
+pub struct PreparedScales {
+    blocks: alloc::vec::Vec<Fast>,
+}
+
+#[cfg(feature = "alloc")]
+impl core::fmt::Debug for PreparedScales {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("PreparedScales").field("rows", &(16 * self.blocks.len())).finish()
+    }
+}
+
+#[cfg(feature = "alloc")]
+impl PreparedScales {
+    /// The constants of `pairs` (two words per row), or `None` where this
+    /// CPU lacks AVX-512, the rows are not whole blocks of 16, or a row's
+    /// right shift is under 33 (those go the int64 way).
+    pub fn prepare(pairs: &[i32]) -> Option<PreparedScales> {
+        if !super::has_avx512vnni() || pairs.is_empty() || !pairs.len().is_multiple_of(32) {
+            return None;
+        }
+        // Safety: AVX-512F detected; every block's sixteen pairs lie
+        // inside `pairs`.
+        unsafe { prepare_blocks(pairs) }
+    }
+
+    /// Rows `16 · b .. 16 · b + 16`.
+    #[inline]
+    pub(super) fn block(&self, b: usize) -> Fast {
+        self.blocks[b]
+    }
+
+    /// Number of rows.
+    pub fn rows(&self) -> usize {
+        16 * self.blocks.len()
+    }
+}
+
+/// # Safety
+/// AVX-512F; `pairs.len()` a multiple of 32.
+#[cfg(feature = "alloc")]
+#[target_feature(enable = "avx512f")]
+unsafe fn prepare_blocks(pairs: &[i32]) -> Option<PreparedScales> {
+    let blocks = (0..pairs.len() / 32)
+        // Safety: block b's pairs are words 32b .. 32b + 32 of `pairs`.
+        .map(|b| unsafe { Fast::rows16(pairs.as_ptr(), 16 * b, u16::MAX) })
+        .collect::<Option<_>>()?;
+    Some(PreparedScales { blocks })
+}
+
+/// `vpmuldq`, kept one instruction: LLVM rewrites `_mm512_mul_epi32` as
+/// a multiply of sign-extended int64 lanes, and where it cannot prove the
+/// operands' high words are sign bits (constants passed through an array,
+/// say) it emits a full 64-bit multiply, three `vpmuludq` and five shifts
+/// and adds instead.
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn mul_epi32(a: __m512i, b: __m512i) -> __m512i {
+    let product;
+    // Safety: one register-only AVX-512F instruction (enabled here).
+    unsafe {
+        core::arch::asm!(
+            "vpmuldq {p}, {a}, {b}",
+            p = lateout(zmm_reg) product,
+            a = in(zmm_reg) a,
+            b = in(zmm_reg) b,
+            options(pure, nomem, nostack, preserves_flags),
+        );
+    }
+    product
 }
 
 /// The mask of the first `min(left, 16)` lanes.

@@ -69,7 +69,7 @@ fn lookup256(i: __m512i, t: &[__m512i; 4]) -> __m512i {
 }
 
 /// The tables in registers.
-struct Tables {
+pub(super) struct Tables {
     tanh: [__m512i; 4],
     sigmoid_low: [__m512i; 4],
     sigmoid_high: [__m512i; 4],
@@ -78,7 +78,7 @@ struct Tables {
 impl Tables {
     #[inline]
     #[target_feature(enable = "avx512f")]
-    fn load() -> Tables {
+    pub(super) fn load() -> Tables {
         let s: [__m512i; 8] = registers(&SIGMOID_HALF);
         Tables {
             tanh: registers(&TANH_HALF),
@@ -93,7 +93,7 @@ impl Tables {
 /// of the result's int16 lanes.
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vbmi")]
-fn gate32(t: &Tables, a: __m512i, b: __m512i) -> __m512i {
+pub(super) fn gate32(t: &Tables, a: __m512i, b: __m512i) -> __m512i {
     let (c128, c256, c511) =
         (_mm512_set1_epi16(128), _mm512_set1_epi16(256), _mm512_set1_epi16(511));
     // |a| saturated to a byte: from 255 on, tanh is 127.

@@ -37,7 +37,7 @@ use super::ColumnMap;
 /// One 64-byte block of packed weights: 16 rows by 4 inputs.
 #[derive(Clone, Copy)]
 #[repr(C, align(64))]
-struct Block([u8; 64]);
+pub(super) struct Block([u8; 64]);
 
 /// Most inputs one register tile holds.
 const TILE_COLS: usize = 6;
@@ -94,6 +94,12 @@ impl PackedI8 {
     /// True for rows of no inputs.
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+
+    /// The first block and the number of 4-input groups per row block:
+    /// block `(r, g)` is at `first + r · groups + g`.
+    pub(super) fn blocks(&self) -> (*const Block, usize) {
+        (self.blocks.as_ptr(), self.groups)
     }
 }
 
@@ -358,7 +364,7 @@ impl<const C: usize> Tile<C> {
 /// every `r < RB`.
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
-unsafe fn step<const RB: usize, const C: usize>(
+pub(super) unsafe fn step<const RB: usize, const C: usize>(
     acc: &mut [[__m512i; C]; RB],
     base: *const Block,
     groups: usize,

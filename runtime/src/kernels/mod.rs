@@ -23,6 +23,8 @@ pub mod avx512_gate_s16_s8;
 pub mod avx512_requant_s32;
 #[cfg(target_arch = "x86_64")]
 pub mod avx512vbmi_gate_s16_s8;
+#[cfg(all(feature = "alloc", target_arch = "x86_64"))]
+mod avx512vnni_gated_step_i8;
 #[cfg(target_arch = "x86_64")]
 pub mod avx512vnni_matvec_i8;
 #[cfg(all(feature = "alloc", target_arch = "x86_64"))]
@@ -33,6 +35,7 @@ pub mod avx_dot_f32;
 pub mod avxvnni_matvec_i8;
 mod epilogue;
 pub mod float;
+mod gated_step;
 mod matmul_requant;
 #[cfg(target_arch = "aarch64")]
 pub mod neon_dot_f32;
@@ -46,12 +49,41 @@ pub mod neon_matvec_i8;
 use core::sync::atomic::{AtomicU8, Ordering};
 
 pub use float::{FloatKernel, ResolvedFloat};
+pub use gated_step::{GatedStep, Residual, StepScratch};
 pub use matmul_requant::{ColumnMap, Narrow, Wide};
 
 /// Weights packed in a kernel's own reading order: on x86_64 hosts, the
 /// AVX-512 VNNI kernel's 16-row blocks.
 #[cfg(all(feature = "alloc", target_arch = "x86_64"))]
 pub use avx512vnni_packed_i8::PackedI8;
+
+/// A requantization point's constants, prepared at load for the AVX-512
+/// epilogues.
+#[cfg(all(feature = "alloc", target_arch = "x86_64"))]
+pub use avx512_requant_s32::PreparedScales;
+
+/// No kernel of this build prepares requantization constants.
+#[cfg(not(all(feature = "alloc", target_arch = "x86_64")))]
+#[derive(Debug)]
+pub enum PreparedScales {}
+
+/// A requantization point's `(multiplier, shift)` pairs (two words per
+/// row), with their constants prepared for this CPU's kernel when the
+/// model's were ([`crate::quant::QuantWeights`] does on AVX-512 hosts).
+#[derive(Clone, Copy, Debug)]
+pub struct Scales<'a> {
+    /// The stored pairs.
+    pub pairs: &'a [i32],
+    /// The same, prepared, if they were.
+    pub prepared: Option<&'a PreparedScales>,
+}
+
+impl<'a> Scales<'a> {
+    /// Pairs with nothing prepared.
+    pub fn unprepared(pairs: &'a [i32]) -> Scales<'a> {
+        Scales { pairs, prepared: None }
+    }
+}
 
 /// No kernel of this build reads packed weights (no heap to pack into, or
 /// no kernel that wants another order), so there is no packed matrix.

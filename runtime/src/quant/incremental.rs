@@ -14,7 +14,9 @@ use super::weights::{QuantWeights, RequantPoint};
 use super::{PRE_MAX, PRE_MIN, UNIT_SCALE};
 use crate::arch::Arch;
 use crate::error::Error;
-use crate::kernels::{dot_i8, ColumnMap, Columns, Narrow, Resolved, Wide};
+use crate::kernels::{
+    ColumnMap, Columns, GatedStep, Narrow, Residual, Resolved, StepScratch, Wide,
+};
 use crate::params::TensorKind;
 use crate::raster::{check_buffer, columns_inside, shift_window, take, Network, Raster, Sealed};
 use crate::state::{acc_len, gather_len, QuantStateLayout};
@@ -180,6 +182,86 @@ impl GatedInt8<'_, '_> {
     }
 }
 
+impl GatedInt8<'_, '_> {
+    /// Lane `b`'s layer `l` at pixel `(i, j)` into its `top`: one
+    /// [`Resolved::gated_step`].
+    #[inline]
+    fn gated_step_of(&mut self, b: usize, l: usize, i: usize, j: usize) {
+        let arch = *self.weights.arch();
+        let (p, w) = (arch.channels, arch.width);
+        let p2 = 2 * p;
+        let layout = QuantStateLayout::of(&arch);
+        let layer = self.weights.layer(l);
+        let r0 = arch.radius_of(0);
+        let input: &[i8] = if l == 0 && j < r0 {
+            // The first pixels of a row: the left kernel's columns outside
+            // the image read zeros, from a padded copy in the scratch.
+            let row = &self.image_rows[b * layout.image_rows + (i % (r0 + 2)) * w..][..w];
+            let padded = &mut self.window[..r0];
+            padded[..r0 - j].fill(0);
+            padded[r0 - j..].copy_from_slice(&row[..j]);
+            &self.window[..r0]
+        } else {
+            let state = (&*self.left_windows, &*self.image_rows);
+            let lanes = left_input((&arch, &layout), state, b + 1, (l, i, j));
+            &lanes.data[b * lanes.stride..][..lanes.len]
+        };
+        let residual = (l > 0).then(|| {
+            let res = layer.requant(RequantPoint::Residual).get(0);
+            Residual {
+                weights: layer.matrix(TensorKind::OutWeight),
+                bias: layer.bias(TensorKind::OutBias),
+                scales: layer.requant(RequantPoint::Out).scales(),
+                stream: &input[input.len() - p..],
+                stream_pair: (res.multiplier, res.shift),
+            }
+        });
+        let step = GatedStep {
+            weights: layer.matrix(TensorKind::HWeight),
+            input,
+            bias: &self.biases[b * layout.biases + l * 2 * p2 + p2..][..p2],
+            scales: layer.requant(RequantPoint::Horizontal).scales(),
+            links: &self.links[b * layout.links + (l * w + j) * p2..][..p2],
+            residual,
+        };
+        let acc_n = acc_len(&arch);
+        let scratch = StepScratch {
+            acc: &mut self.acc[b * acc_n..][..acc_n],
+            pre: &mut self.pre[b * p2..][..p2],
+            gated: &mut self.gated[b * p..][..p],
+        };
+        self.kernel.gated_step(&step, &mut self.top[b * p..][..p], scratch);
+    }
+
+    /// Layer `l`'s residual block for every lane of a batch, from the
+    /// lanes' gates: one product for all lanes, then each lane's residual.
+    fn residual_batch(&mut self, l: usize) {
+        let arch = *self.weights.arch();
+        let p = arch.channels;
+        let layout = QuantStateLayout::of(&arch);
+        let acc_n = acc_len(&arch);
+        let window_len = (arch.radius_of(1) + 1) * p;
+        let layer = self.weights.layer(l);
+        let (ow, ob) = (layer.matrix(TensorKind::OutWeight), layer.bias(TensorKind::OutBias));
+        let out_mult = layer.requant(RequantPoint::Out);
+        let res = layer.requant(RequantPoint::Residual).get(0);
+        let res_pair = (res.multiplier, res.shift);
+        for b in 0..self.lanes {
+            self.acc[b * acc_n..][..p].copy_from_slice(ob);
+        }
+        let gated = Columns { data: self.gated, stride: p, len: p, count: self.lanes };
+        self.kernel.matmul(self.acc, acc_n, ow, gated);
+        for b in 0..self.lanes {
+            let window =
+                &self.left_windows[b * layout.left_windows + (l - 1) * window_len..][..window_len];
+            let residual = &window[window_len - p..];
+            let out = &self.acc[b * acc_n..][..p];
+            let top = &mut self.top[b * p..][..p];
+            self.kernel.requant_residual_i8(top, out, out_mult.pairs(), residual, res_pair);
+        }
+    }
+}
+
 impl Sealed for GatedInt8<'_, '_> {}
 
 /// As a [`Network`] for [`Raster`] the caches have one lane: class, logits
@@ -314,73 +396,23 @@ impl Network for GatedInt8<'_, '_> {
 
     fn pixel(&mut self, i: usize, j: usize) {
         let arch = *self.arch();
-        let (w, p) = (arch.width, arch.channels);
-        let p2 = 2 * p;
+        let p = arch.channels;
         let lanes = self.lanes;
         let layout = QuantStateLayout::of(&arch);
-        let acc_n = acc_len(&arch);
         let window_len = (arch.radius_of(1) + 1) * p;
         for l in 0..arch.layers() {
-            let layer = self.weights.layer(l);
-            let r0 = arch.radius_of(0);
-            let hw = layer.matrix(TensorKind::HWeight);
-            if (l > 0 || j >= r0) && self.kernel.fuses_requant(hw, lanes) {
+            let hw = self.weights.layer(l).matrix(TensorKind::HWeight);
+            let inside = l > 0 || j >= arch.radius_of(0);
+            if inside && lanes > 1 && self.kernel.fuses_requant(hw, lanes) {
                 self.gate_batch(l, i, j);
-            } else {
-                let mult = layer.requant(RequantPoint::Horizontal);
-                for b in 0..lanes {
-                    let bias = &self.biases[b * layout.biases + l * 2 * p2 + p2..][..p2];
-                    self.acc[b * acc_n..][..p2].copy_from_slice(bias);
-                }
-                if l > 0 || j >= r0 {
-                    let x = left_input(
-                        (&arch, &layout),
-                        (self.left_windows, self.image_rows),
-                        lanes,
-                        (l, i, j),
-                    );
-                    self.kernel.matmul(self.acc, acc_n, hw, x);
+                if l == 0 {
+                    self.top.copy_from_slice(self.gated);
                 } else {
-                    // The first pixels of a row: only the kernel's columns
-                    // inside the image.
-                    let kx0 = r0 - j;
-                    for b in 0..lanes {
-                        let rows = &self.image_rows[b * layout.image_rows..];
-                        let src = &rows[(i % (r0 + 2)) * w..][..w][j + kx0 - r0..j];
-                        let acc = &mut self.acc[b * acc_n..][..p2];
-                        for (o, acc) in acc.iter_mut().enumerate() {
-                            *acc = acc.wrapping_add(dot_i8(&hw.w[o * r0 + kx0..(o + 1) * r0], src));
-                        }
-                    }
+                    self.residual_batch(l);
                 }
-                for b in 0..lanes {
-                    let links = &self.links[b * layout.links + (l * w + j) * p2..][..p2];
-                    let pre = &mut self.pre[b * p2..][..p2];
-                    let acc = &self.acc[b * acc_n..][..p2];
-                    let gated = &mut self.gated[b * p..][..p];
-                    self.kernel.requant_gate_i8(gated, acc, mult.pairs(), links, pre);
-                }
-            }
-            if l == 0 {
-                self.top.copy_from_slice(self.gated);
             } else {
-                let (ow, ob) =
-                    (layer.matrix(TensorKind::OutWeight), layer.bias(TensorKind::OutBias));
-                let out_mult = layer.requant(RequantPoint::Out);
-                let res = layer.requant(RequantPoint::Residual).get(0);
-                let res_pair = (res.multiplier, res.shift);
                 for b in 0..lanes {
-                    self.acc[b * acc_n..][..p].copy_from_slice(ob);
-                }
-                let gated = Columns { data: self.gated, stride: p, len: p, count: lanes };
-                self.kernel.matmul(self.acc, acc_n, ow, gated);
-                for b in 0..lanes {
-                    let window = &self.left_windows
-                        [b * layout.left_windows + (l - 1) * window_len..][..window_len];
-                    let residual = &window[window_len - p..];
-                    let out = &self.acc[b * acc_n..][..p];
-                    let top = &mut self.top[b * p..][..p];
-                    self.kernel.requant_residual_i8(top, out, out_mult.pairs(), residual, res_pair);
+                    self.gated_step_of(b, l, i, j);
                 }
             }
             if l + 1 < arch.layers() {

@@ -4,7 +4,7 @@
 //! weights on the heap). Other builds (MCUs, aarch64, no heap) have no
 //! packed form, and the kernels read the model's row-major bytes in place.
 
-use crate::kernels::PackedI8;
+use crate::kernels::{PackedI8, PreparedScales};
 use crate::params::TensorKind;
 
 /// The weight matrices the executor multiplies, with the bias that gives
@@ -19,21 +19,38 @@ const MATRICES: [(TensorKind, TensorKind); 6] = [
     (TensorKind::Head2Weight, TensorKind::Head2Bias),
 ];
 
-/// One layer's (or the head's) packed matrices.
+/// One layer's (or the head's) packed matrices, and its requantization
+/// points' prepared constants.
 #[derive(Clone, Debug, Default)]
 pub struct PackedLayer {
+    /// Indexed by kind (`kind as usize`), the points below by number: looked
+    /// up per layer and pixel, so no search.
     #[cfg(all(feature = "alloc", target_arch = "x86_64"))]
-    matrices: alloc::vec::Vec<(TensorKind, PackedI8)>,
+    matrices: [Option<PackedI8>; TensorKind::COUNT],
+    #[cfg(all(feature = "alloc", target_arch = "x86_64"))]
+    scales: alloc::vec::Vec<Option<PreparedScales>>,
 }
 
 impl PackedLayer {
     /// The packed form of weight tensor `kind`, if packed.
     pub fn get(&self, kind: TensorKind) -> Option<&PackedI8> {
         #[cfg(all(feature = "alloc", target_arch = "x86_64"))]
-        return self.matrices.iter().find(|(k, _)| *k == kind).map(|(_, m)| m);
+        return self.matrices[kind as usize].as_ref();
         #[cfg(not(all(feature = "alloc", target_arch = "x86_64")))]
         {
             let _ = kind;
+            None
+        }
+    }
+
+    /// The prepared constants of the layer's requantization point number
+    /// `point` (in the order `pack` was given them), if any.
+    pub fn scales(&self, point: usize) -> Option<&PreparedScales> {
+        #[cfg(all(feature = "alloc", target_arch = "x86_64"))]
+        return self.scales.get(point).and_then(Option::as_ref);
+        #[cfg(not(all(feature = "alloc", target_arch = "x86_64")))]
+        {
+            let _ = point;
             None
         }
     }
@@ -56,20 +73,23 @@ pub(crate) fn wanted() -> bool {
 impl PackedLayer {
     /// The packed matrices of a layer (or the head) whose weight tensor of
     /// a kind is `weight(kind)` and whose bias of a kind is
-    /// `bias_len(kind)` long.
+    /// `bias_len(kind)` long, and the prepared constants of its
+    /// requantization points, whose pairs `points` gives in order.
     #[cfg(all(feature = "alloc", target_arch = "x86_64"))]
     pub(crate) fn pack<'a>(
         weight: impl Fn(TensorKind) -> &'a [i8],
         bias_len: impl Fn(TensorKind) -> usize,
+        points: impl Iterator<Item = &'a [i32]>,
     ) -> PackedLayer {
-        let matrices = MATRICES
-            .iter()
-            .filter_map(|&(w, b)| {
-                let (weights, rows) = (weight(w), bias_len(b));
-                (rows > 0 && !weights.is_empty()).then(|| (w, PackedI8::pack(weights, rows)))
-            })
-            .collect();
-        PackedLayer { matrices }
+        let mut matrices: [Option<PackedI8>; TensorKind::COUNT] = Default::default();
+        for (w, b) in MATRICES {
+            let (weights, rows) = (weight(w), bias_len(b));
+            if rows > 0 && !weights.is_empty() {
+                matrices[w as usize] = Some(PackedI8::pack(weights, rows));
+            }
+        }
+        let scales = points.map(PreparedScales::prepare).collect();
+        PackedLayer { matrices, scales }
     }
 }
 

@@ -13,7 +13,7 @@
 
 use crate::arch::{Arch, Variant};
 use crate::error::Error;
-use crate::kernels::Matrix;
+use crate::kernels::{Matrix, PreparedScales, Scales};
 use crate::params::{LayerOffsets, TensorKind};
 use crate::quant::packed::{self, PackedLayer};
 use crate::quant::QuantMultiplier;
@@ -135,6 +135,7 @@ fn elements(arch: &Arch, weights: bool) -> usize {
 #[derive(Clone, Copy, Debug)]
 pub struct Requant<'a> {
     pairs: &'a [i32],
+    prepared: Option<&'a PreparedScales>,
 }
 
 impl<'a> Requant<'a> {
@@ -150,6 +151,12 @@ impl<'a> Requant<'a> {
     /// requantization kernels read them.
     pub fn pairs(&self) -> &'a [i32] {
         self.pairs
+    }
+
+    /// The pairs with their constants prepared for this CPU's epilogues,
+    /// if the model was loaded on a host that prepares them.
+    pub fn scales(&self) -> Scales<'a> {
+        Scales { pairs: self.pairs, prepared: self.prepared }
     }
 
     /// Number of entries.
@@ -206,7 +213,9 @@ impl<'a> QuantLayer<'a> {
     pub fn requant(&self, point: RequantPoint) -> Requant<'a> {
         let (start, _) = point.offset(self.arch, self.layer);
         let len = point.len(self.arch, self.layer);
-        Requant { pairs: &self.requant[2 * start..2 * (start + len)] }
+        // `RequantPoint::ALL` is in declaration order: the point's number.
+        let prepared = self.packed.and_then(|p| p.scales(point as usize));
+        Requant { pairs: &self.requant[2 * start..2 * (start + len)], prepared }
     }
 }
 
@@ -305,8 +314,10 @@ impl<'a> QuantWeights<'a> {
             return None;
         }
         let layers = (0..self.arch.layers()).map(|l| self.layer(l)).chain([self.head()]);
-        let layers =
-            layers.map(|layer| PackedLayer::pack(|k| layer.weight(k), |k| layer.bias(k).len()));
+        let layers = layers.map(|layer| {
+            let points = RequantPoint::ALL.into_iter().map(|p| layer.requant(p).pairs());
+            PackedLayer::pack(|k| layer.weight(k), |k| layer.bias(k).len(), points)
+        });
         packed::collect(layers)
     }
 
@@ -372,6 +383,19 @@ impl<'a> QuantWeights<'a> {
             b_offsets: &offsets.biases,
             requant: &self.requant[2 * q0..2 * (q0 + offsets.requant)],
             packed,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RequantPoint;
+
+    #[test]
+    fn points_are_listed_in_declaration_order() {
+        // A packed layer's prepared constants are found by `point as usize`.
+        for (i, point) in RequantPoint::ALL.into_iter().enumerate() {
+            assert_eq!(point as usize, i, "{point:?}");
         }
     }
 }
