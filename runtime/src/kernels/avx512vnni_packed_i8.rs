@@ -30,7 +30,7 @@
 use alloc::vec::Vec;
 use core::arch::x86_64::*;
 
-use super::avx512_requant_s32::{clamp, Fast, Params};
+use super::avx512_requant_s32::{clamp, Fast, Params, PreparedScales};
 use super::avxvnni_matvec_i8::bias_correction;
 use super::ColumnMap;
 
@@ -134,6 +134,8 @@ pub struct Out16 {
     pub map: ColumnMap,
     /// The rows' `(multiplier, shift)` pairs.
     pub pairs: *const i32,
+    /// The same, prepared for every row, if they were.
+    pub prepared: Option<*const PreparedScales>,
     /// An int16 addend of the same shape as the output (the saturated
     /// requantization plus the addend is clamped), if any.
     pub add: Option<(*const i16, ColumnMap)>,
@@ -152,6 +154,8 @@ pub struct Out8 {
     pub map: ColumnMap,
     /// The rows' `(multiplier, shift)` pairs.
     pub pairs: *const i32,
+    /// The same, prepared for every row, if they were.
+    pub prepared: Option<*const PreparedScales>,
     /// The clamp.
     pub lo: i8,
     /// The clamp.
@@ -503,7 +507,7 @@ impl Epilogue for Requant {
             }
             if let Some(o) = self.wide {
                 // The rows' constants, once for all C columns.
-                if let Some(fast) = Fast::rows16(o.pairs, first, mask) {
+                if let Some(fast) = fast_rows(o.prepared, o.pairs, first, mask) {
                     let (lo, hi) = (_mm512_set1_epi32(o.lo.into()), _mm512_set1_epi32(o.hi.into()));
                     for (c, a) in acc.iter().enumerate() {
                         let mut r = fast.apply(*a);
@@ -541,7 +545,7 @@ impl Epilogue for Requant {
                 }
             }
             if let Some(o) = self.narrow {
-                if let Some(fast) = Fast::rows16(o.pairs, first, mask) {
+                if let Some(fast) = fast_rows(o.prepared, o.pairs, first, mask) {
                     let (lo, hi) = (_mm512_set1_epi32(o.lo.into()), _mm512_set1_epi32(o.hi.into()));
                     for (c, a) in acc.iter().enumerate() {
                         let r = _mm512_min_epi32(_mm512_max_epi32(fast.apply(*a), lo), hi);
@@ -559,6 +563,29 @@ impl Epilogue for Requant {
                     }
                 }
             }
+        }
+    }
+}
+
+/// The [`Fast`] constants of rows `first ..` (a multiple of 16) under
+/// `mask`: prepared at load, or derived from the pairs.
+///
+/// # Safety
+/// AVX-512F; `prepared`, if any, points at live constants of every row;
+/// the pairs of the rows under the mask are readable.
+#[inline]
+#[target_feature(enable = "avx512f")]
+unsafe fn fast_rows(
+    prepared: Option<*const PreparedScales>,
+    pairs: *const i32,
+    first: usize,
+    mask: __mmask16,
+) -> Option<Fast> {
+    // Safety: the caller's.
+    unsafe {
+        match prepared {
+            Some(p) => Some((*p).block(first / 16)),
+            None => Fast::rows16(pairs, first, mask),
         }
     }
 }

@@ -4,8 +4,8 @@
 //! batch, positions of a row), in registers where the kernel can.
 
 #[cfg(all(feature = "alloc", target_arch = "x86_64"))]
-use super::{avx512vnni_packed_i8, Int8Kernel};
-use super::{Columns, Matrix, Resolved};
+use super::{avx512vnni_packed_i8, Int8Kernel, PreparedScales};
+use super::{Columns, Matrix, Resolved, Scales};
 
 /// Where column `c` of a product's inputs or outputs lies in a buffer:
 /// at `(c % lanes) · lane_stride + (c / lanes) · step`. Columns run over
@@ -76,8 +76,8 @@ pub struct Wide<'a> {
     pub out: &'a mut [i16],
     /// Where its columns lie.
     pub map: ColumnMap,
-    /// `(multiplier, shift)` pairs, two words per row.
-    pub pairs: &'a [i32],
+    /// The rows' requantization.
+    pub scales: Scales<'a>,
     /// The addend and where its columns lie, if any.
     pub add: Option<(&'a [i16], ColumnMap)>,
     /// The clamp's lower bound.
@@ -94,8 +94,8 @@ pub struct Narrow<'a> {
     pub out: &'a mut [i8],
     /// Where its columns lie.
     pub map: ColumnMap,
-    /// `(multiplier, shift)` pairs, two words per row.
-    pub pairs: &'a [i32],
+    /// The rows' requantization.
+    pub scales: Scales<'a>,
     /// The clamp's lower bound.
     pub lo: i8,
     /// The clamp's upper bound.
@@ -156,19 +156,30 @@ impl Resolved {
             assert!(fits(&bias_map, bias.len()), "matmul_requant: a bias is out of bounds");
             if let Some(o) = &wide {
                 assert!(fits(&o.map, o.out.len()), "matmul_requant: an output is out of bounds");
-                assert!(o.pairs.len() == 2 * rows && o.lo <= o.hi, "matmul_requant: requant");
+                assert!(
+                    o.scales.pairs.len() == 2 * rows && o.lo <= o.hi,
+                    "matmul_requant: requant"
+                );
                 assert!(o.add.is_none_or(|(a, map)| fits(&map, a.len())), "matmul_requant: add");
             }
             if let Some(o) = &narrow {
                 assert!(fits(&o.map, o.out.len()), "matmul_requant: an output is out of bounds");
-                assert!(o.pairs.len() == 2 * rows && o.lo <= o.hi, "matmul_requant: requant");
+                assert!(
+                    o.scales.pairs.len() == 2 * rows && o.lo <= o.hi,
+                    "matmul_requant: requant"
+                );
             }
             assert!(p.rows() == rows && p.len() == x.len, "matmul_requant: packed shape");
             use avx512vnni_packed_i8::{Out16, Out8};
+            // Prepared constants only where they cover exactly these rows.
+            let prepared = |s: Scales<'_>| {
+                s.prepared.filter(|p| p.rows() == rows).map(|p| p as *const PreparedScales)
+            };
             let wide = wide.map(|o| Out16 {
                 out: o.out.as_mut_ptr(),
                 map: o.map,
-                pairs: o.pairs.as_ptr(),
+                pairs: o.scales.pairs.as_ptr(),
+                prepared: prepared(o.scales),
                 add: o.add.map(|(a, map)| (a.as_ptr(), map)),
                 lo: o.lo,
                 hi: o.hi,
@@ -176,7 +187,8 @@ impl Resolved {
             let narrow = narrow.map(|o| Out8 {
                 out: o.out.as_mut_ptr(),
                 map: o.map,
-                pairs: o.pairs.as_ptr(),
+                pairs: o.scales.pairs.as_ptr(),
+                prepared: prepared(o.scales),
                 lo: o.lo,
                 hi: o.hi,
             });
@@ -205,11 +217,11 @@ impl Resolved {
             if let Some(o) = wide.as_mut() {
                 let add = o.add.map(|(v, map)| &v[map.offset(c)..][..rows]);
                 let out = &mut o.out[o.map.offset(c)..][..rows];
-                self.requant_i16(out, a, o.pairs, add, o.lo, o.hi);
+                self.requant_i16(out, a, o.scales.pairs, add, o.lo, o.hi);
             }
             if let Some(o) = narrow.as_mut() {
                 let out = &mut o.out[o.map.offset(c)..][..rows];
-                self.requant_i8(out, a, o.pairs, o.lo, o.hi);
+                self.requant_i8(out, a, o.scales.pairs, o.lo, o.hi);
             }
         }
     }
@@ -220,7 +232,7 @@ mod tests {
     use super::super::tests::{pair_from, scaled_down_if, xorshift};
     #[cfg(target_arch = "x86_64")]
     use super::super::PackedI8;
-    use super::super::{generic, Int8Kernel};
+    use super::super::{generic, Int8Kernel, PreparedScales};
     use super::*;
     use proptest::prelude::*;
 
@@ -235,6 +247,7 @@ mod tests {
             with_narrow in any::<bool>(),
             small in any::<bool>(),
             scaled_down in any::<bool>(),
+            prepare in any::<bool>(),
             (lo16, hi16) in (any::<i16>(), any::<i16>()).prop_map(|(a, b)| (a.min(b), a.max(b))),
             (lo8, hi8) in (any::<i8>(), any::<i8>()).prop_map(|(a, b)| (a.min(b), a.max(b))),
             seed in any::<u64>(),
@@ -277,6 +290,21 @@ mod tests {
             let matrices = [Matrix::row_major(&w), Matrix { w: &w, packed: Some(&packed) }];
             #[cfg(not(target_arch = "x86_64"))]
             let matrices = [Matrix::row_major(&w)];
+            // Constants prepared at load, as on AVX-512 hosts, or not.
+            #[cfg(all(feature = "alloc", target_arch = "x86_64"))]
+            let (prepared16, prepared8) = if prepare {
+                (PreparedScales::prepare(&pairs16), PreparedScales::prepare(&pairs8))
+            } else {
+                (None, None)
+            };
+            #[cfg(not(all(feature = "alloc", target_arch = "x86_64")))]
+            let (prepared16, prepared8): (Option<PreparedScales>, Option<PreparedScales>) = {
+                let _ = prepare;
+                (None, None)
+            };
+            fn scales<'a>(pairs: &'a [i32], prepared: &'a Option<PreparedScales>) -> Scales<'a> {
+                Scales { pairs, prepared: prepared.as_ref() }
+            }
             for kernel in Int8Kernel::available().filter_map(Int8Kernel::resolve) {
                 for m in &matrices {
                     let (mut got16, mut got8) = (vec![7i16; want16.len()], vec![7i8; want8.len()]);
@@ -284,7 +312,7 @@ mod tests {
                     let wide = Wide {
                         out: &mut got16,
                         map: out_map,
-                        pairs: &pairs16,
+                        scales: scales(&pairs16, &prepared16),
                         add: with_add.then_some((&add[..], add_map)),
                         lo: lo16,
                         hi: hi16,
@@ -292,7 +320,7 @@ mod tests {
                     let narrow = with_narrow.then_some(Narrow {
                         out: &mut got8,
                         map: narrow_map,
-                        pairs: &pairs8,
+                        scales: scales(&pairs8, &prepared8),
                         lo: lo8,
                         hi: hi8,
                     });

@@ -48,6 +48,9 @@ pub struct GatedInt8<'m, 'b> {
     window: &'b mut [i8],
     /// Positions of a row whose vertical stack is one product.
     row_tile: usize,
+    /// One lane's parts' lengths ([`QuantStateLayout::of`]), kept: the
+    /// executor reads them at every layer of every pixel.
+    layout: QuantStateLayout,
     /// The int8 kernel, resolved once for this executor.
     kernel: Resolved,
 }
@@ -105,6 +108,7 @@ impl<'m, 'b> GatedInt8<'m, 'b> {
             logits: take(&mut buf, part(arch.levels)),
             window: take(&mut buf, scratch(gather_len(&arch))),
             row_tile,
+            layout: QuantStateLayout::of(&arch),
             kernel: Resolved::best(),
         })
     }
@@ -118,7 +122,7 @@ impl<'m, 'b> GatedInt8<'m, 'b> {
     pub(crate) fn fold_class_of(&mut self, b: usize, class: Option<usize>) {
         let arch = *self.weights.arch();
         let p2 = 2 * arch.channels;
-        let biases = &mut self.biases[b * QuantStateLayout::of(&arch).biases..];
+        let biases = &mut self.biases[b * self.layout.biases..];
         for l in 0..arch.layers() {
             let layer = self.weights.layer(l);
             let (bv, bh) = biases[l * 2 * p2..(l + 1) * 2 * p2].split_at_mut(p2);
@@ -142,7 +146,7 @@ impl<'m, 'b> GatedInt8<'m, 'b> {
     /// Stores `level` as pixel `(i, j)` of lane `b`'s image.
     pub(crate) fn store_of(&mut self, b: usize, i: usize, j: usize, level: u8) {
         let arch = *self.weights.arch();
-        let rows = QuantStateLayout::of(&arch).image_rows;
+        let rows = self.layout.image_rows;
         let slot = i % (arch.radius_of(0) + 2);
         self.image_rows[b * rows + slot * arch.width + j] = quantize_level(level, arch.levels);
     }
@@ -157,14 +161,14 @@ impl GatedInt8<'_, '_> {
     fn gate_batch(&mut self, l: usize, i: usize, j: usize) {
         let arch = *self.weights.arch();
         let p2 = 2 * arch.channels;
-        let layout = QuantStateLayout::of(&arch);
+        let layout = self.layout;
         let layer = self.weights.layer(l);
         let lane = |stride| ColumnMap { lanes: self.lanes, lane_stride: stride, step: 0 };
         let (links, biases) = (lane(layout.links), lane(layout.biases));
         let wide = Wide {
             out: &mut *self.pre,
             map: ColumnMap::contiguous(p2),
-            pairs: layer.requant(RequantPoint::Horizontal).pairs(),
+            scales: layer.requant(RequantPoint::Horizontal).scales(),
             add: Some((&self.links[(l * arch.width + j) * p2..], links)),
             lo: PRE_LO,
             hi: PRE_HI,
@@ -190,7 +194,7 @@ impl GatedInt8<'_, '_> {
         let arch = *self.weights.arch();
         let (p, w) = (arch.channels, arch.width);
         let p2 = 2 * p;
-        let layout = QuantStateLayout::of(&arch);
+        let layout = self.layout;
         let layer = self.weights.layer(l);
         let r0 = arch.radius_of(0);
         let input: &[i8] = if l == 0 && j < r0 {
@@ -238,7 +242,7 @@ impl GatedInt8<'_, '_> {
     fn residual_batch(&mut self, l: usize) {
         let arch = *self.weights.arch();
         let p = arch.channels;
-        let layout = QuantStateLayout::of(&arch);
+        let layout = self.layout;
         let acc_n = acc_len(&arch);
         let window_len = (arch.radius_of(1) + 1) * p;
         let layer = self.weights.layer(l);
@@ -282,7 +286,7 @@ impl Network for GatedInt8<'_, '_> {
         let (w, p) = (arch.width, arch.channels);
         let p2 = 2 * p;
         let lanes = self.lanes;
-        let layout = QuantStateLayout::of(&arch);
+        let layout = self.layout;
         let gather_n = gather_len(&arch);
         if i == 0 {
             for b in 0..lanes {
@@ -350,7 +354,7 @@ impl Network for GatedInt8<'_, '_> {
                     (l + 1 < arch.layers()).then(|| Wide {
                         out: &mut *self.pre,
                         map: ColumnMap::contiguous(p2),
-                        pairs: gate_mult.pairs(),
+                        scales: gate_mult.scales(),
                         add: None,
                         lo: PRE_LO,
                         hi: PRE_HI,
@@ -358,7 +362,7 @@ impl Network for GatedInt8<'_, '_> {
                     Some(Narrow {
                         out: self.link_in,
                         map: ColumnMap::contiguous(p2),
-                        pairs: link_mult.pairs(),
+                        scales: link_mult.scales(),
                         lo: -127,
                         hi: 127,
                     }),
@@ -373,7 +377,7 @@ impl Network for GatedInt8<'_, '_> {
                     Some(Wide {
                         out: &mut self.links[(l * w + x0) * p2..],
                         map: ColumnMap { lanes, lane_stride: layout.links, step: p2 },
-                        pairs: lmult.pairs(),
+                        scales: lmult.scales(),
                         add: None,
                         lo: i16::MIN,
                         hi: i16::MAX,
@@ -398,7 +402,7 @@ impl Network for GatedInt8<'_, '_> {
         let arch = *self.arch();
         let p = arch.channels;
         let lanes = self.lanes;
-        let layout = QuantStateLayout::of(&arch);
+        let layout = self.layout;
         let window_len = (arch.radius_of(1) + 1) * p;
         for l in 0..arch.layers() {
             let hw = self.weights.layer(l).matrix(TensorKind::HWeight);
