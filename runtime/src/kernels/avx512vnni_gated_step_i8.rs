@@ -5,16 +5,18 @@
 //! At batch 1 a pixel is a chain of dependent layers, each a 64-row product
 //! of one input, its requantization, the gate, a 32-row product and the
 //! residual. Run as five calls, each step stores its result and the next
-//! loads it back, and each call derives its own constants: the chain waits
-//! on memory and calls more than on `vpdpbusd`. Here the left kernel's sums
-//! go straight into the requantization ([`Fast`]), the gate inputs into the
-//! register tables ([`gate32`]), the gate's bytes are broadcast into the
-//! residual block's product, and only the layer's output is stored. The
-//! constants and the residual stream's term depend on nothing the chain
-//! computes, so the core works them out while the product runs.
+//! loads it back, and each call derives its own constants. Here the left
+//! kernel's sums go straight into the requantization ([`Fast`], its
+//! constants prepared at load where the model's were), the gate inputs
+//! into the register tables ([`gate32`]), the gate's bytes are broadcast
+//! into the residual block's product, and only the layer's output is
+//! stored. What limits it now is the vector ports, not memory: `vpdpbusd`
+//! shares ports 0 and 5 with every shuffle, conversion and requantization
+//! step (`benches/peak.rs`, `gated_step`).
 //!
-//! Used where every row's right shift is 33 or more ([`Fast`]) and the
-//! layer has 16 or 32 channels; anything else goes the separate way.
+//! Used where every row's right shift is 33 or more ([`Fast`]), the layer
+//! has 16 or 32 channels and the left kernel one of the executor's input
+//! lengths; anything else goes the separate way.
 #![allow(unsafe_code)]
 
 use core::arch::x86_64::*;
@@ -27,8 +29,8 @@ use super::Scales;
 use crate::quant::{PRE_MAX, PRE_MIN};
 
 /// Independent accumulator sets of the left kernel's product: one input
-/// gives each row block a single chain, so it is cut into four to cover
-/// `vpdpbusd`'s latency.
+/// gives each row block a single chain, cut in two (measured: one set or
+/// four are 4–5% slower per step).
 const SETS: usize = 2;
 
 /// The fused step into `out`, or `false` (nothing written) where it does
@@ -88,8 +90,8 @@ unsafe fn fused<const PB: usize, const RB: usize, const G: usize>(
     };
 
     // Safety (the rest): every load below reads the first 2p (or p) values
-    // of slices of that length, or the input's first `4 · (n / 4)` bytes;
-    // the stores write out's p bytes.
+    // of slices of that length, or the input's n ≤ 4G ≤ 64 bytes under a
+    // mask; the stores write out's p bytes.
     unsafe {
         let (sums, corr) = product::<RB, G>(left, step.input);
         let (lo, hi) = (_mm512_set1_epi32(PRE_MIN), _mm512_set1_epi32(PRE_MAX));
