@@ -89,3 +89,35 @@ fn f16_and_int8_stay_within_the_stated_nll_drift() {
     assert!(f16_drift < 0.001, "f16 drifts {:.4}% from f32 ({base:.3} nats)", 100.0 * f16_drift);
     assert!(int8_drift < 0.01, "int8 drifts {:.4}% from f32 ({base:.3} nats)", 100.0 * int8_drift);
 }
+
+/// Every per-channel scale of the shipped int8 model is below 1/4 (a right
+/// shift of 33 or more), which is what lets AVX-512 hosts requantize in
+/// int32 lanes and take the fused gated step at every layer. A quantizer
+/// change that broke it would fail nothing else, only slow every pixel.
+#[test]
+fn the_int8_models_per_channel_scales_take_the_int32_path() {
+    use pixelcnn_runtime::quant::weights::RequantPoint;
+    let file = AlignedBytes::new(&std::fs::read(INT8).unwrap());
+    let Model::Int8(q) = format::parse(file.as_bytes()).unwrap() else { panic!("int8") };
+    let points = [
+        RequantPoint::VGate,
+        RequantPoint::VLink,
+        RequantPoint::Horizontal,
+        RequantPoint::Link,
+        RequantPoint::Out,
+    ];
+    let mut checked = 0;
+    for l in 0..q.arch().layers() {
+        for point in points {
+            let scales = q.layer(l).requant(point);
+            for c in 0..scales.len() {
+                let m = scales.get(c);
+                let right = 31 - i32::from(m.shift);
+                assert!(right >= 33, "layer {l} {point:?} channel {c}: right shift {right}");
+                checked += 1;
+            }
+        }
+    }
+    // Four points of 64 channels in each of the 9 layers, and `out`'s 32 in 8.
+    assert_eq!(checked, 9 * 4 * 64 + 8 * 32);
+}
