@@ -150,7 +150,7 @@ impl Fast {
     }
 }
 
-/// A requantization point's [`Fast`] constants, derived once when the
+/// A requantization point's int32-lane (`Fast`) constants, derived once when the
 /// model is loaded rather than in every epilogue: per 16 rows, the
 /// multipliers split even/odd, the shifts and their rounding terms.
 #[cfg(feature = "alloc")]
