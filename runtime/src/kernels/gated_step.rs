@@ -114,10 +114,10 @@ impl Resolved {
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::{pair_from, xorshift};
+    use super::super::tests::{pair_from, prepared_if, xorshift};
     #[cfg(all(feature = "alloc", target_arch = "x86_64"))]
     use super::super::PackedI8;
-    use super::super::{generic, Int8Kernel, PreparedScales};
+    use super::super::{generic, Int8Kernel};
     use super::*;
     use crate::quant::gate::gate_i8_slice;
     use crate::quant::{PRE_MAX, PRE_MIN};
@@ -152,12 +152,12 @@ mod tests {
             prepare in any::<bool>(),
             seed in any::<u64>(),
         ) {
-            // `small`: a trained model's ranges (right shifts of 33 to 38,
-            // small weights), where every value lands inside the clamps and
-            // the gate's slopes; otherwise anything at all.
             // The executor's shapes (two positions of p channels; a few
             // pixels of the first layer), then any.
             let n = [2 * p, 1 + any_n % 4, any_n][n_kind];
+            // `small`: a trained model's ranges (right shifts of 33 to 38,
+            // small weights), where every value lands inside the clamps and
+            // the gate's slopes; otherwise anything at all.
             let mut next = xorshift(seed);
             let shrink = if small { 3 } else { 0 };
             let mut bytes = |len: usize| -> Vec<i8> { (0..len).map(|_| (next() as i8) >> shrink).collect() };
@@ -189,19 +189,8 @@ mod tests {
                 let _ = packed;
                 (Matrix::row_major(&hw), Matrix::row_major(&ow))
             };
-            // Constants prepared at load, as an AVX-512 host's model has
-            // them, or derived in the kernel.
-            #[cfg(all(feature = "alloc", target_arch = "x86_64"))]
-            let prepared = if prepare {
-                (PreparedScales::prepare(&pairs[..4 * p]), PreparedScales::prepare(&pairs[4 * p..]))
-            } else {
-                (None, None)
-            };
-            #[cfg(not(all(feature = "alloc", target_arch = "x86_64")))]
-            let prepared: (Option<PreparedScales>, Option<PreparedScales>) = {
-                let _ = prepare;
-                (None, None)
-            };
+            // Constants prepared at load, or derived in the kernel.
+            let prepared = (prepared_if(prepare, &pairs[..4 * p]), prepared_if(prepare, &pairs[4 * p..]));
             let step = GatedStep {
                 weights: hm,
                 input: &input,

@@ -594,6 +594,19 @@ mod tests {
         }
     }
 
+    /// `pairs`' constants prepared as an AVX-512 host's model has them, when
+    /// `yes` and this build prepares any; otherwise none, and the kernels
+    /// derive them.
+    pub(super) fn prepared_if(yes: bool, pairs: &[i32]) -> Option<PreparedScales> {
+        #[cfg(all(feature = "alloc", target_arch = "x86_64"))]
+        return yes.then(|| PreparedScales::prepare(pairs)).flatten();
+        #[cfg(not(all(feature = "alloc", target_arch = "x86_64")))]
+        {
+            let _ = (yes, pairs);
+            None
+        }
+    }
+
     /// A xorshift64 stream from `seed` (made odd, so never stuck at
     /// zero): the kernels' tests draw their weights and inputs from it.
     pub(super) fn xorshift(seed: u64) -> impl FnMut() -> u64 {

@@ -405,9 +405,14 @@ impl Network for GatedInt8<'_, '_> {
         let layout = self.layout;
         let window_len = (arch.radius_of(1) + 1) * p;
         for l in 0..arch.layers() {
-            let hw = self.weights.layer(l).matrix(TensorKind::HWeight);
             let inside = l > 0 || j >= arch.radius_of(0);
-            if inside && lanes > 1 && self.kernel.fuses_requant(hw, lanes) {
+            // (One image never builds the layer's view for this test.)
+            let batch = inside
+                && lanes > 1
+                && self
+                    .kernel
+                    .fuses_requant(self.weights.layer(l).matrix(TensorKind::HWeight), lanes);
+            if batch {
                 self.gate_batch(l, i, j);
                 if l == 0 {
                     self.top.copy_from_slice(self.gated);
