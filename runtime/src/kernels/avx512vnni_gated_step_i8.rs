@@ -29,9 +29,13 @@ use super::Scales;
 use crate::quant::{PRE_MAX, PRE_MIN};
 
 /// Independent accumulator sets of the left kernel's product: one input
-/// gives each row block a single chain, cut in two (measured: one set or
-/// four are 4–5% slower per step).
-const SETS: usize = 2;
+/// gives each row block a single chain of `vpdpbusd`s, and a pixel's steps
+/// are one dependent chain, so its length is the step's latency. Four sets
+/// (with the input broadcast from memory) are 5% faster per step than two
+/// in `benches/peak.rs`; eight spill.
+const SETS: usize = 4;
+/// The same for the residual block's product.
+const RES_SETS: usize = 4;
 
 /// The fused step into `out`, or `false` (nothing written) where it does
 /// not apply: channels other than 16 or 32, weights not packed, a right
@@ -124,9 +128,9 @@ unsafe fn fused<const PB: usize, const RB: usize, const G: usize>(
         let mut words = [0i32; 8];
         _mm256_storeu_si256(words.as_mut_ptr().cast(), _mm512_cvtepi16_epi8(gated));
         let (base, groups) = weights.blocks();
-        let mut acc = [[[_mm512_setzero_si512(); 1]; PB]; 2];
+        let mut acc = [[[_mm512_setzero_si512(); 1]; PB]; RES_SETS];
         for (g, &word) in words.iter().enumerate().take(p / 4) {
-            product_step(&mut acc[g % 2], base, groups, g, [word]);
+            product_step(&mut acc[g % RES_SETS], base, groups, g, [word]);
         }
         let total = _mm512_reduce_add_epi32(_mm512_madd_epi16(gated, _mm512_set1_epi16(1)));
         let corr = _mm512_set1_epi32(total.wrapping_mul(128));
@@ -141,7 +145,7 @@ unsafe fn fused<const PB: usize, const RB: usize, const G: usize>(
             let s = _mm512_cvtepi8_epi32(_mm_loadu_si128(r.stream.as_ptr().add(16 * b).cast()));
             let (even, odd) = (term(s), term(_mm512_srli_epi64::<32>(s)));
             let stream = _mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64::<32>(odd));
-            let a = _mm512_add_epi32(acc[0][b][0], acc[1][b][0]);
+            let a = acc.iter().skip(1).fold(acc[0][b][0], |s, set| _mm512_add_epi32(s, set[b][0]));
             let a = _mm512_add_epi32(_mm512_sub_epi32(a, corr), load32(r.bias, 16 * b));
             let y = _mm512_add_epi32(stream, fast.apply(a));
             let y = _mm512_min_epi32(
@@ -177,9 +181,15 @@ unsafe fn product<const RB: usize, const G: usize>(
     // Safety: `padded` is 64 aligned bytes.
     unsafe { _mm512_store_si512(padded.0.as_mut_ptr().cast(), v) };
     let mut acc = [[[_mm512_setzero_si512(); 1]; RB]; SETS];
+    // Whole groups are broadcast from the input itself: a load-port
+    // broadcast, where words of a register would take port 5's shuffles.
+    let words: *const i32 = if x.len() == 4 * G { x.as_ptr().cast() } else { padded.0.as_ptr() };
     for g in 0..G {
-        // Safety: blocks (r, g) exist for r < RB and g < G = groups.
-        unsafe { product_step(&mut acc[g % SETS], base, groups, g, [padded.0[g]]) };
+        // Safety: blocks (r, g) exist for r < RB and g < G = groups; word
+        // g lies inside `x` or `padded`.
+        unsafe {
+            product_step(&mut acc[g % SETS], base, groups, g, [words.add(g).read_unaligned()])
+        };
     }
     let sums = core::array::from_fn(|r| {
         let mut s = acc[0][r][0];

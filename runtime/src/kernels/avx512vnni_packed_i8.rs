@@ -121,7 +121,7 @@ pub unsafe fn matmul(
 ) {
     let mut epilogue = Accumulate { out: out.as_mut_ptr(), stride: out_stride };
     // Safety: the caller's features and bounds.
-    unsafe { product(p, x, x_stride, cols, &mut epilogue) }
+    unsafe { product(p, &Piece::whole(x, x_stride, p.len), cols, &mut epilogue) }
 }
 
 /// One int16 output of [`matmul_requant`]: column `c`'s rows at
@@ -187,7 +187,50 @@ pub unsafe fn matmul_requant(
 ) {
     let mut epilogue = Requant { bias, bias_map, wide, narrow };
     // Safety: the caller's features and bounds.
-    unsafe { product(p, x, x_stride, cols, &mut epilogue) }
+    unsafe { product(p, &Piece::whole(x, x_stride, p.len), cols, &mut epilogue) }
+}
+
+/// One piece of every input column: column `c`'s `len` bytes at
+/// `data + map.offset(c)`.
+#[derive(Clone, Copy, Debug)]
+pub struct Piece {
+    /// Where column 0's bytes start.
+    pub data: *const i8,
+    /// Where the other columns' start.
+    pub map: ColumnMap,
+    /// Bytes per column.
+    pub len: usize,
+}
+
+impl Piece {
+    /// Inputs of `len` bytes, `stride` apart, as a single piece.
+    fn whole(x: &[i8], stride: usize, len: usize) -> [Piece; 1] {
+        [Piece { data: x.as_ptr(), map: ColumnMap::contiguous(stride), len }]
+    }
+}
+
+/// [`matmul_requant`] over inputs that lie in two places: column `c` is
+/// `pieces[0]`'s bytes of column `c`, then `pieces[1]`'s (a row's window
+/// over two rows of a ring, read where it lies instead of gathered).
+///
+/// # Safety
+/// As [`matmul_requant`], and `pieces[0].len` a multiple of 4, the two
+/// lengths adding up to `p.len()`, every piece of every column readable.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn matmul_requant_pieces(
+    p: &PackedI8,
+    pieces: &[Piece; 2],
+    cols: usize,
+    bias: *const i32,
+    bias_map: ColumnMap,
+    wide: Option<Out16>,
+    narrow: Option<Out8>,
+) {
+    debug_assert!(pieces[0].len.is_multiple_of(4) && pieces[0].len + pieces[1].len == p.len);
+    let mut epilogue = Requant { bias, bias_map, wide, narrow };
+    // Safety: the caller's features and bounds.
+    unsafe { product(p, pieces, cols, &mut epilogue) }
 }
 
 /// Every column through every row block, tiles of up to [`TILE_COLS`]
@@ -198,10 +241,9 @@ pub unsafe fn matmul_requant(
 /// As [`matmul`] and [`matmul_requant`]: features, and every column's
 /// input and outputs in bounds.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
-unsafe fn product<E: Epilogue>(
+unsafe fn product<E: Epilogue, const S: usize>(
     p: &PackedI8,
-    x: &[i8],
-    x_stride: usize,
+    pieces: &[Piece; S],
     cols: usize,
     epilogue: &mut E,
 ) {
@@ -212,12 +254,12 @@ unsafe fn product<E: Epilogue>(
         // c..c + t.
         unsafe {
             match t {
-                6 => columns::<E, 6, 1>(p, x, x_stride, c, epilogue),
-                5 => columns::<E, 5, 1>(p, x, x_stride, c, epilogue),
-                4 => columns::<E, 4, 1>(p, x, x_stride, c, epilogue),
-                3 => columns::<E, 3, 1>(p, x, x_stride, c, epilogue),
-                2 => columns::<E, 2, 2>(p, x, x_stride, c, epilogue),
-                _ => columns::<E, 1, 3>(p, x, x_stride, c, epilogue),
+                6 => columns::<E, S, 6, 1>(p, pieces, c, epilogue),
+                5 => columns::<E, S, 5, 1>(p, pieces, c, epilogue),
+                4 => columns::<E, S, 4, 1>(p, pieces, c, epilogue),
+                3 => columns::<E, S, 3, 1>(p, pieces, c, epilogue),
+                2 => columns::<E, S, 2, 2>(p, pieces, c, epilogue),
+                _ => columns::<E, S, 1, 3>(p, pieces, c, epilogue),
             }
         }
         c += t;
@@ -225,39 +267,48 @@ unsafe fn product<E: Epilogue>(
 }
 
 /// Columns `c0 .. c0 + C` through every row block, tiles of up to
-/// [`TILE_BLOCKS`] blocks; `KS` accumulator sets per tile.
+/// [`TILE_BLOCKS`] blocks; `KS` accumulator sets per tile. Every piece but
+/// the last is whole groups.
 ///
 /// # Safety
 /// As [`product`], for columns `c0 .. c0 + C`.
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
-unsafe fn columns<E: Epilogue, const C: usize, const KS: usize>(
+unsafe fn columns<E: Epilogue, const S: usize, const C: usize, const KS: usize>(
     p: &PackedI8,
-    x: &[i8],
-    x_stride: usize,
+    pieces: &[Piece; S],
     c0: usize,
     epilogue: &mut E,
 ) {
-    let n = p.len;
-    let full = n / 4;
-    let inputs: [&[i8]; C] = core::array::from_fn(|k| &x[(c0 + k) * x_stride..][..n]);
-    let mut corr = [_mm512_setzero_si512(); C];
-    for (v, input) in corr.iter_mut().zip(inputs) {
-        *v = _mm512_set1_epi32(bias_correction(input));
-    }
-    // The last partial group of each input, zero-padded.
-    let tails: [i32; C] = core::array::from_fn(|k| {
-        let mut word = [0u8; 4];
-        for (d, s) in word.iter_mut().zip(&inputs[k][4 * full..]) {
-            *d = *s as u8;
+    let mut xs = [[core::ptr::null::<i8>(); C]; S];
+    let mut corr = [0i32; C];
+    let mut tails = [0i32; C];
+    for (s, piece) in pieces.iter().enumerate() {
+        for k in 0..C {
+            // Safety: the caller's bounds: every piece of every column is
+            // readable.
+            let bytes = unsafe {
+                core::slice::from_raw_parts(piece.data.add(piece.map.offset(c0 + k)), piece.len)
+            };
+            xs[s][k] = bytes.as_ptr();
+            corr[k] = corr[k].wrapping_add(bias_correction(bytes));
+            if s == S - 1 {
+                // The last partial group, zero-padded.
+                let mut word = [0u8; 4];
+                for (d, v) in word.iter_mut().zip(&bytes[4 * (piece.len / 4)..]) {
+                    *d = *v as u8;
+                }
+                tails[k] = i32::from_le_bytes(word);
+            }
         }
-        i32::from_le_bytes(word)
-    });
-    let xs: [*const i8; C] = core::array::from_fn(|k| inputs[k].as_ptr());
+    }
+    let fulls: [usize; S] = core::array::from_fn(|s| pieces[s].len / 4);
+    let corr = corr.map(|v| _mm512_set1_epi32(v));
+    let last = &pieces[S - 1];
     let tile = Tile {
         groups: p.groups,
-        full,
-        has_tail: !n.is_multiple_of(4),
+        fulls,
+        has_tail: !last.len.is_multiple_of(4),
         xs,
         tails,
         corr,
@@ -267,8 +318,8 @@ unsafe fn columns<E: Epilogue, const C: usize, const KS: usize>(
     let mut b = 0;
     while b < row_blocks {
         let left = row_blocks - b;
-        // Safety: blocks b.. of the matrix exist; the tile reads `full`
-        // whole groups of each input (inside it) and the tail words; the
+        // Safety: blocks b.. of the matrix exist; the tile reads `fulls`
+        // whole groups of each piece (inside it) and the tail words; the
         // epilogue's bounds are the caller's, its masks stop at `rows`.
         unsafe {
             if left >= TILE_BLOCKS {
@@ -285,29 +336,20 @@ unsafe fn columns<E: Epilogue, const C: usize, const KS: usize>(
     }
 }
 
-/// What one register tile reads: `C` inputs' pointers, tail words and
+/// What one register tile reads: the `C` inputs' pointers into each of
+/// `S` pieces, their whole groups, the last piece's tail words, the
 /// corrections, and where its columns go.
-struct Tile<const C: usize> {
+struct Tile<const S: usize, const C: usize> {
     groups: usize,
-    full: usize,
+    fulls: [usize; S],
     has_tail: bool,
-    xs: [*const i8; C],
+    xs: [[*const i8; C]; S],
     tails: [i32; C],
     corr: [__m512i; C],
     targets: Targets<C>,
 }
 
-impl<const C: usize> Tile<C> {
-    /// The four bytes of group `g` of each input, as one word.
-    ///
-    /// # Safety
-    /// `g < full`.
-    #[inline]
-    unsafe fn words(&self, g: usize) -> [i32; C] {
-        // Safety: group g < full lies inside every input.
-        core::array::from_fn(|c| unsafe { self.xs[c].add(4 * g).cast::<i32>().read_unaligned() })
-    }
-
+impl<const S: usize, const C: usize> Tile<S, C> {
     /// Row blocks `b .. b + RB` of `p` with the `C` inputs, `KS`
     /// accumulator sets, each block's sums (corrected) handed to the
     /// epilogue. The accumulators live in this one function, in registers.
@@ -326,23 +368,29 @@ impl<const C: usize> Tile<C> {
         // Safety: blocks b.. exist (the caller's).
         let base = unsafe { p.blocks.as_ptr().add(b * self.groups) };
         let mut acc = [[[_mm512_setzero_si512(); C]; RB]; KS];
-        let mut g = 0;
-        while g + KS <= self.full {
-            for (s, set) in acc.iter_mut().enumerate() {
-                // Safety: group g + s < full lies inside every input, and
-                // inside the tile's blocks.
-                unsafe { step(set, base, self.groups, g + s, self.words(g + s)) };
+        // `gw` counts the weights' groups across the pieces, `g` the
+        // piece's own.
+        let mut gw = 0;
+        for (xs, &full) in self.xs.iter().zip(&self.fulls) {
+            let mut g = 0;
+            while g + KS <= full {
+                for (s, set) in acc.iter_mut().enumerate() {
+                    // Safety: group g + s < full lies inside every input's
+                    // piece, and inside the tile's blocks.
+                    unsafe { step_from(set, base, self.groups, gw + g + s, xs, g + s) };
+                }
+                g += KS;
             }
-            g += KS;
-        }
-        while g < self.full {
-            // Safety: as above, for group g.
-            unsafe { step(&mut acc[0], base, self.groups, g, self.words(g)) };
-            g += 1;
+            while g < full {
+                // Safety: as above, for group g.
+                unsafe { step_from(&mut acc[0], base, self.groups, gw + g, xs, g) };
+                g += 1;
+            }
+            gw += full;
         }
         if self.has_tail {
             // Safety: the tail group's blocks exist; its words are copies.
-            unsafe { step(&mut acc[0], base, self.groups, self.full, self.tails) };
+            unsafe { step(&mut acc[0], base, self.groups, gw, self.tails) };
         }
         for r in 0..RB {
             let first = (b + r) * 16;
@@ -378,6 +426,36 @@ pub(super) unsafe fn step<const RB: usize, const C: usize>(
     let mut xb = [_mm512_setzero_si512(); C];
     for (x, w) in xb.iter_mut().zip(words) {
         *x = _mm512_set1_epi32(w);
+    }
+    for (r, row) in acc.iter_mut().enumerate() {
+        // Safety: the caller's bounds; blocks are 64-byte aligned.
+        let wv = unsafe { _mm512_load_si512(base.add(r * groups + g).cast()) };
+        for (a, x) in row.iter_mut().zip(&xb) {
+            *a = _mm512_dpbusd_epi32(*a, wv, *x);
+        }
+    }
+}
+
+/// [`step`] for the weights' group `g` with group `gx` of each input
+/// broadcast straight from memory (a load-port broadcast, not a word
+/// copied through a register).
+///
+/// # Safety
+/// As [`step`]; group `gx` lies inside every input of `xs`.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
+unsafe fn step_from<const RB: usize, const C: usize>(
+    acc: &mut [[__m512i; C]; RB],
+    base: *const Block,
+    groups: usize,
+    g: usize,
+    xs: &[*const i8; C],
+    gx: usize,
+) {
+    let mut xb = [_mm512_setzero_si512(); C];
+    for (x, p) in xb.iter_mut().zip(xs) {
+        // Safety: the caller's bounds.
+        *x = _mm512_set1_epi32(unsafe { p.add(4 * gx).cast::<i32>().read_unaligned() });
     }
     for (r, row) in acc.iter_mut().enumerate() {
         // Safety: the caller's bounds; blocks are 64-byte aligned.

@@ -150,48 +150,9 @@ impl Resolved {
         if let (Int8Kernel::Avx512Vnni, Some(p), true) = (self.0, m.packed, x.count >= FUSE_FROM) {
             // The unsafe kernel's bounds, all checked here (the path below
             // indexes slices, which check themselves).
-            let fits =
-                |map: &ColumnMap, len: usize| map.end(x.count, rows).is_some_and(|e| e <= len);
             assert!(x.in_bounds(), "matmul_requant: an input vector is out of bounds");
-            assert!(fits(&bias_map, bias.len()), "matmul_requant: a bias is out of bounds");
-            if let Some(o) = &wide {
-                assert!(fits(&o.map, o.out.len()), "matmul_requant: an output is out of bounds");
-                assert!(
-                    o.scales.pairs.len() == 2 * rows && o.lo <= o.hi,
-                    "matmul_requant: requant"
-                );
-                assert!(o.add.is_none_or(|(a, map)| fits(&map, a.len())), "matmul_requant: add");
-            }
-            if let Some(o) = &narrow {
-                assert!(fits(&o.map, o.out.len()), "matmul_requant: an output is out of bounds");
-                assert!(
-                    o.scales.pairs.len() == 2 * rows && o.lo <= o.hi,
-                    "matmul_requant: requant"
-                );
-            }
             assert!(p.rows() == rows && p.len() == x.len, "matmul_requant: packed shape");
-            use avx512vnni_packed_i8::{Out16, Out8};
-            // Prepared constants only where they cover exactly these rows.
-            let prepared = |s: Scales<'_>| {
-                s.prepared.filter(|p| p.rows() == rows).map(|p| p as *const PreparedScales)
-            };
-            let wide = wide.map(|o| Out16 {
-                out: o.out.as_mut_ptr(),
-                map: o.map,
-                pairs: o.scales.pairs.as_ptr(),
-                prepared: prepared(o.scales),
-                add: o.add.map(|(a, map)| (a.as_ptr(), map)),
-                lo: o.lo,
-                hi: o.hi,
-            });
-            let narrow = narrow.map(|o| Out8 {
-                out: o.out.as_mut_ptr(),
-                map: o.map,
-                pairs: o.scales.pairs.as_ptr(),
-                prepared: prepared(o.scales),
-                lo: o.lo,
-                hi: o.hi,
-            });
+            let (wide, narrow) = fused_outputs(rows, x.count, (bias, bias_map), wide, narrow);
             // Safety: resolved, so AVX-512 F/BW/VL/VNNI were detected (or
             // enabled at compile time); every column of every buffer was
             // checked above, and the pointers come from live slices.
@@ -225,6 +186,148 @@ impl Resolved {
             }
         }
     }
+}
+
+/// One piece of every input vector of [`Resolved::matmul_requant_pieces`]:
+/// vector `c`'s `len` bytes at `data[map.offset(c)..]`.
+#[derive(Clone, Copy, Debug)]
+pub struct Piece<'a> {
+    /// The bytes the pieces lie in.
+    pub data: &'a [i8],
+    /// Where column `c`'s piece starts.
+    pub map: ColumnMap,
+    /// Bytes per column.
+    pub len: usize,
+}
+
+impl Piece<'_> {
+    /// True when the first `count` columns' pieces lie inside `data`.
+    fn in_bounds(&self, count: usize) -> bool {
+        self.map.end(count, self.len).is_some_and(|e| e <= self.data.len())
+    }
+
+    /// Column `c`'s piece.
+    fn get(&self, c: usize) -> &[i8] {
+        &self.data[self.map.offset(c)..][..self.len]
+    }
+}
+
+impl Resolved {
+    /// [`Resolved::matmul_requant`] of `count` input vectors that each lie
+    /// in two pieces: vector `c` is `pieces[0].get(c)` then
+    /// `pieces[1].get(c)` (a vertical window over two rows of a ring, read
+    /// where it lies). Where the product requantizes in registers it reads
+    /// the pieces in place; otherwise it gathers each vector into `window`
+    /// (at least `count` times the vector length) first. The same bits
+    /// either way.
+    ///
+    /// # Panics
+    /// As [`Resolved::matmul_requant`], and if a piece is out of bounds or
+    /// `window` too short for the gathering path.
+    #[inline]
+    #[allow(unsafe_code)]
+    #[allow(clippy::too_many_arguments)]
+    pub fn matmul_requant_pieces(
+        self,
+        m: Matrix<'_>,
+        (pieces, count): ([Piece<'_>; 2], usize),
+        (bias, bias_map): (&[i32], ColumnMap),
+        wide: Option<Wide<'_>>,
+        narrow: Option<Narrow<'_>>,
+        (acc, window): (&mut [i32], &mut [i8]),
+    ) {
+        let n = pieces[0].len + pieces[1].len;
+        if n == 0 || count == 0 {
+            return;
+        }
+        assert!(
+            pieces.iter().all(|p| p.in_bounds(count)),
+            "matmul_requant_pieces: a piece is out of bounds"
+        );
+        #[cfg(all(feature = "alloc", target_arch = "x86_64"))]
+        if let (Int8Kernel::Avx512Vnni, Some(p), true, true) =
+            (self.0, m.packed, count >= FUSE_FROM, pieces[0].len.is_multiple_of(4))
+        {
+            assert!(m.w.len().is_multiple_of(n), "matmul_requant_pieces: not whole rows");
+            let rows = m.w.len() / n;
+            assert!(p.rows() == rows && p.len() == n, "matmul_requant_pieces: packed shape");
+            let (wide, narrow) = fused_outputs(rows, count, (bias, bias_map), wide, narrow);
+            let raw = pieces.map(|pc| avx512vnni_packed_i8::Piece {
+                data: pc.data.as_ptr(),
+                map: pc.map,
+                len: pc.len,
+            });
+            // Safety: resolved, so AVX-512 F/BW/VL/VNNI were detected (or
+            // enabled at compile time); every piece, bias and output of
+            // every column was checked above; the first piece is whole
+            // groups and the lengths add up to the packed rows'.
+            return unsafe {
+                avx512vnni_packed_i8::matmul_requant_pieces(
+                    p,
+                    &raw,
+                    count,
+                    bias.as_ptr(),
+                    bias_map,
+                    wide,
+                    narrow,
+                )
+            };
+        }
+        let window = &mut window[..count.checked_mul(n).expect("matmul_requant_pieces: window")];
+        for (c, v) in window.chunks_exact_mut(n).enumerate() {
+            let (first, second) = v.split_at_mut(pieces[0].len);
+            first.copy_from_slice(pieces[0].get(c));
+            second.copy_from_slice(pieces[1].get(c));
+        }
+        let x = Columns { data: window, stride: n, len: n, count };
+        self.matmul_requant(m, x, (bias, bias_map), wide, narrow, acc);
+    }
+}
+
+/// The packed kernel's outputs for `count` columns of `rows` rows, every
+/// bias, output and addend checked to lie in bounds (it reads and writes
+/// through pointers).
+#[cfg(all(feature = "alloc", target_arch = "x86_64"))]
+fn fused_outputs(
+    rows: usize,
+    count: usize,
+    (bias, bias_map): (&[i32], ColumnMap),
+    wide: Option<Wide<'_>>,
+    narrow: Option<Narrow<'_>>,
+) -> (Option<avx512vnni_packed_i8::Out16>, Option<avx512vnni_packed_i8::Out8>) {
+    use avx512vnni_packed_i8::{Out16, Out8};
+    let fits = |map: &ColumnMap, len: usize| map.end(count, rows).is_some_and(|e| e <= len);
+    assert!(fits(&bias_map, bias.len()), "matmul_requant: a bias is out of bounds");
+    if let Some(o) = &wide {
+        assert!(fits(&o.map, o.out.len()), "matmul_requant: an output is out of bounds");
+        assert!(o.scales.pairs.len() == 2 * rows && o.lo <= o.hi, "matmul_requant: requant");
+        assert!(o.add.is_none_or(|(a, map)| fits(&map, a.len())), "matmul_requant: add");
+    }
+    if let Some(o) = &narrow {
+        assert!(fits(&o.map, o.out.len()), "matmul_requant: an output is out of bounds");
+        assert!(o.scales.pairs.len() == 2 * rows && o.lo <= o.hi, "matmul_requant: requant");
+    }
+    // Prepared constants only where they cover exactly these rows.
+    let prepared =
+        |s: Scales<'_>| s.prepared.filter(|p| p.rows() == rows).map(|p| p as *const PreparedScales);
+    let wide = wide.map(|o| Out16 {
+        out: o.out.as_mut_ptr(),
+        map: o.map,
+        pairs: o.scales.pairs.as_ptr(),
+        prepared: prepared(o.scales),
+        add: o.add.map(|(a, map)| (a.as_ptr(), map)),
+        lo: o.lo,
+        hi: o.hi,
+    });
+    let narrow = narrow.map(|o| Out8 {
+        out: o.out.as_mut_ptr(),
+        map: o.map,
+        pairs: o.scales.pairs.as_ptr(),
+        prepared: prepared(o.scales),
+        lo: o.lo,
+        hi: o.hi,
+    });
+    (wide, narrow)
 }
 
 #[cfg(test)]
@@ -320,6 +423,89 @@ mod tests {
                     let packed = m.packed.is_some();
                     prop_assert_eq!(&got16, &want16, "{:?} (packed {}) int16", kernel, packed);
                     prop_assert_eq!(&got8, &want8, "{:?} (packed {}) int8", kernel, packed);
+                }
+            }
+        }
+    }
+
+    proptest! {
+        /// Inputs in two pieces (a ring's two rows, lanes and positions
+        /// apart as the executor lays them) give the bits of the same
+        /// vectors gathered into one buffer, on every kernel and both
+        /// layouts of the weights.
+        #[test]
+        fn inputs_in_two_pieces_equal_the_gathered_inputs(
+            rows in prop_oneof![Just(64usize), 1usize..70],
+            // The first piece whole groups (the kernel's condition) or not
+            // (then gathered), the second any length.
+            first in prop_oneof![Just(96usize), (0usize..25).prop_map(|g| 4 * g), 1usize..50],
+            second in prop_oneof![Just(96usize), 0usize..50],
+            lanes in 1usize..4,
+            positions in 1usize..9,
+            step in 1usize..40,
+            prepare in any::<bool>(),
+            seed in any::<u64>(),
+        ) {
+            let mut next = xorshift(seed);
+            let n = first + second;
+            let count = lanes * positions;
+            let w: Vec<i8> = (0..rows * n).map(|_| next() as i8).collect();
+            // Each piece's columns `step` apart (overlapping when step is
+            // shorter than the piece, as a ring's windows are), lanes apart.
+            let lane_stride = positions * step + first + second + 7;
+            let rings: [Vec<i8>; 2] =
+                core::array::from_fn(|_| (0..lanes * lane_stride).map(|_| next() as i8).collect());
+            let map = ColumnMap { lanes, lane_stride, step };
+            let pieces = [
+                Piece { data: &rings[0][3..], map, len: first },
+                Piece { data: &rings[1], map, len: second },
+            ];
+            let gathered: Vec<i8> = (0..count)
+                .flat_map(|c| pieces[0].get(c).iter().chain(pieces[1].get(c)).copied().collect::<Vec<_>>())
+                .collect();
+            let bias_map = ColumnMap { lanes, lane_stride: rows, step: 0 };
+            let bias: Vec<i32> = (0..lanes * rows).map(|_| next() as i32 >> 12).collect();
+            let pairs16: Vec<i32> = (0..rows).flat_map(|_| scaled_down_if(true, pair_from(next()))).collect();
+            let pairs8: Vec<i32> = (0..rows).flat_map(|_| pair_from(next())).collect();
+            let (prepared16, prepared8) = (prepared_if(prepare, &pairs16), prepared_if(prepare, &pairs8));
+            #[cfg(target_arch = "x86_64")]
+            let packed = (n > 0).then(|| PackedI8::pack(&w, rows));
+            #[cfg(target_arch = "x86_64")]
+            let matrices = [Matrix::row_major(&w), Matrix { w: &w, packed: packed.as_ref() }];
+            #[cfg(not(target_arch = "x86_64"))]
+            let matrices = [Matrix::row_major(&w)];
+            for kernel in Int8Kernel::available().filter_map(Int8Kernel::resolve) {
+                for m in &matrices {
+                    let run = |pieced: bool| {
+                        let (mut out16, mut out8) = (vec![7i16; count * rows], vec![7i8; count * rows]);
+                        let wide = Some(Wide {
+                            out: &mut out16,
+                            map: ColumnMap::contiguous(rows),
+                            scales: Scales { pairs: &pairs16, prepared: prepared16.as_ref() },
+                            add: None,
+                            lo: -4000,
+                            hi: 4000,
+                        });
+                        let narrow = Some(Narrow {
+                            out: &mut out8,
+                            map: ColumnMap::contiguous(rows),
+                            scales: Scales { pairs: &pairs8, prepared: prepared8.as_ref() },
+                            lo: -127,
+                            hi: 127,
+                        });
+                        let mut acc = vec![0i32; count * rows];
+                        let mut window = vec![0i8; count * n];
+                        if pieced {
+                            let scratch = (&mut acc[..], &mut window[..]);
+                            kernel.matmul_requant_pieces(*m, (pieces, count), (&bias, bias_map), wide, narrow, scratch);
+                        } else {
+                            let x = Columns { data: &gathered, stride: n, len: n, count };
+                            kernel.matmul_requant(*m, x, (&bias, bias_map), wide, narrow, &mut acc);
+                        }
+                        (out16, out8)
+                    };
+                    let packed = m.packed.is_some();
+                    prop_assert_eq!(run(true), run(false), "{:?} (packed {})", kernel, packed);
                 }
             }
         }

@@ -15,7 +15,7 @@ use super::{PRE_MAX, PRE_MIN, UNIT_SCALE};
 use crate::arch::Arch;
 use crate::error::Error;
 use crate::kernels::{
-    ColumnMap, Columns, GatedStep, Narrow, Residual, Resolved, StepScratch, Wide,
+    ColumnMap, Columns, GatedStep, Narrow, Piece, Residual, Resolved, StepScratch, Wide,
 };
 use crate::params::TensorKind;
 use crate::raster::{check_buffer, columns_inside, shift_window, take, Network, Raster, Sealed};
@@ -266,6 +266,136 @@ impl GatedInt8<'_, '_> {
     }
 }
 
+impl GatedInt8<'_, '_> {
+    /// Layer `l`'s vertical stack at image row `row` for the positions of
+    /// `span`, every lane: one product per weight matrix; column `q · lanes
+    /// + b` is position `x0 + q · dx` of lane `b`.
+    fn vertical_span(&mut self, l: usize, row: usize, span: Span) {
+        let arch = *self.weights.arch();
+        let (w, p) = (arch.width, arch.channels);
+        let p2 = 2 * p;
+        let (lanes, layout) = (self.lanes, self.layout);
+        let gather_n = gather_len(&arch);
+        let ring_rows = arch.radius_of(1) + 1;
+        let ring_len = ring_rows * w * p;
+        let layer = self.weights.layer(l);
+        let (r, k, cin) = (arch.radius_of(l), arch.kernel_of(l), arch.input_channels_of(l));
+        let vw = layer.matrix(TensorKind::VWeight);
+        let (gate_mult, link_mult) =
+            (layer.requant(RequantPoint::VGate), layer.requant(RequantPoint::VLink));
+        let (lw, lb, lmult) = (
+            layer.matrix(TensorKind::LinkWeight),
+            layer.bias(TensorKind::LinkBias),
+            layer.requant(RequantPoint::Link),
+        );
+        let n = (r + 1) * k * cin;
+        let cols = span.count * lanes;
+        let Span { x0, dx, .. } = span;
+        // Biases per lane; gate inputs and link inputs per column.
+        let bias_map = ColumnMap { lanes, lane_stride: layout.biases, step: 0 };
+        let bias = (&self.biases[l * 2 * p2..], bias_map);
+        // The last layer has no ring to gate into.
+        let wide = (l + 1 < arch.layers()).then(|| Wide {
+            out: &mut *self.pre,
+            map: ColumnMap::contiguous(p2),
+            scales: gate_mult.scales(),
+            add: None,
+            lo: PRE_LO,
+            hi: PRE_HI,
+        });
+        let narrow = Some(Narrow {
+            out: self.link_in,
+            map: ColumnMap::contiguous(p2),
+            scales: link_mult.scales(),
+            lo: -127,
+            hi: 127,
+        });
+        if span.in_place {
+            // Rows row - 1 and row of ring l - 1 (layers past the first
+            // have radius 1), from position x0 - 1 on: lane b's ring at
+            // b · its part, positions cin bytes apart.
+            let ring = &self.vertical_rings[(l - 1) * ring_len..];
+            let piece = |y: usize| {
+                let start = ((y % ring_rows) * w + x0 - r) * cin;
+                Piece {
+                    data: &ring[start..],
+                    map: ColumnMap { lanes, lane_stride: layout.vertical_rings, step: dx * cin },
+                    len: k * cin,
+                }
+            };
+            debug_assert!(r == 1 && row >= 1);
+            let pieces = [piece(row - 1), piece(row)];
+            let scratch = (&mut *self.acc, &mut *self.window);
+            self.kernel.matmul_requant_pieces(vw, (pieces, cols), bias, wide, narrow, scratch);
+        } else {
+            for (c, (x, b)) in span.columns(lanes).enumerate() {
+                // Layer l reads ring l - 1 and writes ring l.
+                let input: &[i8] = if l == 0 {
+                    &self.image_rows[b * layout.image_rows..][..layout.image_rows]
+                } else {
+                    &self.vertical_rings[b * layout.vertical_rings + (l - 1) * ring_len..]
+                        [..ring_len]
+                };
+                let input_rows = if l == 0 { r + 2 } else { ring_rows };
+                gather(
+                    &mut self.window[c * gather_n..][..n],
+                    input,
+                    input_rows,
+                    (r, k, cin),
+                    w,
+                    x,
+                    row,
+                );
+            }
+            let windows = Columns { data: self.window, stride: gather_n, len: n, count: cols };
+            self.kernel.matmul_requant(vw, windows, bias, wide, narrow, self.acc);
+        }
+        // The links, into each lane's cache at positions x0, x0 + dx, ...
+        let inputs = Columns { data: self.link_in, stride: p2, len: p2, count: cols };
+        self.kernel.matmul_requant(
+            lw,
+            inputs,
+            (lb, ColumnMap::contiguous(0)),
+            Some(Wide {
+                out: &mut self.links[(l * w + x0) * p2..],
+                map: ColumnMap { lanes, lane_stride: layout.links, step: dx * p2 },
+                scales: lmult.scales(),
+                add: None,
+                lo: i16::MIN,
+                hi: i16::MAX,
+            }),
+            None,
+            self.acc,
+        );
+        if l + 1 < arch.layers() {
+            let slot = row % ring_rows;
+            for (c, (x, b)) in span.columns(lanes).enumerate() {
+                let ring = &mut self.vertical_rings[b * layout.vertical_rings + l * ring_len..];
+                let pre = &self.pre[c * p2..][..p2];
+                self.kernel.gate_i8(&mut ring[(slot * w + x) * p..][..p], pre);
+            }
+        }
+    }
+}
+
+/// Positions `x0, x0 + dx, …` (`count` of them) of a row whose vertical
+/// stack is one product, their windows read in place or gathered.
+#[derive(Clone, Copy, Debug)]
+struct Span {
+    x0: usize,
+    count: usize,
+    dx: usize,
+    in_place: bool,
+}
+
+impl Span {
+    /// The (position, lane) of each column, column `q · lanes + b` being
+    /// position `x0 + q · dx` of lane `b`.
+    fn columns(self, lanes: usize) -> impl Iterator<Item = (usize, usize)> {
+        (0..self.count).flat_map(move |q| (0..lanes).map(move |b| (self.x0 + q * self.dx, b)))
+    }
+}
+
 impl Sealed for GatedInt8<'_, '_> {}
 
 /// As a [`Network`] for [`Raster`] the caches have one lane: class, logits
@@ -287,7 +417,6 @@ impl Network for GatedInt8<'_, '_> {
         let p2 = 2 * p;
         let lanes = self.lanes;
         let layout = self.layout;
-        let gather_n = gather_len(&arch);
         if i == 0 {
             for b in 0..lanes {
                 let links = &mut self.links[b * layout.links..][..layout.links];
@@ -305,94 +434,20 @@ impl Network for GatedInt8<'_, '_> {
             return;
         }
         let row = i - 1;
-        let ring_rows = arch.radius_of(1) + 1;
-        let ring_len = ring_rows * w * p;
         for l in 0..arch.layers() {
-            let layer = self.weights.layer(l);
-            let (r, k, cin) = (arch.radius_of(l), arch.kernel_of(l), arch.input_channels_of(l));
-            let vw = layer.matrix(TensorKind::VWeight);
-            let (gate_mult, link_mult) =
-                (layer.requant(RequantPoint::VGate), layer.requant(RequantPoint::VLink));
-            let (lw, lb, lmult) = (
-                layer.matrix(TensorKind::LinkWeight),
-                layer.bias(TensorKind::LinkBias),
-                layer.requant(RequantPoint::Link),
-            );
-            let n = (r + 1) * k * cin;
-            // Tiles of positions, each one product per weight matrix;
-            // column `q · lanes + b` is position `x0 + q` of lane `b`.
-            for x0 in (0..w).step_by(self.row_tile) {
-                let tile = self.row_tile.min(w - x0);
-                let cols = tile * lanes;
-                for (c, (x, b)) in tile_columns(x0, tile, lanes).enumerate() {
-                    // Layer l reads ring l - 1 and writes ring l.
-                    let input: &[i8] = if l == 0 {
-                        &self.image_rows[b * layout.image_rows..][..layout.image_rows]
-                    } else {
-                        &self.vertical_rings[b * layout.vertical_rings + (l - 1) * ring_len..]
-                            [..ring_len]
-                    };
-                    let input_rows = if l == 0 { r + 2 } else { ring_rows };
-                    gather(
-                        &mut self.window[c * gather_n..][..n],
-                        input,
-                        input_rows,
-                        (r, k, cin),
-                        w,
-                        x,
-                        row,
-                    );
-                }
-                // Biases per lane; gate inputs and link inputs per column.
-                let bias_map = ColumnMap { lanes, lane_stride: layout.biases, step: 0 };
-                let windows = Columns { data: self.window, stride: gather_n, len: n, count: cols };
-                self.kernel.matmul_requant(
-                    vw,
-                    windows,
-                    (&self.biases[l * 2 * p2..], bias_map),
-                    // The last layer has no ring to gate into.
-                    (l + 1 < arch.layers()).then(|| Wide {
-                        out: &mut *self.pre,
-                        map: ColumnMap::contiguous(p2),
-                        scales: gate_mult.scales(),
-                        add: None,
-                        lo: PRE_LO,
-                        hi: PRE_HI,
-                    }),
-                    Some(Narrow {
-                        out: self.link_in,
-                        map: ColumnMap::contiguous(p2),
-                        scales: link_mult.scales(),
-                        lo: -127,
-                        hi: 127,
-                    }),
-                    self.acc,
-                );
-                // The links, into each lane's cache at positions x0 ...
-                let inputs = Columns { data: self.link_in, stride: p2, len: p2, count: cols };
-                self.kernel.matmul_requant(
-                    lw,
-                    inputs,
-                    (lb, ColumnMap::contiguous(0)),
-                    Some(Wide {
-                        out: &mut self.links[(l * w + x0) * p2..],
-                        map: ColumnMap { lanes, lane_stride: layout.links, step: p2 },
-                        scales: lmult.scales(),
-                        add: None,
-                        lo: i16::MIN,
-                        hi: i16::MAX,
-                    }),
-                    None,
-                    self.acc,
-                );
-                if l + 1 < arch.layers() {
-                    for (c, (x, b)) in tile_columns(x0, tile, lanes).enumerate() {
-                        let slot = row % ring_rows;
-                        let ring =
-                            &mut self.vertical_rings[b * layout.vertical_rings + l * ring_len..];
-                        let pre = &self.pre[c * p2..][..p2];
-                        self.kernel.gate_i8(&mut ring[(slot * w + x) * p..][..p], pre);
-                    }
+            let r = arch.radius_of(l);
+            // Past the first layer and row, a 3-wide window (two rows) that
+            // lies inside the image is two runs of the ring, read in place;
+            // the edge positions' windows (and all others) are gathered with
+            // their zeros.
+            let in_place = l > 0 && r == 1 && row >= 1 && self.row_tile == w && w > 2;
+            if in_place {
+                self.vertical_span(l, row, Span { x0: 0, count: 2, dx: w - 1, in_place: false });
+                self.vertical_span(l, row, Span { x0: 1, count: w - 2, dx: 1, in_place: true });
+            } else {
+                for x0 in (0..w).step_by(self.row_tile) {
+                    let count = self.row_tile.min(w - x0);
+                    self.vertical_span(l, row, Span { x0, count, dx: 1, in_place: false });
                 }
             }
         }
@@ -481,12 +536,6 @@ impl Network for GatedInt8<'_, '_> {
     fn store(&mut self, i: usize, j: usize, level: u8) {
         self.store_of(0, i, j, level);
     }
-}
-
-/// The (position, lane) of each column of a tile of `tile` positions from
-/// `x0`, column `q · lanes + b` being position `x0 + q` of lane `b`.
-fn tile_columns(x0: usize, tile: usize, lanes: usize) -> impl Iterator<Item = (usize, usize)> {
-    (x0..x0 + tile).flat_map(move |x| (0..lanes).map(move |b| (x, b)))
 }
 
 /// Every lane's input of layer `l`'s left kernel at pixel `(i, j)`: the
