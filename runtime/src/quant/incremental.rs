@@ -267,10 +267,12 @@ impl GatedInt8<'_, '_> {
 }
 
 impl GatedInt8<'_, '_> {
-    /// Layer `l`'s vertical stack at image row `row` for the positions of
-    /// `span`, every lane: one product per weight matrix; column `q · lanes
-    /// + b` is position `x0 + q · dx` of lane `b`.
-    fn vertical_span(&mut self, l: usize, row: usize, span: Span) {
+    /// Layer `l`'s vertical stack at image row `row` over `spans` of
+    /// positions, every lane: one product per weight matrix and span;
+    /// column `q · lanes + b` is the span's position `x0 + q · dx` of lane
+    /// `b`. (The layer's views are made once, not per span: on an MCU a
+    /// span is one position.)
+    fn vertical_stack(&mut self, l: usize, row: usize, spans: impl Iterator<Item = Span>) {
         let arch = *self.weights.arch();
         let (w, p) = (arch.width, arch.channels);
         let p2 = 2 * p;
@@ -289,90 +291,96 @@ impl GatedInt8<'_, '_> {
             layer.requant(RequantPoint::Link),
         );
         let n = (r + 1) * k * cin;
-        let cols = span.count * lanes;
-        let Span { x0, dx, .. } = span;
-        // Biases per lane; gate inputs and link inputs per column.
-        let bias_map = ColumnMap { lanes, lane_stride: layout.biases, step: 0 };
-        let bias = (&self.biases[l * 2 * p2..], bias_map);
-        // The last layer has no ring to gate into.
-        let wide = (l + 1 < arch.layers()).then(|| Wide {
-            out: &mut *self.pre,
-            map: ColumnMap::contiguous(p2),
-            scales: gate_mult.scales(),
-            add: None,
-            lo: PRE_LO,
-            hi: PRE_HI,
-        });
-        let narrow = Some(Narrow {
-            out: self.link_in,
-            map: ColumnMap::contiguous(p2),
-            scales: link_mult.scales(),
-            lo: -127,
-            hi: 127,
-        });
-        if span.in_place {
-            // Rows row - 1 and row of ring l - 1 (layers past the first
-            // have radius 1), from position x0 - 1 on: lane b's ring at
-            // b · its part, positions cin bytes apart.
-            let ring = &self.vertical_rings[(l - 1) * ring_len..];
-            let piece = |y: usize| {
-                let start = ((y % ring_rows) * w + x0 - r) * cin;
-                Piece {
-                    data: &ring[start..],
-                    map: ColumnMap { lanes, lane_stride: layout.vertical_rings, step: dx * cin },
-                    len: k * cin,
-                }
-            };
-            debug_assert!(r == 1 && row >= 1);
-            let pieces = [piece(row - 1), piece(row)];
-            let scratch = (&mut *self.acc, &mut *self.window);
-            self.kernel.matmul_requant_pieces(vw, (pieces, cols), bias, wide, narrow, scratch);
-        } else {
-            for (c, (x, b)) in span.columns(lanes).enumerate() {
-                // Layer l reads ring l - 1 and writes ring l.
-                let input: &[i8] = if l == 0 {
-                    &self.image_rows[b * layout.image_rows..][..layout.image_rows]
-                } else {
-                    &self.vertical_rings[b * layout.vertical_rings + (l - 1) * ring_len..]
-                        [..ring_len]
-                };
-                let input_rows = if l == 0 { r + 2 } else { ring_rows };
-                gather(
-                    &mut self.window[c * gather_n..][..n],
-                    input,
-                    input_rows,
-                    (r, k, cin),
-                    w,
-                    x,
-                    row,
-                );
-            }
-            let windows = Columns { data: self.window, stride: gather_n, len: n, count: cols };
-            self.kernel.matmul_requant(vw, windows, bias, wide, narrow, self.acc);
-        }
-        // The links, into each lane's cache at positions x0, x0 + dx, ...
-        let inputs = Columns { data: self.link_in, stride: p2, len: p2, count: cols };
-        self.kernel.matmul_requant(
-            lw,
-            inputs,
-            (lb, ColumnMap::contiguous(0)),
-            Some(Wide {
-                out: &mut self.links[(l * w + x0) * p2..],
-                map: ColumnMap { lanes, lane_stride: layout.links, step: dx * p2 },
-                scales: lmult.scales(),
+        for span in spans {
+            let cols = span.count * lanes;
+            let Span { x0, dx, .. } = span;
+            // Biases per lane; gate inputs and link inputs per column.
+            let bias_map = ColumnMap { lanes, lane_stride: layout.biases, step: 0 };
+            let bias = (&self.biases[l * 2 * p2..], bias_map);
+            // The last layer has no ring to gate into.
+            let wide = (l + 1 < arch.layers()).then(|| Wide {
+                out: &mut *self.pre,
+                map: ColumnMap::contiguous(p2),
+                scales: gate_mult.scales(),
                 add: None,
-                lo: i16::MIN,
-                hi: i16::MAX,
-            }),
-            None,
-            self.acc,
-        );
-        if l + 1 < arch.layers() {
-            let slot = row % ring_rows;
-            for (c, (x, b)) in span.columns(lanes).enumerate() {
-                let ring = &mut self.vertical_rings[b * layout.vertical_rings + l * ring_len..];
-                let pre = &self.pre[c * p2..][..p2];
-                self.kernel.gate_i8(&mut ring[(slot * w + x) * p..][..p], pre);
+                lo: PRE_LO,
+                hi: PRE_HI,
+            });
+            let narrow = Some(Narrow {
+                out: self.link_in,
+                map: ColumnMap::contiguous(p2),
+                scales: link_mult.scales(),
+                lo: -127,
+                hi: 127,
+            });
+            if span.in_place {
+                // Rows row - 1 and row of ring l - 1 (layers past the first
+                // have radius 1), from position x0 - 1 on: lane b's ring at
+                // b · its part, positions cin bytes apart.
+                let ring = &self.vertical_rings[(l - 1) * ring_len..];
+                let piece = |y: usize| {
+                    let start = ((y % ring_rows) * w + x0 - r) * cin;
+                    Piece {
+                        data: &ring[start..],
+                        map: ColumnMap {
+                            lanes,
+                            lane_stride: layout.vertical_rings,
+                            step: dx * cin,
+                        },
+                        len: k * cin,
+                    }
+                };
+                debug_assert!(r == 1 && row >= 1);
+                let pieces = [piece(row - 1), piece(row)];
+                let scratch = (&mut *self.acc, &mut *self.window);
+                self.kernel.matmul_requant_pieces(vw, (pieces, cols), bias, wide, narrow, scratch);
+            } else {
+                for (c, (x, b)) in span.columns(lanes).enumerate() {
+                    // Layer l reads ring l - 1 and writes ring l.
+                    let input: &[i8] = if l == 0 {
+                        &self.image_rows[b * layout.image_rows..][..layout.image_rows]
+                    } else {
+                        &self.vertical_rings[b * layout.vertical_rings + (l - 1) * ring_len..]
+                            [..ring_len]
+                    };
+                    let input_rows = if l == 0 { r + 2 } else { ring_rows };
+                    gather(
+                        &mut self.window[c * gather_n..][..n],
+                        input,
+                        input_rows,
+                        (r, k, cin),
+                        w,
+                        x,
+                        row,
+                    );
+                }
+                let windows = Columns { data: self.window, stride: gather_n, len: n, count: cols };
+                self.kernel.matmul_requant(vw, windows, bias, wide, narrow, self.acc);
+            }
+            // The links, into each lane's cache at positions x0, x0 + dx, ...
+            let inputs = Columns { data: self.link_in, stride: p2, len: p2, count: cols };
+            self.kernel.matmul_requant(
+                lw,
+                inputs,
+                (lb, ColumnMap::contiguous(0)),
+                Some(Wide {
+                    out: &mut self.links[(l * w + x0) * p2..],
+                    map: ColumnMap { lanes, lane_stride: layout.links, step: dx * p2 },
+                    scales: lmult.scales(),
+                    add: None,
+                    lo: i16::MIN,
+                    hi: i16::MAX,
+                }),
+                None,
+                self.acc,
+            );
+            if l + 1 < arch.layers() {
+                let slot = row % ring_rows;
+                for (c, (x, b)) in span.columns(lanes).enumerate() {
+                    let ring = &mut self.vertical_rings[b * layout.vertical_rings + l * ring_len..];
+                    let pre = &self.pre[c * p2..][..p2];
+                    self.kernel.gate_i8(&mut ring[(slot * w + x) * p..][..p], pre);
+                }
             }
         }
     }
@@ -437,18 +445,31 @@ impl Network for GatedInt8<'_, '_> {
         for l in 0..arch.layers() {
             let r = arch.radius_of(l);
             // Past the first layer and row, a 3-wide window (two rows) that
-            // lies inside the image is two runs of the ring, read in place;
-            // the edge positions' windows (and all others) are gathered with
-            // their zeros.
-            let in_place = l > 0 && r == 1 && row >= 1 && self.row_tile == w && w > 2;
+            // lies inside the image is two runs of the ring, which a kernel
+            // that requantizes in registers reads in place; the edge
+            // positions' windows (and all others, and every window for the
+            // other kernels, which would only gather them themselves) are
+            // gathered with their zeros.
+            let vw = self.weights.layer(l).matrix(TensorKind::VWeight);
+            let in_place = l > 0
+                && r == 1
+                && row >= 1
+                && self.row_tile == w
+                && w > 2
+                && self.kernel.fuses_requant(vw, (w - 2) * self.lanes);
             if in_place {
-                self.vertical_span(l, row, Span { x0: 0, count: 2, dx: w - 1, in_place: false });
-                self.vertical_span(l, row, Span { x0: 1, count: w - 2, dx: 1, in_place: true });
+                let edges = Span { x0: 0, count: 2, dx: w - 1, in_place: false };
+                let inside = Span { x0: 1, count: w - 2, dx: 1, in_place: true };
+                self.vertical_stack(l, row, [edges, inside].into_iter());
             } else {
-                for x0 in (0..w).step_by(self.row_tile) {
-                    let count = self.row_tile.min(w - x0);
-                    self.vertical_span(l, row, Span { x0, count, dx: 1, in_place: false });
-                }
+                let tile = self.row_tile;
+                let tiles = (0..w).step_by(tile).map(|x0| Span {
+                    x0,
+                    count: tile.min(w - x0),
+                    dx: 1,
+                    in_place: false,
+                });
+                self.vertical_stack(l, row, tiles);
             }
         }
     }
