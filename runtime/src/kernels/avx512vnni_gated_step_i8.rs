@@ -167,7 +167,7 @@ unsafe fn fused<const PB: usize, const RB: usize, const G: usize>(
 /// `4 · G` (and at most 64) bytes.
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
-unsafe fn product<const RB: usize, const G: usize>(
+pub(super) unsafe fn product<const RB: usize, const G: usize>(
     w: &PackedI8,
     x: &[i8],
 ) -> ([__m512i; RB], __m512i) {
@@ -214,7 +214,7 @@ struct Aligned([i32; 16]);
 /// here. `None` if one row has a right shift under 33.
 #[inline]
 #[target_feature(enable = "avx512f")]
-fn fast_rows<const B: usize>(scales: Scales<'_>) -> Option<[Fast; B]> {
+pub(super) fn fast_rows<const B: usize>(scales: Scales<'_>) -> Option<[Fast; B]> {
     if let Some(prepared) = scales.prepared.filter(|p| p.rows() == 16 * B) {
         return Some(core::array::from_fn(|b| prepared.block(b)));
     }
@@ -238,7 +238,7 @@ fn fast_rows<const B: usize>(scales: Scales<'_>) -> Option<[Fast; B]> {
 /// AVX-512F; `v[at..at + 16]` in bounds.
 #[inline]
 #[target_feature(enable = "avx512f")]
-unsafe fn load32(v: &[i32], at: usize) -> __m512i {
+pub(super) unsafe fn load32(v: &[i32], at: usize) -> __m512i {
     // Safety: the caller's bounds.
     unsafe { _mm512_loadu_si512(v.as_ptr().add(at).cast()) }
 }

@@ -63,9 +63,11 @@ impl ColumnMap {
 }
 
 /// Columns from which [`Resolved::matmul_requant`] requantizes in the
-/// product's registers; fewer go through the separate epilogues.
+/// product's registers; one goes through the separate epilogues. (Two:
+/// a row's edge positions are one two-column product; from four, as
+/// before, they cost the rows 2%.)
 #[cfg(all(feature = "alloc", target_arch = "x86_64"))]
-const FUSE_FROM: usize = 4;
+const FUSE_FROM: usize = 2;
 
 /// The int16 output of [`Resolved::matmul_requant`]: column `c`'s rows at
 /// `out[map.offset(c)..]`, `clamp(requant(a) + add, lo, hi)` as

@@ -25,6 +25,8 @@ pub mod avx512_requant_s32;
 pub mod avx512vbmi_gate_s16_s8;
 #[cfg(all(feature = "alloc", target_arch = "x86_64"))]
 mod avx512vnni_gated_step_i8;
+#[cfg(all(feature = "alloc", target_arch = "x86_64"))]
+mod avx512vnni_head_i8;
 #[cfg(target_arch = "x86_64")]
 pub mod avx512vnni_matvec_i8;
 #[cfg(all(feature = "alloc", target_arch = "x86_64"))]
@@ -36,6 +38,7 @@ pub mod avxvnni_matvec_i8;
 mod epilogue;
 pub mod float;
 mod gated_step;
+mod head;
 mod matmul_requant;
 #[cfg(target_arch = "aarch64")]
 pub mod neon_dot_f32;
@@ -50,6 +53,7 @@ use core::sync::atomic::{AtomicU8, Ordering};
 
 pub use float::{FloatKernel, ResolvedFloat};
 pub use gated_step::{GatedStep, Residual, StepScratch};
+pub use head::Head;
 pub use matmul_requant::{ColumnMap, Narrow, Piece, Wide};
 
 /// Weights packed in a kernel's own reading order: on x86_64 hosts, the

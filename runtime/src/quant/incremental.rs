@@ -15,7 +15,7 @@ use super::{PRE_MAX, PRE_MIN, UNIT_SCALE};
 use crate::arch::Arch;
 use crate::error::Error;
 use crate::kernels::{
-    ColumnMap, Columns, GatedStep, Narrow, Piece, Residual, Resolved, StepScratch, Wide,
+    ColumnMap, Columns, GatedStep, Head, Narrow, Piece, Residual, Resolved, StepScratch, Wide,
 };
 use crate::params::TensorKind;
 use crate::raster::{check_buffer, columns_inside, shift_window, take, Network, Raster, Sealed};
@@ -524,6 +524,27 @@ impl Network for GatedInt8<'_, '_> {
             head.bias(TensorKind::Head1Bias),
             head.requant(RequantPoint::Head1),
         );
+        let (w2, b2, m2) = (
+            head.matrix(TensorKind::Head2Weight),
+            head.bias(TensorKind::Head2Bias),
+            head.requant(RequantPoint::Head2),
+        );
+        if lanes == 1 && self.kernel.fuses_head() {
+            // One image: one call, the hidden layer kept in registers.
+            let one = Head {
+                hidden_weights: w1,
+                hidden_bias: b1,
+                hidden_scales: m1.scales(),
+                logit_weights: w2,
+                logit_bias: b2,
+            };
+            let acc = &mut self.acc[..hidden];
+            self.kernel.head(&one, self.top, self.head, self.logits, acc);
+            for (o, logit) in self.logits.iter_mut().enumerate() {
+                *logit = m2.get(o).apply(*logit);
+            }
+            return;
+        }
         for b in 0..lanes {
             self.acc[b * acc_n..][..hidden].copy_from_slice(b1);
         }
@@ -535,11 +556,6 @@ impl Network for GatedInt8<'_, '_> {
                 (&mut self.head[b * hidden..][..hidden], &self.acc[b * acc_n..][..hidden]);
             self.kernel.requant_i8(h, a1, m1.pairs(), 0, 127);
         }
-        let (w2, b2, m2) = (
-            head.matrix(TensorKind::Head2Weight),
-            head.bias(TensorKind::Head2Bias),
-            head.requant(RequantPoint::Head2),
-        );
         for b in 0..lanes {
             self.logits[b * k..][..k].copy_from_slice(b2);
         }
