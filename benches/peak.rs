@@ -15,7 +15,9 @@
 //! - `gated_step/<kernel>/<how>`: nine dependent gated steps (32 channels,
 //!   the left kernel over two positions, the residual block), each one's
 //!   output the next one's input as in a pixel: the latency a pixel's
-//!   chain of layers costs, fused in registers and as separate calls.
+//!   chain of layers costs, fused in registers and as separate calls;
+//!   `packed-fused-prepared-9-layers` takes each step's weights and
+//!   constants from a layer of its own, as the executor does.
 //!
 //! `cargo bench --bench peak`
 
@@ -167,18 +169,17 @@ fn peaks(c: &mut Criterion) {
 #[cfg(not(target_arch = "x86_64"))]
 fn peaks(_: &mut Criterion) {}
 
-/// Nine dependent steps of `kernel` over `(left, out)` weights: each
+/// One layer's weights and requantization constants for [`chain`].
+type Layer<'a> = ((Matrix<'a>, Matrix<'a>), (Scales<'a>, Scales<'a>));
+
+/// Nine dependent steps of `kernel`, step `s` over `layers[s % len]`: each
 /// step's output shifts into the next one's window.
-fn chain(
-    kernel: Resolved,
-    (left, out): (Matrix<'_>, Matrix<'_>),
-    (gate, residual): (Scales<'_>, Scales<'_>),
-    window: &mut [i8],
-) {
+fn chain_layers(kernel: Resolved, layers: &[Layer<'_>], window: &mut [i8]) {
     let p = 32;
     let (bias, links) = ([3000i32; 64], [-20i16; 64]);
     let (mut acc, mut pre, mut gated, mut top) = ([0i32; 64], [0i16; 64], [0i8; 32], [0i8; 32]);
-    for _ in 0..9 {
+    for s in 0..9 {
+        let ((left, out), (gate, residual)) = layers[s % layers.len()];
         let step = GatedStep {
             weights: left,
             input: window,
@@ -198,6 +199,17 @@ fn chain(
         window.copy_within(p.., 0);
         window[p..].copy_from_slice(&top);
     }
+}
+
+/// Nine dependent steps of `kernel` over `(left, out)` weights: each
+/// step's output shifts into the next one's window.
+fn chain(
+    kernel: Resolved,
+    weights: (Matrix<'_>, Matrix<'_>),
+    scales: (Scales<'_>, Scales<'_>),
+    window: &mut [i8],
+) {
+    chain_layers(kernel, &[(weights, scales)], window);
 }
 
 fn gated_steps(c: &mut Criterion) {
@@ -238,12 +250,40 @@ fn gated_steps(c: &mut Criterion) {
                 Scales { pairs: &fused[..128], prepared: prepared.0.as_ref() },
                 Scales { pairs: &fused[128..], prepared: prepared.1.as_ref() },
             );
+            // Nine layers' weights and constants, each in its own memory
+            // as the executor's are (45 KB of weights and 14 KB of
+            // constants: more than L1 holds).
+            let copies: Vec<_> = (0..9)
+                .map(|_| {
+                    let packed = (PackedI8::pack(&left, 64), PackedI8::pack(&out, 32));
+                    let scales = (
+                        PreparedScales::prepare(&fused[..128]),
+                        PreparedScales::prepare(&fused[128..]),
+                    );
+                    (packed, scales)
+                })
+                .collect();
+            let layers: Vec<Layer<'_>> = copies
+                .iter()
+                .map(|(packed, scales)| {
+                    (
+                        (
+                            Matrix { w: &left, packed: Some(&packed.0) },
+                            Matrix { w: &out, packed: Some(&packed.1) },
+                        ),
+                        (
+                            Scales { pairs: &fused[..128], prepared: scales.0.as_ref() },
+                            Scales { pairs: &fused[128..], prepared: scales.1.as_ref() },
+                        ),
+                    )
+                })
+                .collect();
+            group.bench_function(
+                format!("{}/packed-fused-prepared-9-layers", kernel.kernel().name()),
+                |b| b.iter(|| chain_layers(kernel, black_box(&layers), &mut window)),
+            );
             for (how, scales) in [
                 ("packed-fused-prepared", prepared),
-                (
-                    "packed-fused",
-                    (Scales::unprepared(&fused[..128]), Scales::unprepared(&fused[128..])),
-                ),
                 (
                     "packed-separate",
                     (Scales::unprepared(&separate[..128]), Scales::unprepared(&separate[128..])),

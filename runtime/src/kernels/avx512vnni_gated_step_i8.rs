@@ -6,26 +6,26 @@
 //! of one input, its requantization, the gate, a 32-row product and the
 //! residual. Run as five calls, each step stores its result and the next
 //! loads it back, and each call derives its own constants. Here the left
-//! kernel's sums go straight into the requantization ([`Fast`], its
-//! constants prepared at load where the model's were), the gate inputs
-//! into the register tables ([`gate32`]), the gate's bytes are broadcast
-//! into the residual block's product, and only the layer's output is
-//! stored. What limits it now is the vector ports, not memory: `vpdpbusd`
-//! shares ports 0 and 5 with every shuffle, conversion and requantization
-//! step (`benches/peak.rs`, `gated_step`).
+//! kernel's sums go straight into the requantization
+//! ([`super::avx512_requant_s32::Fast`], its constants prepared at load),
+//! the gate inputs into the register tables ([`gate32`]), the gate's bytes
+//! are broadcast into the residual block's product, and only the layer's
+//! output is stored. A pixel's nine steps are one dependent chain, so the
+//! step's latency is what counts: its products run in four accumulator
+//! sets (`benches/peak.rs`, `gated_step`).
 //!
-//! Used where every row's right shift is 33 or more ([`Fast`]), the layer
-//! has 16 or 32 channels and the left kernel one of the executor's input
-//! lengths; anything else goes the separate way.
+//! Used where the model's constants were prepared (every row's right shift
+//! 33 or more), the layer has 16 or 32 channels and the left kernel one of
+//! the executor's input lengths; anything else goes the separate way.
 #![allow(unsafe_code)]
 
 use core::arch::x86_64::*;
 
-use super::avx512_requant_s32::{clamp, Fast, Params};
+use super::avx512_requant_s32::{clamp, Params};
 use super::avx512vbmi_gate_s16_s8::{gate32, Tables};
 use super::avx512vnni_packed_i8::{step as product_step, PackedI8};
 use super::gated_step::GatedStep;
-use super::Scales;
+use super::{PreparedScales, Scales};
 use crate::quant::{PRE_MAX, PRE_MIN};
 
 /// Independent accumulator sets of the left kernel's product: one input
@@ -84,9 +84,9 @@ unsafe fn fused<const PB: usize, const RB: usize, const G: usize>(
             None => return false,
         },
     };
-    let Some(gate_fast) = fast_rows::<RB>(step.scales) else { return false };
+    let Some(gate_fast) = prepared_rows::<RB>(step.scales) else { return false };
     let out_fast = match residual {
-        Some((r, _)) => match fast_rows::<PB>(r.scales) {
+        Some((r, _)) => match prepared_rows::<PB>(r.scales) {
             Some(f) => Some(f),
             None => return false,
         },
@@ -101,24 +101,20 @@ unsafe fn fused<const PB: usize, const RB: usize, const G: usize>(
         let (lo, hi) = (_mm512_set1_epi32(PRE_MIN), _mm512_set1_epi32(PRE_MAX));
         // Gate inputs: requantized, the link added (within ±2^30 and an
         // int16, so no wrap), clamped to the tables' range.
-        let pre: [__m512i; RB] = core::array::from_fn(|r| {
+        // (Loops and named functions, not closures, here and below: a
+        // closure LLVM leaves out of line cost pixels 9% once.)
+        let mut pre = [_mm512_setzero_si512(); RB];
+        for (r, v) in pre.iter_mut().enumerate() {
             let a = _mm512_add_epi32(_mm512_sub_epi32(sums[r], corr), load32(step.bias, 16 * r));
             let link =
                 _mm512_cvtepi16_epi32(_mm256_loadu_si256(step.links.as_ptr().add(16 * r).cast()));
-            let v = _mm512_add_epi32(gate_fast[r].apply(a), link);
-            _mm512_min_epi32(_mm512_max_epi32(v, lo), hi)
-        });
-        // Channels c (tanh) and p + c (sigmoid) meet in one int16 lane.
-        let int16 = |first: usize| {
-            let low = _mm512_zextsi256_si512(_mm512_cvtepi32_epi16(pre[first]));
-            if PB == 1 {
-                low
-            } else {
-                _mm512_inserti64x4::<1>(low, _mm512_cvtepi32_epi16(pre[first + 1]))
-            }
-        };
+            let y = _mm512_add_epi32(gate_fast.block(r).apply(a), link);
+            *v = _mm512_min_epi32(_mm512_max_epi32(y, lo), hi);
+        }
         let gate_mask: __mmask32 = if PB == 1 { 0xFFFF } else { u32::MAX };
-        let gated = _mm512_maskz_mov_epi16(gate_mask, gate32(&Tables::load(), int16(0), int16(PB)));
+        let (tanh_in, sigmoid_in) =
+            (gate_inputs::<PB, RB>(&pre, 0), gate_inputs::<PB, RB>(&pre, PB));
+        let gated = _mm512_maskz_mov_epi16(gate_mask, gate32(&Tables::load(), tanh_in, sigmoid_in));
         let Some(((r, weights), out_fast)) = residual.zip(out_fast) else {
             _mm512_mask_cvtepi16_storeu_epi8(out.as_mut_ptr().cast(), gate_mask, gated);
             return true;
@@ -140,12 +136,16 @@ unsafe fn fused<const PB: usize, const RB: usize, const G: usize>(
         let (multiplier, shift) = r.stream_pair;
         let stream_params =
             Params::of(_mm512_set1_epi64((i64::from(shift) << 32) | i64::from(multiplier as u32)));
-        let term = |v: __m512i| clamp(stream_params.apply(v), -(3 << 29), 3 << 29);
-        for (b, fast) in out_fast.iter().enumerate() {
+        for b in 0..PB {
+            let fast = out_fast.block(b);
             let s = _mm512_cvtepi8_epi32(_mm_loadu_si128(r.stream.as_ptr().add(16 * b).cast()));
-            let (even, odd) = (term(s), term(_mm512_srli_epi64::<32>(s)));
+            let even = stream_term(&stream_params, s);
+            let odd = stream_term(&stream_params, _mm512_srli_epi64::<32>(s));
             let stream = _mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64::<32>(odd));
-            let a = acc.iter().skip(1).fold(acc[0][b][0], |s, set| _mm512_add_epi32(s, set[b][0]));
+            let mut a = acc[0][b][0];
+            for set in &acc[1..] {
+                a = _mm512_add_epi32(a, set[b][0]);
+            }
             let a = _mm512_add_epi32(_mm512_sub_epi32(a, corr), load32(r.bias, 16 * b));
             let y = _mm512_add_epi32(stream, fast.apply(a));
             let y = _mm512_min_epi32(
@@ -156,6 +156,27 @@ unsafe fn fused<const PB: usize, const RB: usize, const G: usize>(
         }
         true
     }
+}
+
+/// Gate inputs `first .. first + PB` (16 channels each, int32 lanes) as
+/// the int16 lanes [`gate32`] reads.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw")]
+fn gate_inputs<const PB: usize, const RB: usize>(pre: &[__m512i; RB], first: usize) -> __m512i {
+    let low = _mm512_zextsi256_si512(_mm512_cvtepi32_epi16(pre[first]));
+    if PB == 1 {
+        low
+    } else {
+        _mm512_inserti64x4::<1>(low, _mm512_cvtepi32_epi16(pre[first + 1]))
+    }
+}
+
+/// The residual stream's term in int64 lanes, within int32, then within
+/// ±1.5 · 2^30 (see `avx512_requant_s32::requant_residual_i8`).
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn stream_term(params: &Params, v: __m512i) -> __m512i {
+    clamp(params.apply(v), -(3 << 29), 3 << 29)
 }
 
 /// The sums `w · x` (biased weights, not yet corrected) of the `16 · RB`
@@ -191,13 +212,13 @@ pub(super) unsafe fn product<const RB: usize, const G: usize>(
             product_step(&mut acc[g % SETS], base, groups, g, [words.add(g).read_unaligned()])
         };
     }
-    let sums = core::array::from_fn(|r| {
-        let mut s = acc[0][r][0];
+    let mut sums = [_mm512_setzero_si512(); RB];
+    for (r, s) in sums.iter_mut().enumerate() {
+        *s = acc[0][r][0];
         for set in &acc[1..] {
-            s = _mm512_add_epi32(s, set[r][0]);
+            *s = _mm512_add_epi32(*s, set[r][0]);
         }
-        s
-    });
+    }
     // Σx from the unsigned bytes x + 128: eight sums of eight.
     let biased =
         _mm512_sad_epu8(_mm512_xor_si512(v, _mm512_set1_epi8(-128)), _mm512_setzero_si512());
@@ -209,27 +230,14 @@ pub(super) unsafe fn product<const RB: usize, const G: usize>(
 #[repr(C, align(64))]
 struct Aligned([i32; 16]);
 
-/// The [`Fast`] constants of rows `0 .. 16 · B` of `scales` (which
-/// holds that many pairs: the caller checks): prepared at load, or derived
-/// here. `None` if one row has a right shift under 33.
+/// The [`Fast`] constants of rows `0 .. 16 · B` of `scales`, prepared at
+/// load, or `None` (not prepared: the separate kernels run instead). Only
+/// prepared constants, so that nothing here is big enough for LLVM to
+/// leave out of line: deriving them in the step once cost pixels 9%
+/// where it did.
 #[inline]
-#[target_feature(enable = "avx512f")]
-pub(super) fn fast_rows<const B: usize>(scales: Scales<'_>) -> Option<[Fast; B]> {
-    if let Some(prepared) = scales.prepared.filter(|p| p.rows() == 16 * B) {
-        return Some(core::array::from_fn(|b| prepared.block(b)));
-    }
-    let pairs = scales.pairs;
-    if pairs.len() < 32 * B {
-        return None;
-    }
-    // Safety: block b's pairs lie inside `pairs` (checked above).
-    let first = unsafe { Fast::rows16(pairs.as_ptr(), 0, u16::MAX)? };
-    let mut all = [first; B];
-    for (b, fast) in all.iter_mut().enumerate().skip(1) {
-        // Safety: as above.
-        *fast = unsafe { Fast::rows16(pairs.as_ptr(), 16 * b, u16::MAX)? };
-    }
-    Some(all)
+pub(super) fn prepared_rows<const B: usize>(scales: Scales<'_>) -> Option<&PreparedScales> {
+    scales.prepared.filter(|p| p.rows() == 16 * B)
 }
 
 /// Sixteen int32 values from `v[at..]`.

@@ -14,7 +14,7 @@
 
 use core::arch::x86_64::*;
 
-use super::avx512vnni_gated_step_i8::{fast_rows, load32, product};
+use super::avx512vnni_gated_step_i8::{load32, prepared_rows, product};
 use super::avx512vnni_packed_i8::step as product_step;
 use super::head::Head;
 
@@ -41,7 +41,7 @@ pub(super) unsafe fn head(
     let Some(w2) = head.logit_weights.packed.filter(|w| w.rows() == k && w.len() == 32) else {
         return false;
     };
-    let Some(fast) = fast_rows::<2>(head.hidden_scales) else { return false };
+    let Some(fast) = prepared_rows::<2>(head.hidden_scales) else { return false };
     // Safety (the rest): the loads read the 32 biases and the `k` logit
     // biases under a mask; the stores write hidden's 32 bytes and `k`
     // logits under a mask.
@@ -49,11 +49,12 @@ pub(super) unsafe fn head(
         let (sums, corr) = product::<2, 8>(w1, top);
         let (zero, top_clamp) = (_mm512_setzero_si512(), _mm512_set1_epi32(127));
         // The hidden layer: requantized, clamped to 0 ..= 127 (the ReLU).
-        let y: [__m512i; 2] = core::array::from_fn(|r| {
+        let mut y = [zero; 2];
+        for (r, v) in y.iter_mut().enumerate() {
             let a =
                 _mm512_add_epi32(_mm512_sub_epi32(sums[r], corr), load32(head.hidden_bias, 16 * r));
-            _mm512_min_epi32(_mm512_max_epi32(fast[r].apply(a), zero), top_clamp)
-        });
+            *v = _mm512_min_epi32(_mm512_max_epi32(fast.block(r).apply(a), zero), top_clamp);
+        }
         let bytes = _mm256_inserti128_si256::<1>(
             _mm256_castsi128_si256(_mm512_cvtepi32_epi8(y[0])),
             _mm512_cvtepi32_epi8(y[1]),

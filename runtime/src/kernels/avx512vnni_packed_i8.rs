@@ -31,8 +31,10 @@ use alloc::vec::Vec;
 use core::arch::x86_64::*;
 
 use super::avx512_requant_s32::{clamp, Fast, Params, PreparedScales};
+use super::avx512vbmi_gate_s16_s8::{gate32, Tables};
 use super::avxvnni_matvec_i8::bias_correction;
 use super::ColumnMap;
+use crate::quant::{PRE_MAX, PRE_MIN};
 
 /// One 64-byte block of packed weights: 16 rows by 4 inputs.
 #[derive(Clone, Copy)]
@@ -233,6 +235,44 @@ pub unsafe fn matmul_requant_pieces(
     unsafe { product(p, pieces, cols, &mut epilogue) }
 }
 
+/// The gated int8 output of [`matmul_requant_gate`]: column `c`'s `p`
+/// gates at `out + map.offset(c)`, from its rows `c` (tanh) and `p + c`
+/// (sigmoid) requantized and clamped to the gate's inputs.
+#[derive(Clone, Copy, Debug)]
+pub struct OutGate {
+    /// Where column 0 starts.
+    pub out: *mut i8,
+    /// Where the other columns start.
+    pub map: ColumnMap,
+    /// The rows' constants, prepared (the fused gate needs every row's
+    /// right shift at 33 or more, which preparing checked).
+    pub prepared: *const PreparedScales,
+}
+
+/// [`matmul_requant_pieces`] (or one piece) whose `2p` rows, `p` 16 or 32,
+/// end in the gate: each column's gate inputs are requantized, clamped and
+/// gated in registers and only the `p` gates are stored, with the rows'
+/// `narrow` output beside them if any.
+///
+/// # Safety
+/// As [`matmul_requant_pieces`], with AVX-512 VBMI too; `p.rows()` 32 or
+/// 64; `gate.prepared` live constants of every row; every column's `p`
+/// gates in bounds.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx512vbmi")]
+pub unsafe fn matmul_requant_gate<const S: usize>(
+    p: &PackedI8,
+    pieces: &[Piece; S],
+    cols: usize,
+    (bias, bias_map): (*const i32, ColumnMap),
+    gate: OutGate,
+    narrow: Option<Out8>,
+) {
+    debug_assert!(p.rows == 32 || p.rows == 64);
+    let mut epilogue = GateRequant { bias, bias_map, gate, narrow };
+    // Safety: the caller's features and bounds.
+    unsafe { product(p, pieces, cols, &mut epilogue) }
+}
+
 /// Every column through every row block, tiles of up to [`TILE_COLS`]
 /// columns by [`TILE_BLOCKS`] blocks, each tile's sums handed to
 /// `epilogue`.
@@ -392,20 +432,18 @@ impl<const S: usize, const C: usize> Tile<S, C> {
             // Safety: the tail group's blocks exist; its words are copies.
             unsafe { step(&mut acc[0], base, self.groups, gw, self.tails) };
         }
-        for r in 0..RB {
-            let first = (b + r) * 16;
-            let valid = (p.rows - first).min(16);
-            let mask: __mmask16 = if valid == 16 { u16::MAX } else { (1u16 << valid) - 1 };
-            let mut sums = acc[0][r];
+        let mut all = [[_mm512_setzero_si512(); C]; RB];
+        for (r, sums) in all.iter_mut().enumerate() {
+            *sums = acc[0][r];
             for c in 0..C {
                 for set in &acc[1..] {
                     sums[c] = _mm512_add_epi32(sums[c], set[r][c]);
                 }
                 sums[c] = _mm512_sub_epi32(sums[c], self.corr[c]);
             }
-            // Safety: the caller's bounds.
-            unsafe { epilogue.block(&self.targets, first, mask, &sums) };
         }
+        // Safety: the caller's bounds.
+        unsafe { epilogue.tile(&self.targets, b, p.rows, &all) };
     }
 }
 
@@ -469,6 +507,30 @@ unsafe fn step_from<const RB: usize, const C: usize>(
 /// What happens to a tile's sums (the exact wrapping products): a type
 /// per kind, so each product is compiled with its own, nothing dispatched.
 trait Epilogue {
+    /// Row blocks `b .. b + RB` (of a matrix of `rows` rows) of the columns
+    /// of `targets`: by default each block in turn through
+    /// [`Epilogue::block`].
+    ///
+    /// # Safety
+    /// As [`Epilogue::block`], for every block.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+    unsafe fn tile<const C: usize, const RB: usize>(
+        &mut self,
+        targets: &Targets<C>,
+        b: usize,
+        rows: usize,
+        sums: &[[__m512i; C]; RB],
+    ) {
+        for (r, block) in sums.iter().enumerate() {
+            let first = (b + r) * 16;
+            let valid = (rows - first).min(16);
+            let mask: __mmask16 = if valid == 16 { u16::MAX } else { (1u16 << valid) - 1 };
+            // Safety: the caller's bounds.
+            unsafe { self.block(targets, first, mask, block) };
+        }
+    }
+
     /// Where columns `c0 .. c0 + C` start in the epilogue's buffers.
     fn targets<const C: usize>(&self, c0: usize) -> Targets<C>;
 
@@ -505,7 +567,7 @@ struct Requant {
 struct Targets<const C: usize> {
     /// The output ([`Accumulate`]) or the bias ([`Requant`]).
     first: [usize; C],
-    /// The int16 output.
+    /// The int16 output, or the gated one ([`GateRequant`]).
     wide: [usize; C],
     /// The int16 output's addend.
     add: [usize; C],
@@ -641,6 +703,133 @@ impl Epilogue for Requant {
                     }
                 }
             }
+        }
+    }
+}
+
+/// `a = bias + sum` of `2p` rows, gated into `p` int8 values per column
+/// (and requantized into `narrow` if any). A tile holds the whole matrix
+/// (`2p` is at most [`TILE_BLOCKS`] blocks), so a column's tanh and sigmoid
+/// rows meet in one call.
+struct GateRequant {
+    bias: *const i32,
+    bias_map: ColumnMap,
+    gate: OutGate,
+    narrow: Option<Out8>,
+}
+
+impl Epilogue for GateRequant {
+    #[inline]
+    fn targets<const C: usize>(&self, c0: usize) -> Targets<C> {
+        let at = |map: &ColumnMap| core::array::from_fn(|c| map.offset(c0 + c));
+        let none = [0; C];
+        Targets {
+            first: at(&self.bias_map),
+            wide: at(&self.gate.map),
+            add: none,
+            narrow: self.narrow.map_or(none, |o| at(&o.map)),
+        }
+    }
+
+    /// Not reached: [`GateRequant::tile`] takes the whole matrix at once.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+    unsafe fn block<const C: usize>(
+        &mut self,
+        _: &Targets<C>,
+        _: usize,
+        _: __mmask16,
+        _: &[__m512i; C],
+    ) {
+        unreachable!("GateRequant takes whole tiles")
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vbmi")]
+    unsafe fn tile<const C: usize, const RB: usize>(
+        &mut self,
+        targets: &Targets<C>,
+        b: usize,
+        rows: usize,
+        sums: &[[__m512i; C]; RB],
+    ) {
+        debug_assert!(b == 0 && rows == 16 * RB && RB.is_multiple_of(2));
+        let half = RB / 2;
+        // Safety (this function): the caller's bounds for every row of
+        // every column; `prepared` covers every row.
+        unsafe {
+            // Loops, not closures: see the fused step.
+            let mut fast = [(*self.gate.prepared).block(0); RB];
+            for (r, f) in fast.iter_mut().enumerate().skip(1) {
+                *f = (*self.gate.prepared).block(r);
+            }
+            let tables = Tables::load();
+            let (lo, hi) = (_mm512_set1_epi32(PRE_MIN), _mm512_set1_epi32(PRE_MAX));
+            let gate_mask: __mmask32 = if half == 1 { 0xFFFF } else { u32::MAX };
+            // (Column c indexes the sums of every block, the targets and
+            // the outputs alike.)
+            #[allow(clippy::needless_range_loop)]
+            for c in 0..C {
+                let mut acc = [_mm512_setzero_si512(); RB];
+                for (r, a) in acc.iter_mut().enumerate() {
+                    let bias = _mm512_loadu_si512(self.bias.add(targets.first[c] + 16 * r).cast());
+                    *a = _mm512_add_epi32(sums[r][c], bias);
+                }
+                if let Some(o) = self.narrow {
+                    for (r, a) in acc.iter().enumerate() {
+                        let first = 16 * r;
+                        if let Some(f) = fast_rows(o.prepared, o.pairs, first, u16::MAX) {
+                            let v = _mm512_max_epi32(f.apply(*a), _mm512_set1_epi32(o.lo.into()));
+                            let v = _mm512_min_epi32(v, _mm512_set1_epi32(o.hi.into()));
+                            let dst = o.out.add(targets.narrow[c] + first);
+                            _mm_storeu_si128(dst.cast(), _mm512_cvtepi32_epi8(v));
+                        } else {
+                            narrow_wide(&o, targets.narrow[c], first, *a);
+                        }
+                    }
+                }
+                let mut pre = [_mm512_setzero_si512(); RB];
+                for (r, v) in pre.iter_mut().enumerate() {
+                    *v = _mm512_min_epi32(_mm512_max_epi32(fast[r].apply(acc[r]), lo), hi);
+                }
+                // Channels c (tanh) and p + c (sigmoid) meet in one int16 lane.
+                let (a, b) = (int16_pair(&pre, 0, half), int16_pair(&pre, half, half));
+                let gated = gate32(&tables, a, b);
+                let dst = self.gate.out.add(targets.wide[c]);
+                _mm512_mask_cvtepi16_storeu_epi8(dst.cast(), gate_mask, gated);
+            }
+        }
+    }
+}
+
+/// Gate inputs `pre[first .. first + count]` (one or two blocks of 16
+/// int32 lanes) as the int16 lanes [`gate32`] reads.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw")]
+fn int16_pair<const RB: usize>(pre: &[__m512i; RB], first: usize, count: usize) -> __m512i {
+    let low = _mm512_zextsi256_si512(_mm512_cvtepi32_epi16(pre[first]));
+    if count == 1 {
+        low
+    } else {
+        _mm512_inserti64x4::<1>(low, _mm512_cvtepi32_epi16(pre[first + 1]))
+    }
+}
+
+/// Rows `first .. first + 16` of one column into `o` the int64 way (rows
+/// with a right shift under 33), as [`Requant::block`] does.
+///
+/// # Safety
+/// AVX-512F/BW/VL; those rows in bounds of the pairs and the output.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+unsafe fn narrow_wide(o: &Out8, at: usize, first: usize, a: __m512i) {
+    // Safety: the caller's bounds.
+    unsafe {
+        let params = Params::rows16(o.pairs, first, [u8::MAX; 2]);
+        for (h, a64) in widen(a).iter().enumerate() {
+            let r = clamp(params[h].apply(*a64), i64::from(o.lo), i64::from(o.hi));
+            let dst = o.out.add(at + first + 8 * h);
+            _mm512_mask_cvtepi64_storeu_epi8(dst.cast(), u8::MAX, r);
         }
     }
 }

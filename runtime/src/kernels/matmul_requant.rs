@@ -6,6 +6,7 @@
 #[cfg(all(feature = "alloc", target_arch = "x86_64"))]
 use super::{avx512vnni_packed_i8, Int8Kernel, PreparedScales};
 use super::{Columns, Matrix, Resolved, Scales};
+use crate::quant::{PRE_MAX, PRE_MIN};
 
 /// Where column `c` of a product's inputs or outputs lies in a buffer:
 /// at `(c % lanes) · lane_stride + (c / lanes) · step`. Columns run over
@@ -286,6 +287,159 @@ impl Resolved {
     }
 }
 
+/// The gated output of [`Resolved::matmul_requant_gate`]: column `c`'s `p`
+/// gates at `out[map.offset(c)..]`, from its rows `c` and `p + c`.
+#[derive(Debug)]
+pub struct Gated<'a> {
+    /// The output.
+    pub out: &'a mut [i8],
+    /// Where its columns lie.
+    pub map: ColumnMap,
+    /// The gate inputs' requantization.
+    pub scales: Scales<'a>,
+}
+
+impl Resolved {
+    /// A product of `2p` rows that ends in the gate, as the vertical stack
+    /// does: for every input vector `c` (the concatenation of its pieces,
+    /// one or two), `a = bias + m · x_c`, its gate inputs
+    /// `clamp(requant(a), PRE_MIN, PRE_MAX)` (rows `o` and `p + o` the tanh
+    /// and sigmoid inputs of gate `o`) gated into `gated`, and `a`
+    /// requantized into `narrow` if any. Where the kernel can (AVX-512 VNNI
+    /// and VBMI, packed weights, 16 or 32 gates, constants prepared) the
+    /// gate inputs never leave the registers; otherwise they go through
+    /// `pre` (`count · 2p` values) and [`Resolved::gate_i8`], two pieces
+    /// gathered into `window` first. The same bits either way.
+    ///
+    /// # Panics
+    /// As [`Resolved::matmul_requant_pieces`], if `m` has an odd number of
+    /// rows, or if a column of `gated` is out of bounds.
+    #[inline]
+    #[allow(unsafe_code)]
+    #[allow(clippy::too_many_arguments)]
+    pub fn matmul_requant_gate(
+        self,
+        m: Matrix<'_>,
+        (pieces, count): (&[Piece<'_>], usize),
+        (bias, bias_map): (&[i32], ColumnMap),
+        gated: Gated<'_>,
+        narrow: Option<Narrow<'_>>,
+        (acc, window, pre): (&mut [i32], &mut [i8], &mut [i16]),
+    ) {
+        assert!(
+            matches!(pieces.len(), 1 | 2) && pieces.iter().all(|p| p.in_bounds(count)),
+            "matmul_requant_gate: one or two pieces, in bounds"
+        );
+        let n: usize = pieces.iter().map(|p| p.len).sum();
+        if n == 0 || count == 0 {
+            return;
+        }
+        assert!(m.w.len().is_multiple_of(n), "matmul_requant_gate: weights are not whole rows");
+        let rows = m.w.len() / n;
+        assert!(rows.is_multiple_of(2), "matmul_requant_gate: an odd number of gate inputs");
+        let p = rows / 2;
+        assert!(
+            gated.map.end(count, p).is_some_and(|e| e <= gated.out.len()),
+            "matmul_requant_gate: a gate output is out of bounds"
+        );
+        #[cfg(all(feature = "alloc", target_arch = "x86_64"))]
+        if let (Int8Kernel::Avx512Vnni, super::Gate::Permute, Some(packed), Some(prepared)) =
+            (self.0, self.1, m.packed, gated.scales.prepared.filter(|s| s.rows() == rows))
+        {
+            if count >= FUSE_FROM && (p == 16 || p == 32) && pieces[0].len.is_multiple_of(4) {
+                assert!(
+                    packed.rows() == rows && packed.len() == n,
+                    "matmul_requant_gate: packed shape"
+                );
+                assert!(gated.scales.pairs.len() == 2 * rows, "matmul_requant_gate: requant");
+                let (_, narrow) = fused_outputs(rows, count, (bias, bias_map), None, narrow);
+                let gate = avx512vnni_packed_i8::OutGate {
+                    out: gated.out.as_mut_ptr(),
+                    map: gated.map,
+                    prepared,
+                };
+                let raw = |pc: &Piece<'_>| avx512vnni_packed_i8::Piece {
+                    data: pc.data.as_ptr(),
+                    map: pc.map,
+                    len: pc.len,
+                };
+                let bias = (bias.as_ptr(), bias_map);
+                // Safety: resolved with this kernel and gate only where
+                // AVX-512 F/BW/VL/VNNI/VBMI were detected (or enabled at
+                // compile time); every piece, bias, gate and narrow output
+                // of every column was checked above, the rows are 32 or 64,
+                // the first piece is whole groups, and `prepared` covers
+                // every row.
+                unsafe {
+                    match pieces {
+                        [one] => avx512vnni_packed_i8::matmul_requant_gate(
+                            packed,
+                            &[raw(one)],
+                            count,
+                            bias,
+                            gate,
+                            narrow,
+                        ),
+                        [first, second] => avx512vnni_packed_i8::matmul_requant_gate(
+                            packed,
+                            &[raw(first), raw(second)],
+                            count,
+                            bias,
+                            gate,
+                            narrow,
+                        ),
+                        _ => unreachable!(),
+                    }
+                }
+                return;
+            }
+        }
+        let pre = &mut pre[..count.checked_mul(rows).expect("matmul_requant_gate: scratch size")];
+        let wide = Some(Wide {
+            out: pre,
+            map: ColumnMap::contiguous(rows),
+            scales: gated.scales,
+            add: None,
+            lo: PRE_MIN as i16,
+            hi: PRE_MAX as i16,
+        });
+        match pieces {
+            [one] => {
+                let x = Columns { data: one.data, stride: 0, len: one.len, count: 0 };
+                // A piece's columns may be lanes and positions apart: as
+                // Columns only where they are evenly spaced.
+                if one.map.lanes <= 1 {
+                    let x = Columns { stride: one.map.step, count, ..x };
+                    self.matmul_requant(m, x, (bias, bias_map), wide, narrow, acc);
+                } else {
+                    let window = &mut window[..count * n];
+                    for (c, v) in window.chunks_exact_mut(n).enumerate() {
+                        v.copy_from_slice(one.get(c));
+                    }
+                    let x = Columns { data: window, stride: n, len: n, count };
+                    self.matmul_requant(m, x, (bias, bias_map), wide, narrow, acc);
+                }
+            }
+            [first, second] => {
+                let scratch = (acc, window);
+                self.matmul_requant_pieces(
+                    m,
+                    ([*first, *second], count),
+                    (bias, bias_map),
+                    wide,
+                    narrow,
+                    scratch,
+                );
+            }
+            _ => unreachable!(),
+        }
+        for c in 0..count {
+            let out = &mut gated.out[gated.map.offset(c)..][..p];
+            self.gate_i8(out, &pre[c * rows..][..rows]);
+        }
+    }
+}
+
 /// The packed kernel's outputs for `count` columns of `rows` rows, every
 /// bias, output and addend checked to lie in bounds (it reads and writes
 /// through pointers).
@@ -508,6 +662,93 @@ mod tests {
                     };
                     let packed = m.packed.is_some();
                     prop_assert_eq!(run(true), run(false), "{:?} (packed {})", kernel, packed);
+                }
+            }
+        }
+    }
+
+    proptest! {
+        /// The gated product (one or two pieces, lanes and positions as the
+        /// executor's rows) against the generic product, requantization and
+        /// gate in turn, on every kernel: fused where it applies (16 or 32
+        /// gates, packed, constants prepared), the separate way otherwise.
+        #[test]
+        fn every_gated_product_equals_product_requant_then_gate(
+            p in prop_oneof![Just(32usize), Just(16), 1usize..40],
+            two_pieces in any::<bool>(),
+            first in prop_oneof![Just(96usize), (1usize..25).prop_map(|g| 4 * g), 1usize..50],
+            second in prop_oneof![Just(96usize), 1usize..50],
+            lanes in 1usize..4,
+            positions in 1usize..8,
+            with_narrow in any::<bool>(),
+            small in any::<bool>(),
+            prepare in any::<bool>(),
+            seed in any::<u64>(),
+        ) {
+            let mut next = xorshift(seed);
+            let rows = 2 * p;
+            let n = if two_pieces { first + second } else { first };
+            let count = lanes * positions;
+            let shrink = if small { 3 } else { 0 };
+            let w: Vec<i8> = (0..rows * n).map(|_| (next() as i8) >> shrink).collect();
+            let step = 7;
+            let lane_stride = positions * step + n + 5;
+            let rings: [Vec<i8>; 2] =
+                core::array::from_fn(|_| (0..lanes * lane_stride).map(|_| next() as i8).collect());
+            let map = ColumnMap { lanes, lane_stride, step };
+            let all = [
+                Piece { data: &rings[0][1..], map, len: first },
+                Piece { data: &rings[1], map, len: second },
+            ];
+            let pieces = if two_pieces { &all[..] } else { &all[..1] };
+            let bias_map = ColumnMap { lanes, lane_stride: rows, step: 0 };
+            let bias: Vec<i32> = (0..lanes * rows).map(|_| next() as i32 >> if small { 14 } else { 4 }).collect();
+            let pairs: Vec<i32> = (0..rows).flat_map(|_| scaled_down_if(true, pair_from(next()))).collect();
+            let pairs8: Vec<i32> = (0..rows).flat_map(|_| pair_from(next())).collect();
+            // The reference.
+            let out_map = ColumnMap { lanes, lane_stride: positions * p + 3, step: p };
+            let mut want = vec![5i8; lanes * out_map.lane_stride];
+            let mut want8 = vec![5i8; count * rows];
+            for c in 0..count {
+                let x: Vec<i8> = pieces.iter().flat_map(|pc| pc.get(c).to_vec()).collect();
+                let mut a = bias[bias_map.offset(c)..][..rows].to_vec();
+                generic::matvec_i8(&mut a, &w, &x);
+                let mut pre = vec![0i16; rows];
+                generic::requant_i16(&mut pre, &a, &pairs, None, PRE_MIN as i16, PRE_MAX as i16);
+                crate::quant::gate::gate_i8_slice(&mut want[out_map.offset(c)..][..p], &pre);
+                if with_narrow {
+                    generic::requant_i8(&mut want8[c * rows..][..rows], &a, &pairs8, -127, 127);
+                }
+            }
+            #[cfg(target_arch = "x86_64")]
+            let packed = PackedI8::pack(&w, rows);
+            #[cfg(target_arch = "x86_64")]
+            let matrices = [Matrix::row_major(&w), Matrix { w: &w, packed: Some(&packed) }];
+            #[cfg(not(target_arch = "x86_64"))]
+            let matrices = [Matrix::row_major(&w)];
+            let (prepared, prepared8) = (prepared_if(prepare, &pairs), prepared_if(prepare, &pairs8));
+            for kernel in Int8Kernel::available().filter_map(Int8Kernel::resolve) {
+                for m in &matrices {
+                    let (mut got, mut got8) = (vec![5i8; want.len()], vec![5i8; want8.len()]);
+                    let gated = Gated {
+                        out: &mut got,
+                        map: out_map,
+                        scales: Scales { pairs: &pairs, prepared: prepared.as_ref() },
+                    };
+                    let narrow = with_narrow.then_some(Narrow {
+                        out: &mut got8,
+                        map: ColumnMap::contiguous(rows),
+                        scales: Scales { pairs: &pairs8, prepared: prepared8.as_ref() },
+                        lo: -127,
+                        hi: 127,
+                    });
+                    let (mut acc, mut window, mut pre) =
+                        (vec![0i32; count * rows], vec![0i8; count * n], vec![0i16; count * rows]);
+                    let scratch = (&mut acc[..], &mut window[..], &mut pre[..]);
+                    kernel.matmul_requant_gate(*m, (pieces, count), (&bias, bias_map), gated, narrow, scratch);
+                    let packed = m.packed.is_some();
+                    prop_assert_eq!(&got, &want, "{:?} (packed {}) gates", kernel, packed);
+                    prop_assert_eq!(&got8, &want8, "{:?} (packed {}) narrow", kernel, packed);
                 }
             }
         }

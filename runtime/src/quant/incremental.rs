@@ -15,7 +15,8 @@ use super::{PRE_MAX, PRE_MIN, UNIT_SCALE};
 use crate::arch::Arch;
 use crate::error::Error;
 use crate::kernels::{
-    ColumnMap, Columns, GatedStep, Head, Narrow, Piece, Residual, Resolved, StepScratch, Wide,
+    ColumnMap, Columns, Gated, GatedStep, Head, Narrow, Piece, Residual, Resolved, StepScratch,
+    Wide,
 };
 use crate::params::TensorKind;
 use crate::raster::{check_buffer, columns_inside, shift_window, take, Network, Raster, Sealed};
@@ -297,15 +298,6 @@ impl GatedInt8<'_, '_> {
             // Biases per lane; gate inputs and link inputs per column.
             let bias_map = ColumnMap { lanes, lane_stride: layout.biases, step: 0 };
             let bias = (&self.biases[l * 2 * p2..], bias_map);
-            // The last layer has no ring to gate into.
-            let wide = (l + 1 < arch.layers()).then(|| Wide {
-                out: &mut *self.pre,
-                map: ColumnMap::contiguous(p2),
-                scales: gate_mult.scales(),
-                add: None,
-                lo: PRE_LO,
-                hi: PRE_HI,
-            });
             let narrow = Some(Narrow {
                 out: self.link_in,
                 map: ColumnMap::contiguous(p2),
@@ -313,49 +305,77 @@ impl GatedInt8<'_, '_> {
                 lo: -127,
                 hi: 127,
             });
+            // Ring l - 1 of every lane (the input) lies before ring l of
+            // every lane (the output): rings are layer-major, lanes inside.
+            let rings = lanes * ring_len;
+            let (inputs, outputs) = self.vertical_rings.split_at_mut(l * rings);
+            // The gates, into ring l at this row's slot (the last layer has
+            // no ring to gate into). Where the product requantizes in
+            // registers the gate inputs stay there too; the other kernels
+            // (the MCU's) keep their separate gate calls below, and their
+            // code size.
+            let slot = row % ring_rows;
+            let fuse_gate = l + 1 < arch.layers() && self.kernel.fuses_requant(vw, cols);
+            let gated = fuse_gate.then(|| Gated {
+                out: &mut outputs[(slot * w + x0) * p..],
+                map: ColumnMap { lanes, lane_stride: ring_len, step: dx * p },
+                scales: gate_mult.scales(),
+            });
+            let wide = (l + 1 < arch.layers() && !fuse_gate).then(|| Wide {
+                out: &mut *self.pre,
+                map: ColumnMap::contiguous(p2),
+                scales: gate_mult.scales(),
+                add: None,
+                lo: PRE_LO,
+                hi: PRE_HI,
+            });
             if span.in_place {
                 // Rows row - 1 and row of ring l - 1 (layers past the first
-                // have radius 1), from position x0 - 1 on: lane b's ring at
-                // b · its part, positions cin bytes apart.
-                let ring = &self.vertical_rings[(l - 1) * ring_len..];
-                let piece = |y: usize| {
-                    let start = ((y % ring_rows) * w + x0 - r) * cin;
-                    Piece {
-                        data: &ring[start..],
-                        map: ColumnMap {
-                            lanes,
-                            lane_stride: layout.vertical_rings,
-                            step: dx * cin,
-                        },
-                        len: k * cin,
-                    }
-                };
+                // have radius 1), from position x0 - 1 on: lanes ring_len
+                // apart, positions cin bytes apart.
                 debug_assert!(r == 1 && row >= 1);
-                let pieces = [piece(row - 1), piece(row)];
-                let scratch = (&mut *self.acc, &mut *self.window);
-                self.kernel.matmul_requant_pieces(vw, (pieces, cols), bias, wide, narrow, scratch);
+                let ring = &inputs[(l - 1) * rings..];
+                let map = ColumnMap { lanes, lane_stride: ring_len, step: dx * cin };
+                let at = |y: usize| ((y % ring_rows) * w + x0 - r) * cin;
+                let pieces =
+                    [row - 1, row].map(|y| Piece { data: &ring[at(y)..], map, len: k * cin });
+                match gated {
+                    Some(gated) => {
+                        let scratch = (&mut *self.acc, &mut *self.window, &mut *self.pre);
+                        let x = (&pieces[..], cols);
+                        self.kernel.matmul_requant_gate(vw, x, bias, gated, narrow, scratch);
+                    }
+                    None => {
+                        let scratch = (&mut *self.acc, &mut *self.window);
+                        let x = (pieces, cols);
+                        self.kernel.matmul_requant_pieces(vw, x, bias, wide, narrow, scratch);
+                    }
+                }
             } else {
                 for (c, (x, b)) in span.columns(lanes).enumerate() {
-                    // Layer l reads ring l - 1 and writes ring l.
-                    let input: &[i8] = if l == 0 {
-                        &self.image_rows[b * layout.image_rows..][..layout.image_rows]
+                    // Layer l reads ring l - 1 (or the image's rows).
+                    let (input, input_rows) = if l == 0 {
+                        (&self.image_rows[b * layout.image_rows..][..layout.image_rows], r + 2)
                     } else {
-                        &self.vertical_rings[b * layout.vertical_rings + (l - 1) * ring_len..]
-                            [..ring_len]
+                        (&inputs[(l - 1) * rings + b * ring_len..][..ring_len], ring_rows)
                     };
-                    let input_rows = if l == 0 { r + 2 } else { ring_rows };
-                    gather(
-                        &mut self.window[c * gather_n..][..n],
-                        input,
-                        input_rows,
-                        (r, k, cin),
-                        w,
-                        x,
-                        row,
-                    );
+                    let window = &mut self.window[c * gather_n..][..n];
+                    gather(window, input, input_rows, (r, k, cin), w, x, row);
                 }
-                let windows = Columns { data: self.window, stride: gather_n, len: n, count: cols };
-                self.kernel.matmul_requant(vw, windows, bias, wide, narrow, self.acc);
+                match gated {
+                    Some(gated) => {
+                        let map = ColumnMap::contiguous(gather_n);
+                        let one = [Piece { data: self.window, map, len: n }];
+                        let scratch = (&mut *self.acc, &mut [][..], &mut *self.pre);
+                        let x = (&one[..], cols);
+                        self.kernel.matmul_requant_gate(vw, x, bias, gated, narrow, scratch);
+                    }
+                    None => {
+                        let x =
+                            Columns { data: self.window, stride: gather_n, len: n, count: cols };
+                        self.kernel.matmul_requant(vw, x, bias, wide, narrow, self.acc);
+                    }
+                }
             }
             // The links, into each lane's cache at positions x0, x0 + dx, ...
             let inputs = Columns { data: self.link_in, stride: p2, len: p2, count: cols };
@@ -374,12 +394,12 @@ impl GatedInt8<'_, '_> {
                 None,
                 self.acc,
             );
-            if l + 1 < arch.layers() {
-                let slot = row % ring_rows;
+            if l + 1 < arch.layers() && !fuse_gate {
+                let ring = &mut self.vertical_rings[l * rings..];
                 for (c, (x, b)) in span.columns(lanes).enumerate() {
-                    let ring = &mut self.vertical_rings[b * layout.vertical_rings + l * ring_len..];
                     let pre = &self.pre[c * p2..][..p2];
-                    self.kernel.gate_i8(&mut ring[(slot * w + x) * p..][..p], pre);
+                    let out = &mut ring[b * ring_len + (slot * w + x) * p..][..p];
+                    self.kernel.gate_i8(out, pre);
                 }
             }
         }
