@@ -247,6 +247,9 @@ pub struct OutGate {
     /// The rows' constants, prepared (the fused gate needs every row's
     /// right shift at 33 or more, which preparing checked).
     pub prepared: *const PreparedScales,
+    /// An int16 addend of every row (a lockstep batch's links), if any:
+    /// added to the requantized value before the clamp.
+    pub add: Option<(*const i16, ColumnMap)>,
 }
 
 /// [`matmul_requant_pieces`] (or one piece) whose `2p` rows, `p` 16 or 32,
@@ -726,7 +729,7 @@ impl Epilogue for GateRequant {
         Targets {
             first: at(&self.bias_map),
             wide: at(&self.gate.map),
-            add: none,
+            add: self.gate.add.map_or(none, |(_, map)| at(&map)),
             narrow: self.narrow.map_or(none, |o| at(&o.map)),
         }
     }
@@ -790,7 +793,16 @@ impl Epilogue for GateRequant {
                 }
                 let mut pre = [_mm512_setzero_si512(); RB];
                 for (r, v) in pre.iter_mut().enumerate() {
-                    *v = _mm512_min_epi32(_mm512_max_epi32(fast[r].apply(acc[r]), lo), hi);
+                    let mut y = fast[r].apply(acc[r]);
+                    if let Some((add, _)) = self.gate.add {
+                        // Within ±2^30 plus an int16: no wrap.
+                        let at = add.add(targets.add[c] + 16 * r);
+                        y = _mm512_add_epi32(
+                            y,
+                            _mm512_cvtepi16_epi32(_mm256_loadu_si256(at.cast())),
+                        );
+                    }
+                    *v = _mm512_min_epi32(_mm512_max_epi32(y, lo), hi);
                 }
                 // Channels c (tanh) and p + c (sigmoid) meet in one int16 lane.
                 let (a, b) = (int16_pair(&pre, 0, half), int16_pair(&pre, half, half));

@@ -297,6 +297,9 @@ pub struct Gated<'a> {
     pub map: ColumnMap,
     /// The gate inputs' requantization.
     pub scales: Scales<'a>,
+    /// An int16 addend of the gate inputs (`2p` per column, at
+    /// `add[map.offset(c)..]`: a lockstep batch's links), if any.
+    pub add: Option<(&'a [i16], ColumnMap)>,
 }
 
 impl Resolved {
@@ -342,6 +345,10 @@ impl Resolved {
             gated.map.end(count, p).is_some_and(|e| e <= gated.out.len()),
             "matmul_requant_gate: a gate output is out of bounds"
         );
+        assert!(
+            gated.add.is_none_or(|(a, map)| map.end(count, rows).is_some_and(|e| e <= a.len())),
+            "matmul_requant_gate: an addend is out of bounds"
+        );
         #[cfg(all(feature = "alloc", target_arch = "x86_64"))]
         if let (Int8Kernel::Avx512Vnni, super::Gate::Permute, Some(packed), Some(prepared)) =
             (self.0, self.1, m.packed, gated.scales.prepared.filter(|s| s.rows() == rows))
@@ -357,6 +364,7 @@ impl Resolved {
                     out: gated.out.as_mut_ptr(),
                     map: gated.map,
                     prepared,
+                    add: gated.add.map(|(a, map)| (a.as_ptr(), map)),
                 };
                 let raw = |pc: &Piece<'_>| avx512vnni_packed_i8::Piece {
                     data: pc.data.as_ptr(),
@@ -399,7 +407,7 @@ impl Resolved {
             out: pre,
             map: ColumnMap::contiguous(rows),
             scales: gated.scales,
-            add: None,
+            add: gated.add,
             lo: PRE_MIN as i16,
             hi: PRE_MAX as i16,
         });
@@ -681,6 +689,7 @@ mod tests {
             lanes in 1usize..4,
             positions in 1usize..8,
             with_narrow in any::<bool>(),
+            with_add in any::<bool>(),
             small in any::<bool>(),
             prepare in any::<bool>(),
             seed in any::<u64>(),
@@ -707,6 +716,9 @@ mod tests {
             let pairs8: Vec<i32> = (0..rows).flat_map(|_| pair_from(next())).collect();
             // The reference.
             let out_map = ColumnMap { lanes, lane_stride: positions * p + 3, step: p };
+            // Addends per lane (shared by positions), as a batch's links.
+            let add_map = ColumnMap { lanes, lane_stride: rows + 1, step: 0 };
+            let add: Vec<i16> = (0..lanes * (rows + 1)).map(|_| next() as i16 >> 4).collect();
             let mut want = vec![5i8; lanes * out_map.lane_stride];
             let mut want8 = vec![5i8; count * rows];
             for c in 0..count {
@@ -714,7 +726,8 @@ mod tests {
                 let mut a = bias[bias_map.offset(c)..][..rows].to_vec();
                 generic::matvec_i8(&mut a, &w, &x);
                 let mut pre = vec![0i16; rows];
-                generic::requant_i16(&mut pre, &a, &pairs, None, PRE_MIN as i16, PRE_MAX as i16);
+                let addend = with_add.then(|| &add[add_map.offset(c)..][..rows]);
+                generic::requant_i16(&mut pre, &a, &pairs, addend, PRE_MIN as i16, PRE_MAX as i16);
                 crate::quant::gate::gate_i8_slice(&mut want[out_map.offset(c)..][..p], &pre);
                 if with_narrow {
                     generic::requant_i8(&mut want8[c * rows..][..rows], &a, &pairs8, -127, 127);
@@ -734,6 +747,7 @@ mod tests {
                         out: &mut got,
                         map: out_map,
                         scales: Scales { pairs: &pairs, prepared: prepared.as_ref() },
+                        add: with_add.then_some((&add[..], add_map)),
                     };
                     let narrow = with_narrow.then_some(Narrow {
                         out: &mut got8,

@@ -155,35 +155,30 @@ impl<'m, 'b> GatedInt8<'m, 'b> {
 
 impl GatedInt8<'_, '_> {
     /// Layer `l`'s gate at pixel `(i, j)` for a batch whose product
-    /// requantizes in registers ([`Resolved::fuses_requant`]): the
-    /// epilogue makes every lane's gate inputs, then each lane's gate. Out
-    /// of line: one image never comes here.
+    /// requantizes in registers ([`Resolved::fuses_requant`]): one product
+    /// for every lane, each lane's gate inputs (its links added) gated in
+    /// the epilogue. Out of line: one image never comes here.
     #[inline(never)]
     fn gate_batch(&mut self, l: usize, i: usize, j: usize) {
         let arch = *self.weights.arch();
-        let p2 = 2 * arch.channels;
+        let (p, p2) = (arch.channels, 2 * arch.channels);
         let layout = self.layout;
         let layer = self.weights.layer(l);
         let lane = |stride| ColumnMap { lanes: self.lanes, lane_stride: stride, step: 0 };
         let (links, biases) = (lane(layout.links), lane(layout.biases));
-        let wide = Wide {
-            out: &mut *self.pre,
-            map: ColumnMap::contiguous(p2),
+        let gated = Gated {
+            out: &mut *self.gated,
+            map: ColumnMap::contiguous(p),
             scales: layer.requant(RequantPoint::Horizontal).scales(),
             add: Some((&self.links[(l * arch.width + j) * p2..], links)),
-            lo: PRE_LO,
-            hi: PRE_HI,
         };
         let bias = (&self.biases[l * 2 * p2 + p2..], biases);
         let hw = layer.matrix(TensorKind::HWeight);
         let (state, lanes) = ((&*self.left_windows, &*self.image_rows), self.lanes);
         let x = left_input((&arch, &layout), state, lanes, (l, i, j));
-        self.kernel.matmul_requant(hw, x, bias, Some(wide), None, self.acc);
-        for (gated, pre) in
-            self.gated.chunks_exact_mut(arch.channels).zip(self.pre.chunks_exact(p2))
-        {
-            self.kernel.gate_i8(gated, pre);
-        }
+        let input = [Piece { data: x.data, map: ColumnMap::contiguous(x.stride), len: x.len }];
+        let scratch = (&mut *self.acc, &mut [][..], &mut *self.pre);
+        self.kernel.matmul_requant_gate(hw, (&input, lanes), bias, gated, None, scratch);
     }
 }
 
@@ -320,6 +315,7 @@ impl GatedInt8<'_, '_> {
                 out: &mut outputs[(slot * w + x0) * p..],
                 map: ColumnMap { lanes, lane_stride: ring_len, step: dx * p },
                 scales: gate_mult.scales(),
+                add: None,
             });
             let wide = (l + 1 < arch.layers() && !fuse_gate).then(|| Wide {
                 out: &mut *self.pre,
