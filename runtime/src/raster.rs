@@ -259,11 +259,41 @@ pub(crate) fn columns_inside(r: usize, k: usize, width: usize, x: usize) -> (usi
     (r.saturating_sub(x), k.min(width + r - x))
 }
 
+/// [`shift_window`] for a window of exactly two positions of `N` channels;
+/// `false` (nothing done) for any other shape.
+#[inline]
+fn shift_pair<T: Copy + Default, const N: usize>(
+    window: &mut [T],
+    newest: &[T],
+    column: usize,
+) -> bool {
+    let (Some((old, new)), Ok(newest)) =
+        (window.split_at_mut_checked(N), <&[T; N]>::try_from(newest))
+    else {
+        return false;
+    };
+    let (Ok(old), Ok(new)) = (<&mut [T; N]>::try_from(old), <&mut [T; N]>::try_from(new)) else {
+        return false;
+    };
+    *old = if column == 0 { [T::default(); N] } else { *new };
+    *new = *newest;
+    true
+}
+
 /// Moves a horizontal left window one pixel on: `newest` (one position's
 /// channels) enters on the right. At column 0 the window starts over with
 /// zeros, which stand for the positions left of the image.
 #[inline]
 pub(crate) fn shift_window<T: Copy + Default>(window: &mut [T], newest: &[T], column: usize) {
+    // Windows of two positions of 16, 32 or 64 channels (the 3-wide
+    // layers' left kernels) as whole arrays: moves the compiler inlines,
+    // not two library calls per layer and pixel (1.6% of a digit).
+    if shift_pair::<T, 16>(window, newest, column)
+        || shift_pair::<T, 32>(window, newest, column)
+        || shift_pair::<T, 64>(window, newest, column)
+    {
+        return;
+    }
     let channels = newest.len();
     if column == 0 {
         window.fill(T::default());
