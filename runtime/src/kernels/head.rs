@@ -135,11 +135,13 @@ mod tests {
             #[cfg(not(all(feature = "alloc", target_arch = "x86_64")))]
             let _ = packed;
             let prepared = prepared_if(prepare, &pairs);
-            let mut matrices = (Matrix::row_major(&w1), Matrix::row_major(&w2));
             #[cfg(all(feature = "alloc", target_arch = "x86_64"))]
-            if let Some((p1, p2)) = &packs {
-                matrices = (Matrix { w: &w1, packed: Some(p1) }, Matrix { w: &w2, packed: Some(p2) });
-            }
+            let matrices = match &packs {
+                Some((p1, p2)) => (Matrix { w: &w1, packed: Some(p1) }, Matrix { w: &w2, packed: Some(p2) }),
+                None => (Matrix::row_major(&w1), Matrix::row_major(&w2)),
+            };
+            #[cfg(not(all(feature = "alloc", target_arch = "x86_64")))]
+            let matrices = (Matrix::row_major(&w1), Matrix::row_major(&w2));
             let head = Head {
                 hidden_weights: matrices.0,
                 hidden_bias: &b1,
