@@ -276,6 +276,49 @@ pub unsafe fn matmul_requant_gate<const S: usize>(
     unsafe { product(p, pieces, cols, &mut epilogue) }
 }
 
+/// The residual block's output of [`matmul_requant_residual`]: column `c`'s
+/// rows at `out + map.offset(c)`, `clamp(requant(a) + requant(stream), −127,
+/// 127)` as [`super::generic::requant_residual_i8`] computes it.
+#[derive(Clone, Copy, Debug)]
+pub struct OutResidual {
+    /// Where column 0 starts.
+    pub out: *mut i8,
+    /// Where the other columns start.
+    pub map: ColumnMap,
+    /// The rows' constants, prepared (every right shift 33 or more).
+    pub prepared: *const PreparedScales,
+    /// The residual stream (one int8 per row) and where its columns start.
+    pub stream: (*const i8, ColumnMap),
+    /// The stream's `(multiplier, shift)`.
+    pub stream_pair: (i32, i8),
+}
+
+/// [`matmul_requant`] ending in the residual block's output, the stream's
+/// term added in registers: a lockstep batch's residual blocks as one
+/// product.
+///
+/// # Safety
+/// As [`matmul_requant`]; `out.prepared` live constants of every row;
+/// every column's output and stream rows in bounds.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn matmul_requant_residual(
+    p: &PackedI8,
+    x: &[i8],
+    x_stride: usize,
+    cols: usize,
+    bias: *const i32,
+    bias_map: ColumnMap,
+    out: OutResidual,
+) {
+    let (multiplier, shift) = out.stream_pair;
+    let pair = (i64::from(shift) << 32) | i64::from(multiplier as u32);
+    let stream_params = Params::of(_mm512_set1_epi64(pair));
+    let mut epilogue = ResidualRequant { bias, bias_map, out, stream_params };
+    // Safety: the caller's features and bounds.
+    unsafe { product(p, &Piece::whole(x, x_stride, p.len), cols, &mut epilogue) }
+}
+
 /// Every column through every row block, tiles of up to [`TILE_COLS`]
 /// columns by [`TILE_BLOCKS`] blocks, each tile's sums handed to
 /// `epilogue`.
@@ -705,6 +748,62 @@ impl Epilogue for Requant {
                         }
                     }
                 }
+            }
+        }
+    }
+}
+
+/// `a = bias + sum`, requantized, the residual stream's term added.
+struct ResidualRequant {
+    bias: *const i32,
+    bias_map: ColumnMap,
+    out: OutResidual,
+    stream_params: Params,
+}
+
+impl Epilogue for ResidualRequant {
+    #[inline]
+    fn targets<const C: usize>(&self, c0: usize) -> Targets<C> {
+        let at = |map: &ColumnMap| core::array::from_fn(|c| map.offset(c0 + c));
+        Targets {
+            first: at(&self.bias_map),
+            wide: at(&self.out.map),
+            add: at(&self.out.stream.1),
+            narrow: [0; C],
+        }
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+    unsafe fn block<const C: usize>(
+        &mut self,
+        targets: &Targets<C>,
+        first: usize,
+        mask: __mmask16,
+        sums: &[__m512i; C],
+    ) {
+        // Safety (this block): the rows under the mask are in bounds of
+        // the biases, the stream and the output; the prepared constants
+        // cover every row.
+        unsafe {
+            let fast = (*self.out.prepared).block(first / 16);
+            let (lo, hi) = (_mm512_set1_epi32(-127), _mm512_set1_epi32(127));
+            for (c, sum) in sums.iter().enumerate() {
+                let a = _mm512_maskz_loadu_epi32(mask, self.bias.add(targets.first[c] + first));
+                let a = _mm512_add_epi32(*sum, a);
+                let at = self.out.stream.0.add(targets.add[c] + first);
+                let s = _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(mask, at));
+                // The stream's term in int64 lanes, within int32, then within
+                // ±1.5 · 2^30 (see `avx512_requant_s32::requant_residual_i8`):
+                // rows 0, 2, … and rows 1, 3, …
+                let even = clamp(self.stream_params.apply(s), -(3 << 29), 3 << 29);
+                let odd = _mm512_srli_epi64::<32>(s);
+                let odd = clamp(self.stream_params.apply(odd), -(3 << 29), 3 << 29);
+                let stream = _mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64::<32>(odd));
+                let y = _mm512_add_epi32(stream, fast.apply(a));
+                let y = _mm512_min_epi32(_mm512_max_epi32(y, lo), hi);
+                let dst = self.out.out.add(targets.wide[c] + first);
+                _mm512_mask_cvtepi32_storeu_epi8(dst.cast(), mask, y);
             }
         }
     }

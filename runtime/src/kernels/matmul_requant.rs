@@ -448,6 +448,101 @@ impl Resolved {
     }
 }
 
+/// The output of [`Resolved::matmul_requant_residual`]: column `c`'s rows at
+/// `out[map.offset(c)..]`, with its residual stream at
+/// `stream[stream_map.offset(c)..]`.
+#[derive(Debug)]
+pub struct ResidualOut<'a> {
+    /// The output.
+    pub out: &'a mut [i8],
+    /// Where its columns lie.
+    pub map: ColumnMap,
+    /// The rows' requantization.
+    pub scales: Scales<'a>,
+    /// The residual stream (one value per row) and where its columns lie.
+    pub stream: (&'a [i8], ColumnMap),
+    /// The stream's `(multiplier, shift)`.
+    pub stream_pair: (i32, i8),
+}
+
+impl Resolved {
+    /// The residual blocks of a batch as one product: for every column `c`
+    /// of `x`, `a = bias + m · x_c`, then `clamp(requant(a) +
+    /// requant(stream_c), −127, 127)` into `out`, as
+    /// [`Resolved::requant_residual_i8`] computes it. In the product's
+    /// registers where the kernel can (AVX-512 VNNI, packed, constants
+    /// prepared); otherwise through `acc` (`count · rows` words).
+    ///
+    /// # Panics
+    /// If a shape disagrees or a column of an input, bias, stream or
+    /// output is out of bounds.
+    #[inline]
+    #[allow(unsafe_code)]
+    pub fn matmul_requant_residual(
+        self,
+        m: Matrix<'_>,
+        x: Columns<'_>,
+        (bias, bias_map): (&[i32], ColumnMap),
+        out: ResidualOut<'_>,
+        acc: &mut [i32],
+    ) {
+        if x.len == 0 || x.count == 0 {
+            return;
+        }
+        assert!(m.w.len().is_multiple_of(x.len), "matmul_requant_residual: not whole rows");
+        let rows = m.w.len() / x.len;
+        let fits = |map: &ColumnMap, len: usize| map.end(x.count, rows).is_some_and(|e| e <= len);
+        assert!(
+            x.in_bounds()
+                && fits(&bias_map, bias.len())
+                && fits(&out.map, out.out.len())
+                && fits(&out.stream.1, out.stream.0.len())
+                && out.scales.pairs.len() == 2 * rows,
+            "matmul_requant_residual: a column is out of bounds or a shape disagrees"
+        );
+        #[cfg(all(feature = "alloc", target_arch = "x86_64"))]
+        if let (Int8Kernel::Avx512Vnni, Some(p), Some(prepared), true) = (
+            self.0,
+            m.packed,
+            out.scales.prepared.filter(|s| s.rows() == rows),
+            x.count >= FUSE_FROM,
+        ) {
+            assert!(p.rows() == rows && p.len() == x.len, "matmul_requant_residual: packed");
+            let raw = avx512vnni_packed_i8::OutResidual {
+                out: out.out.as_mut_ptr(),
+                map: out.map,
+                prepared,
+                stream: (out.stream.0.as_ptr(), out.stream.1),
+                stream_pair: out.stream_pair,
+            };
+            // Safety: resolved, so AVX-512 F/BW/VL/VNNI were detected (or
+            // enabled at compile time); every column of every buffer was
+            // checked above; `prepared` covers every row.
+            return unsafe {
+                avx512vnni_packed_i8::matmul_requant_residual(
+                    p,
+                    x.data,
+                    x.stride,
+                    x.count,
+                    bias.as_ptr(),
+                    bias_map,
+                    raw,
+                )
+            };
+        }
+        let acc = &mut acc[..x.count.checked_mul(rows).expect("matmul_requant_residual: scratch")];
+        for (c, a) in acc.chunks_exact_mut(rows).enumerate() {
+            a.copy_from_slice(&bias[bias_map.offset(c)..][..rows]);
+        }
+        self.matmul(acc, rows, m, x);
+        for (c, a) in acc.chunks_exact(rows).enumerate() {
+            let dst = &mut out.out[out.map.offset(c)..][..rows];
+            let stream = &out.stream.0[out.stream.1.offset(c)..][..rows];
+            self.requant_residual_i8(dst, a, out.scales.pairs, stream, out.stream_pair);
+        }
+    }
+}
+
 /// The packed kernel's outputs for `count` columns of `rows` rows, every
 /// bias, output and addend checked to lie in bounds (it reads and writes
 /// through pointers).
@@ -763,6 +858,63 @@ mod tests {
                     let packed = m.packed.is_some();
                     prop_assert_eq!(&got, &want, "{:?} (packed {}) gates", kernel, packed);
                     prop_assert_eq!(&got8, &want8, "{:?} (packed {}) narrow", kernel, packed);
+                }
+            }
+        }
+    }
+
+    proptest! {
+        /// A batch's residual blocks as one product against the generic
+        /// product and residual epilogue, on every kernel, packed or not,
+        /// constants prepared or not.
+        #[test]
+        fn every_residual_product_equals_product_then_residual(
+            rows in prop_oneof![Just(32usize), Just(16), 1usize..40],
+            n in prop_oneof![Just(32usize), 1usize..50],
+            lanes in 1usize..12,
+            small in any::<bool>(),
+            prepare in any::<bool>(),
+            seed in any::<u64>(),
+        ) {
+            let mut next = xorshift(seed);
+            let shrink = if small { 3 } else { 0 };
+            let w: Vec<i8> = (0..rows * n).map(|_| (next() as i8) >> shrink).collect();
+            let x: Vec<i8> = (0..lanes * n).map(|_| next() as i8).collect();
+            let bias: Vec<i32> = (0..rows).map(|_| next() as i32 >> if small { 14 } else { 2 }).collect();
+            let pairs: Vec<i32> = (0..rows).flat_map(|_| scaled_down_if(true, pair_from(next()))).collect();
+            // Streams lanes apart, as windows in each lane's state.
+            let stream_map = ColumnMap::contiguous(rows + 9);
+            let stream: Vec<i8> = (0..lanes * (rows + 9)).map(|_| next() as i8).collect();
+            let stream_pair = (next() as i32 | 1 << 30, (next() % 8) as i8 - 4);
+            let out_map = ColumnMap::contiguous(rows + 1);
+            let mut want = vec![3i8; lanes * (rows + 1)];
+            for c in 0..lanes {
+                let mut a = bias.clone();
+                generic::matvec_i8(&mut a, &w, &x[c * n..][..n]);
+                let s = &stream[stream_map.offset(c)..][..rows];
+                generic::requant_residual_i8(&mut want[out_map.offset(c)..][..rows], &a, &pairs, s, stream_pair);
+            }
+            #[cfg(target_arch = "x86_64")]
+            let packed = PackedI8::pack(&w, rows);
+            #[cfg(target_arch = "x86_64")]
+            let matrices = [Matrix::row_major(&w), Matrix { w: &w, packed: Some(&packed) }];
+            #[cfg(not(target_arch = "x86_64"))]
+            let matrices = [Matrix::row_major(&w)];
+            let prepared = prepared_if(prepare, &pairs);
+            for kernel in Int8Kernel::available().filter_map(Int8Kernel::resolve) {
+                for m in &matrices {
+                    let mut got = vec![3i8; want.len()];
+                    let out = ResidualOut {
+                        out: &mut got,
+                        map: out_map,
+                        scales: Scales { pairs: &pairs, prepared: prepared.as_ref() },
+                        stream: (&stream, stream_map),
+                        stream_pair,
+                    };
+                    let cols = Columns { data: &x, stride: n, len: n, count: lanes };
+                    let mut acc = vec![0i32; lanes * rows];
+                    kernel.matmul_requant_residual(*m, cols, (&bias, ColumnMap::contiguous(0)), out, &mut acc);
+                    prop_assert_eq!(&got, &want, "{:?} (packed {})", kernel, m.packed.is_some());
                 }
             }
         }

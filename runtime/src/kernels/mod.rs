@@ -54,7 +54,7 @@ use core::sync::atomic::{AtomicU8, Ordering};
 pub use float::{FloatKernel, ResolvedFloat};
 pub use gated_step::{GatedStep, Residual, StepScratch};
 pub use head::Head;
-pub use matmul_requant::{ColumnMap, Gated, Narrow, Piece, Wide};
+pub use matmul_requant::{ColumnMap, Gated, Narrow, Piece, ResidualOut, Wide};
 
 /// Weights packed in a kernel's own reading order: on x86_64 hosts, the
 /// AVX-512 VNNI kernel's 16-row blocks.

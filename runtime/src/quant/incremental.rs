@@ -15,8 +15,8 @@ use super::{PRE_MAX, PRE_MIN, UNIT_SCALE};
 use crate::arch::Arch;
 use crate::error::Error;
 use crate::kernels::{
-    ColumnMap, Columns, Gated, GatedStep, Head, Narrow, Piece, Residual, Resolved, StepScratch,
-    Wide,
+    ColumnMap, Columns, Gated, GatedStep, Head, Narrow, Piece, Residual, ResidualOut, Resolved,
+    StepScratch, Wide,
 };
 use crate::params::TensorKind;
 use crate::raster::{check_buffer, columns_inside, shift_window, take, Network, Raster, Sealed};
@@ -234,31 +234,28 @@ impl GatedInt8<'_, '_> {
     }
 
     /// Layer `l`'s residual block for every lane of a batch, from the
-    /// lanes' gates: one product for all lanes, then each lane's residual.
+    /// lanes' gates: one product for all lanes, each lane's residual
+    /// stream added in its epilogue.
     fn residual_batch(&mut self, l: usize) {
         let arch = *self.weights.arch();
         let p = arch.channels;
         let layout = self.layout;
-        let acc_n = acc_len(&arch);
         let window_len = (arch.radius_of(1) + 1) * p;
         let layer = self.weights.layer(l);
         let (ow, ob) = (layer.matrix(TensorKind::OutWeight), layer.bias(TensorKind::OutBias));
-        let out_mult = layer.requant(RequantPoint::Out);
         let res = layer.requant(RequantPoint::Residual).get(0);
-        let res_pair = (res.multiplier, res.shift);
-        for b in 0..self.lanes {
-            self.acc[b * acc_n..][..p].copy_from_slice(ob);
-        }
+        // Lane b's stream: the newest position of its window of layer l - 1.
+        let stream = &self.left_windows[(l - 1) * window_len + window_len - p..];
+        let out = ResidualOut {
+            out: &mut *self.top,
+            map: ColumnMap::contiguous(p),
+            scales: layer.requant(RequantPoint::Out).scales(),
+            stream: (stream, ColumnMap::contiguous(layout.left_windows)),
+            stream_pair: (res.multiplier, res.shift),
+        };
         let gated = Columns { data: self.gated, stride: p, len: p, count: self.lanes };
-        self.kernel.matmul(self.acc, acc_n, ow, gated);
-        for b in 0..self.lanes {
-            let window =
-                &self.left_windows[b * layout.left_windows + (l - 1) * window_len..][..window_len];
-            let residual = &window[window_len - p..];
-            let out = &self.acc[b * acc_n..][..p];
-            let top = &mut self.top[b * p..][..p];
-            self.kernel.requant_residual_i8(top, out, out_mult.pairs(), residual, res_pair);
-        }
+        let bias = (ob, ColumnMap::contiguous(0));
+        self.kernel.matmul_requant_residual(ow, gated, bias, out, self.acc);
     }
 }
 
