@@ -87,6 +87,39 @@ impl Params {
     }
 }
 
+/// The residual stream's term `requantize(stream, multiplier, shift)` of
+/// sixteen rows at once (one pair for every row), as the residual epilogues
+/// add it to the requantized accumulator.
+#[derive(Clone, Copy)]
+pub(super) struct StreamTerm {
+    /// The pair in every int64 lane, laid out as a stored pair.
+    pair: __m512i,
+    params: Params,
+}
+
+impl StreamTerm {
+    /// The term of the stream's `(multiplier, shift)`.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    pub(super) fn of((multiplier, shift): (i32, i8)) -> StreamTerm {
+        let pair = _mm512_set1_epi64((i64::from(shift) << 32) | i64::from(multiplier as u32));
+        StreamTerm { pair, params: Params::of(pair) }
+    }
+
+    /// The term of the sixteen int32 lanes of `stream`, within int32 and
+    /// then within ±1.5 · 2^30: any value beyond that plus a requantized
+    /// accumulator within ±2^30 is beyond ±127 either way, and the sum of
+    /// the two then fits int32.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    pub(super) fn apply(&self, stream: __m512i) -> __m512i {
+        // In the low words of int64 lanes: rows 0, 2, … and rows 1, 3, …
+        let even = clamp(self.params.apply(stream), -(3 << 29), 3 << 29);
+        let odd = clamp(self.params.apply(_mm512_srli_epi64::<32>(stream)), -(3 << 29), 3 << 29);
+        _mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64::<32>(odd))
+    }
+}
+
 /// Sixteen rows' requantization on int32 lanes, for rows whose right
 /// shift is 33 or more (every per-channel point of a trained model: their
 /// scales are below 1/4). Then `(a · m + 2^(R−1)) >> R` equals
@@ -324,14 +357,7 @@ pub unsafe fn requant_residual_i8(
     (res_multiplier, res_shift): (i32, i8),
 ) {
     debug_assert!(out.len() == acc.len() && pairs.len() == 2 * acc.len() && res.len() == acc.len());
-    // One pair for every lane, laid out as a stored pair.
-    let res_pair =
-        _mm512_set1_epi64((i64::from(res_shift) << 32) | i64::from(res_multiplier as u32));
-    let res_params = Params::of(res_pair);
-    // The residual term within int32, then within ±1.5 · 2^30: any value
-    // beyond that plus a term within ±2^30 is beyond ±127 either way, and
-    // the sum of the two then fits int32.
-    let res_term = |r: __m512i| clamp(res_params.apply(r), -(3 << 29), 3 << 29);
+    let term = StreamTerm::of((res_multiplier, res_shift));
     let mut i = 0;
     while i < acc.len() {
         let m16 = lanes16(acc.len() - i);
@@ -341,10 +367,7 @@ pub unsafe fn requant_residual_i8(
             // Safety: as above.
             unsafe {
                 let r = _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m16, res.as_ptr().add(i)));
-                // The residual's int8 values in the low words of int64 lanes:
-                // rows 0, 2, … and rows 1, 3, …
-                let (even, odd) = (res_term(r), res_term(_mm512_srli_epi64::<32>(r)));
-                let res16 = _mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64::<32>(odd));
+                let res16 = term.apply(r);
                 let a = if m16 == u16::MAX {
                     // Unmasked, to take the product's sums from the store
                     // buffer.
@@ -366,7 +389,7 @@ pub unsafe fn requant_residual_i8(
         // Safety: as in `requant_i8`; `res` is as long as `acc`.
         unsafe {
             let r = _mm512_cvtepi8_epi64(_mm_maskz_loadu_epi8(m.into(), res.as_ptr().add(i)));
-            let sum = _mm512_add_epi64(requantize8(r, res_pair), group(acc, pairs, i, m));
+            let sum = _mm512_add_epi64(requantize8(r, term.pair), group(acc, pairs, i, m));
             let y = clamp(sum, -127, 127);
             _mm512_mask_cvtepi64_storeu_epi8(out.as_mut_ptr().add(i).cast(), m, y);
         }

@@ -122,6 +122,23 @@ pub(super) fn gate32(t: &Tables, a: __m512i, b: __m512i) -> __m512i {
     _mm512_srai_epi16::<8>(_mm512_add_epi16(_mm512_mullo_epi16(tanh, sigmoid), c128))
 }
 
+/// Gate inputs `pre[first .. first + count]` (one or two blocks of 16
+/// int32 lanes) as the int16 lanes [`gate32`] reads.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw")]
+pub(super) fn gate_lanes<const RB: usize>(
+    pre: &[__m512i; RB],
+    first: usize,
+    count: usize,
+) -> __m512i {
+    let low = _mm512_zextsi256_si512(_mm512_cvtepi32_epi16(pre[first]));
+    if count == 1 {
+        low
+    } else {
+        _mm512_inserti64x4::<1>(low, _mm512_cvtepi32_epi16(pre[first + 1]))
+    }
+}
+
 /// The mask of the first `min(left, 32)` lanes.
 #[inline]
 fn lanes32(left: usize) -> __mmask32 {

@@ -21,8 +21,8 @@
 
 use core::arch::x86_64::*;
 
-use super::avx512_requant_s32::{clamp, Params};
-use super::avx512vbmi_gate_s16_s8::{gate32, Tables};
+use super::avx512_requant_s32::StreamTerm;
+use super::avx512vbmi_gate_s16_s8::{gate32, gate_lanes, Tables};
 use super::avx512vnni_packed_i8::{step as product_step, PackedI8};
 use super::gated_step::GatedStep;
 use super::{PreparedScales, Scales};
@@ -112,8 +112,7 @@ unsafe fn fused<const PB: usize, const RB: usize, const G: usize>(
             *v = _mm512_min_epi32(_mm512_max_epi32(y, lo), hi);
         }
         let gate_mask: __mmask32 = if PB == 1 { 0xFFFF } else { u32::MAX };
-        let (tanh_in, sigmoid_in) =
-            (gate_inputs::<PB, RB>(&pre, 0), gate_inputs::<PB, RB>(&pre, PB));
+        let (tanh_in, sigmoid_in) = (gate_lanes(&pre, 0, PB), gate_lanes(&pre, PB, PB));
         let gated = _mm512_maskz_mov_epi16(gate_mask, gate32(&Tables::load(), tanh_in, sigmoid_in));
         let Some(((r, weights), out_fast)) = residual.zip(out_fast) else {
             _mm512_mask_cvtepi16_storeu_epi8(out.as_mut_ptr().cast(), gate_mask, gated);
@@ -130,18 +129,11 @@ unsafe fn fused<const PB: usize, const RB: usize, const G: usize>(
         }
         let total = _mm512_reduce_add_epi32(_mm512_madd_epi16(gated, _mm512_set1_epi16(1)));
         let corr = _mm512_set1_epi32(total.wrapping_mul(128));
-        // The stream's term, within int32, then within ±1.5 · 2^30 (see
-        // `avx512_requant_s32::requant_residual_i8`): in int64 lanes, rows
-        // 0, 2, … and rows 1, 3, …
-        let (multiplier, shift) = r.stream_pair;
-        let stream_params =
-            Params::of(_mm512_set1_epi64((i64::from(shift) << 32) | i64::from(multiplier as u32)));
+        let term = StreamTerm::of(r.stream_pair);
         for b in 0..PB {
             let fast = out_fast.block(b);
             let s = _mm512_cvtepi8_epi32(_mm_loadu_si128(r.stream.as_ptr().add(16 * b).cast()));
-            let even = stream_term(&stream_params, s);
-            let odd = stream_term(&stream_params, _mm512_srli_epi64::<32>(s));
-            let stream = _mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64::<32>(odd));
+            let stream = term.apply(s);
             let mut a = acc[0][b][0];
             for set in &acc[1..] {
                 a = _mm512_add_epi32(a, set[b][0]);
@@ -156,27 +148,6 @@ unsafe fn fused<const PB: usize, const RB: usize, const G: usize>(
         }
         true
     }
-}
-
-/// Gate inputs `first .. first + PB` (16 channels each, int32 lanes) as
-/// the int16 lanes [`gate32`] reads.
-#[inline]
-#[target_feature(enable = "avx512f,avx512bw")]
-fn gate_inputs<const PB: usize, const RB: usize>(pre: &[__m512i; RB], first: usize) -> __m512i {
-    let low = _mm512_zextsi256_si512(_mm512_cvtepi32_epi16(pre[first]));
-    if PB == 1 {
-        low
-    } else {
-        _mm512_inserti64x4::<1>(low, _mm512_cvtepi32_epi16(pre[first + 1]))
-    }
-}
-
-/// The residual stream's term in int64 lanes, within int32, then within
-/// ±1.5 · 2^30 (see `avx512_requant_s32::requant_residual_i8`).
-#[inline]
-#[target_feature(enable = "avx512f")]
-fn stream_term(params: &Params, v: __m512i) -> __m512i {
-    clamp(params.apply(v), -(3 << 29), 3 << 29)
 }
 
 /// The sums `w · x` (biased weights, not yet corrected) of the `16 · RB`

@@ -30,8 +30,8 @@
 use alloc::vec::Vec;
 use core::arch::x86_64::*;
 
-use super::avx512_requant_s32::{clamp, Fast, Params, PreparedScales};
-use super::avx512vbmi_gate_s16_s8::{gate32, Tables};
+use super::avx512_requant_s32::{clamp, Fast, Params, PreparedScales, StreamTerm};
+use super::avx512vbmi_gate_s16_s8::{gate32, gate_lanes, Tables};
 use super::avxvnni_matvec_i8::bias_correction;
 use super::ColumnMap;
 use crate::quant::{PRE_MAX, PRE_MIN};
@@ -311,10 +311,8 @@ pub unsafe fn matmul_requant_residual(
     bias_map: ColumnMap,
     out: OutResidual,
 ) {
-    let (multiplier, shift) = out.stream_pair;
-    let pair = (i64::from(shift) << 32) | i64::from(multiplier as u32);
-    let stream_params = Params::of(_mm512_set1_epi64(pair));
-    let mut epilogue = ResidualRequant { bias, bias_map, out, stream_params };
+    let term = StreamTerm::of(out.stream_pair);
+    let mut epilogue = ResidualRequant { bias, bias_map, out, term };
     // Safety: the caller's features and bounds.
     unsafe { product(p, &Piece::whole(x, x_stride, p.len), cols, &mut epilogue) }
 }
@@ -730,23 +728,46 @@ impl Epilogue for Requant {
                     }
                 }
             }
-            if let Some(o) = self.narrow {
-                if let Some(fast) = fast_rows(o.prepared, o.pairs, first, mask) {
-                    let (lo, hi) = (_mm512_set1_epi32(o.lo.into()), _mm512_set1_epi32(o.hi.into()));
-                    for (c, a) in acc.iter().enumerate() {
-                        let r = _mm512_min_epi32(_mm512_max_epi32(fast.apply(*a), lo), hi);
-                        let dst = o.out.add(targets.narrow[c] + first);
-                        _mm512_mask_cvtepi32_storeu_epi8(dst.cast(), mask, r);
-                    }
-                } else {
-                    let params = Params::rows16(o.pairs, first, halves);
-                    for (c, a) in acc.iter().enumerate() {
-                        for (h, a64) in widen(*a).iter().enumerate() {
-                            let r = clamp(params[h].apply(*a64), i64::from(o.lo), i64::from(o.hi));
-                            let dst = o.out.add(targets.narrow[c] + first + 8 * h);
-                            _mm512_mask_cvtepi64_storeu_epi8(dst.cast(), halves[h], r);
-                        }
-                    }
+            if let Some(o) = &self.narrow {
+                narrow_block(o, &targets.narrow, first, mask, &acc);
+            }
+        }
+    }
+}
+
+/// Rows `first .. first + 16` (the real ones under `mask`) of the columns
+/// at `at` into the int8 output `o`: `clamp(requant(a), lo, hi)` of each
+/// column's accumulators `acc`.
+///
+/// # Safety
+/// AVX-512F/BW/VL; those rows of those columns in bounds of the output
+/// and (two words each) of the pairs, the prepared constants if any live.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+unsafe fn narrow_block<const C: usize>(
+    o: &Out8,
+    at: &[usize; C],
+    first: usize,
+    mask: __mmask16,
+    acc: &[__m512i; C],
+) {
+    // Safety (this function): the caller's bounds.
+    unsafe {
+        if let Some(fast) = fast_rows(o.prepared, o.pairs, first, mask) {
+            let (lo, hi) = (_mm512_set1_epi32(o.lo.into()), _mm512_set1_epi32(o.hi.into()));
+            for (c, a) in acc.iter().enumerate() {
+                let r = _mm512_min_epi32(_mm512_max_epi32(fast.apply(*a), lo), hi);
+                let dst = o.out.add(at[c] + first);
+                _mm512_mask_cvtepi32_storeu_epi8(dst.cast(), mask, r);
+            }
+        } else {
+            let halves = [mask as u8, (mask >> 8) as u8];
+            let params = Params::rows16(o.pairs, first, halves);
+            for (c, a) in acc.iter().enumerate() {
+                for (h, a64) in widen(*a).iter().enumerate() {
+                    let r = clamp(params[h].apply(*a64), i64::from(o.lo), i64::from(o.hi));
+                    let dst = o.out.add(at[c] + first + 8 * h);
+                    _mm512_mask_cvtepi64_storeu_epi8(dst.cast(), halves[h], r);
                 }
             }
         }
@@ -758,7 +779,7 @@ struct ResidualRequant {
     bias: *const i32,
     bias_map: ColumnMap,
     out: OutResidual,
-    stream_params: Params,
+    term: StreamTerm,
 }
 
 impl Epilogue for ResidualRequant {
@@ -793,13 +814,7 @@ impl Epilogue for ResidualRequant {
                 let a = _mm512_add_epi32(*sum, a);
                 let at = self.out.stream.0.add(targets.add[c] + first);
                 let s = _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(mask, at));
-                // The stream's term in int64 lanes, within int32, then within
-                // ±1.5 · 2^30 (see `avx512_requant_s32::requant_residual_i8`):
-                // rows 0, 2, … and rows 1, 3, …
-                let even = clamp(self.stream_params.apply(s), -(3 << 29), 3 << 29);
-                let odd = _mm512_srli_epi64::<32>(s);
-                let odd = clamp(self.stream_params.apply(odd), -(3 << 29), 3 << 29);
-                let stream = _mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64::<32>(odd));
+                let stream = self.term.apply(s);
                 let y = _mm512_add_epi32(stream, fast.apply(a));
                 let y = _mm512_min_epi32(_mm512_max_epi32(y, lo), hi);
                 let dst = self.out.out.add(targets.wide[c] + first);
@@ -868,31 +883,25 @@ impl Epilogue for GateRequant {
             let tables = Tables::load();
             let (lo, hi) = (_mm512_set1_epi32(PRE_MIN), _mm512_set1_epi32(PRE_MAX));
             let gate_mask: __mmask32 = if half == 1 { 0xFFFF } else { u32::MAX };
-            // (Column c indexes the sums of every block, the targets and
-            // the outputs alike.)
-            #[allow(clippy::needless_range_loop)]
-            for c in 0..C {
-                let mut acc = [_mm512_setzero_si512(); RB];
-                for (r, a) in acc.iter_mut().enumerate() {
+            // Every block's accumulators, `bias + sum`, and the narrow
+            // output block by block, as `Requant` does.
+            let mut accs = [[_mm512_setzero_si512(); C]; RB];
+            for (r, block) in accs.iter_mut().enumerate() {
+                for (c, a) in block.iter_mut().enumerate() {
                     let bias = _mm512_loadu_si512(self.bias.add(targets.first[c] + 16 * r).cast());
                     *a = _mm512_add_epi32(sums[r][c], bias);
                 }
-                if let Some(o) = self.narrow {
-                    for (r, a) in acc.iter().enumerate() {
-                        let first = 16 * r;
-                        if let Some(f) = fast_rows(o.prepared, o.pairs, first, u16::MAX) {
-                            let v = _mm512_max_epi32(f.apply(*a), _mm512_set1_epi32(o.lo.into()));
-                            let v = _mm512_min_epi32(v, _mm512_set1_epi32(o.hi.into()));
-                            let dst = o.out.add(targets.narrow[c] + first);
-                            _mm_storeu_si128(dst.cast(), _mm512_cvtepi32_epi8(v));
-                        } else {
-                            narrow_wide(&o, targets.narrow[c], first, *a);
-                        }
-                    }
+                if let Some(o) = &self.narrow {
+                    narrow_block(o, &targets.narrow, 16 * r, u16::MAX, block);
                 }
+            }
+            // (Column c indexes every block's accumulators, the targets and
+            // the outputs alike.)
+            #[allow(clippy::needless_range_loop)]
+            for c in 0..C {
                 let mut pre = [_mm512_setzero_si512(); RB];
                 for (r, v) in pre.iter_mut().enumerate() {
-                    let mut y = fast[r].apply(acc[r]);
+                    let mut y = fast[r].apply(accs[r][c]);
                     if let Some((add, _)) = self.gate.add {
                         // Within ±2^30 plus an int16: no wrap.
                         let at = add.add(targets.add[c] + 16 * r);
@@ -904,43 +913,11 @@ impl Epilogue for GateRequant {
                     *v = _mm512_min_epi32(_mm512_max_epi32(y, lo), hi);
                 }
                 // Channels c (tanh) and p + c (sigmoid) meet in one int16 lane.
-                let (a, b) = (int16_pair(&pre, 0, half), int16_pair(&pre, half, half));
+                let (a, b) = (gate_lanes(&pre, 0, half), gate_lanes(&pre, half, half));
                 let gated = gate32(&tables, a, b);
                 let dst = self.gate.out.add(targets.wide[c]);
                 _mm512_mask_cvtepi16_storeu_epi8(dst.cast(), gate_mask, gated);
             }
-        }
-    }
-}
-
-/// Gate inputs `pre[first .. first + count]` (one or two blocks of 16
-/// int32 lanes) as the int16 lanes [`gate32`] reads.
-#[inline]
-#[target_feature(enable = "avx512f,avx512bw")]
-fn int16_pair<const RB: usize>(pre: &[__m512i; RB], first: usize, count: usize) -> __m512i {
-    let low = _mm512_zextsi256_si512(_mm512_cvtepi32_epi16(pre[first]));
-    if count == 1 {
-        low
-    } else {
-        _mm512_inserti64x4::<1>(low, _mm512_cvtepi32_epi16(pre[first + 1]))
-    }
-}
-
-/// Rows `first .. first + 16` of one column into `o` the int64 way (rows
-/// with a right shift under 33), as [`Requant::block`] does.
-///
-/// # Safety
-/// AVX-512F/BW/VL; those rows in bounds of the pairs and the output.
-#[inline]
-#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
-unsafe fn narrow_wide(o: &Out8, at: usize, first: usize, a: __m512i) {
-    // Safety: the caller's bounds.
-    unsafe {
-        let params = Params::rows16(o.pairs, first, [u8::MAX; 2]);
-        for (h, a64) in widen(a).iter().enumerate() {
-            let r = clamp(params[h].apply(*a64), i64::from(o.lo), i64::from(o.hi));
-            let dst = o.out.add(at + first + 8 * h);
-            _mm512_mask_cvtepi64_storeu_epi8(dst.cast(), u8::MAX, r);
         }
     }
 }

@@ -276,15 +276,33 @@ impl Resolved {
                 )
             };
         }
-        let window = &mut window[..count.checked_mul(n).expect("matmul_requant_pieces: window")];
-        for (c, v) in window.chunks_exact_mut(n).enumerate() {
-            let (first, second) = v.split_at_mut(pieces[0].len);
-            first.copy_from_slice(pieces[0].get(c));
-            second.copy_from_slice(pieces[1].get(c));
-        }
-        let x = Columns { data: window, stride: n, len: n, count };
+        let x = gather_pieces(&pieces, count, window);
         self.matmul_requant(m, x, (bias, bias_map), wide, narrow, acc);
     }
+}
+
+/// The `count` vectors of `pieces` as [`Columns`]: in place where there is
+/// one piece evenly spaced, else each vector's pieces copied one after the
+/// other into `window`.
+///
+/// # Panics
+/// If `window` is shorter than `count` vectors when they are copied.
+fn gather_pieces<'a>(pieces: &[Piece<'a>], count: usize, window: &'a mut [i8]) -> Columns<'a> {
+    let n: usize = pieces.iter().map(|p| p.len).sum();
+    if let [one] = pieces {
+        if one.map.lanes <= 1 {
+            return Columns { data: one.data, stride: one.map.step, len: n, count };
+        }
+    }
+    let window = &mut window[..count.checked_mul(n).expect("gather_pieces: window")];
+    for (c, v) in window.chunks_exact_mut(n).enumerate() {
+        let mut at = 0;
+        for piece in pieces {
+            v[at..at + piece.len].copy_from_slice(piece.get(c));
+            at += piece.len;
+        }
+    }
+    Columns { data: window, stride: n, len: n, count }
 }
 
 /// The gated output of [`Resolved::matmul_requant_gate`]: column `c`'s `p`
@@ -411,36 +429,8 @@ impl Resolved {
             lo: PRE_MIN as i16,
             hi: PRE_MAX as i16,
         });
-        match pieces {
-            [one] => {
-                let x = Columns { data: one.data, stride: 0, len: one.len, count: 0 };
-                // A piece's columns may be lanes and positions apart: as
-                // Columns only where they are evenly spaced.
-                if one.map.lanes <= 1 {
-                    let x = Columns { stride: one.map.step, count, ..x };
-                    self.matmul_requant(m, x, (bias, bias_map), wide, narrow, acc);
-                } else {
-                    let window = &mut window[..count * n];
-                    for (c, v) in window.chunks_exact_mut(n).enumerate() {
-                        v.copy_from_slice(one.get(c));
-                    }
-                    let x = Columns { data: window, stride: n, len: n, count };
-                    self.matmul_requant(m, x, (bias, bias_map), wide, narrow, acc);
-                }
-            }
-            [first, second] => {
-                let scratch = (acc, window);
-                self.matmul_requant_pieces(
-                    m,
-                    ([*first, *second], count),
-                    (bias, bias_map),
-                    wide,
-                    narrow,
-                    scratch,
-                );
-            }
-            _ => unreachable!(),
-        }
+        let x = gather_pieces(pieces, count, window);
+        self.matmul_requant(m, x, (bias, bias_map), wide, narrow, acc);
         for c in 0..count {
             let out = &mut gated.out[gated.map.offset(c)..][..p];
             self.gate_i8(out, &pre[c * rows..][..rows]);
