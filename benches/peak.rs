@@ -12,6 +12,12 @@
 //!   registers, no memory traffic: the core's int8 MAC ceiling, to divide a
 //!   kernel's or a digit's GMAC/s by.
 //!
+//! - `int8_peak/amx_tdpbssd` (Linux, CPUs with AMX-INT8): four independent
+//!   `tdpbssd` tile products (16 × 16 outputs × 64 inputs, 16,384 MACs
+//!   each) in a 2 × 2 blocking of the eight tiles: the core's int8 ceiling
+//!   for products of at least 16 columns, which a batch-1 matvec (one
+//!   column) cannot use.
+//!
 //! - `gated_step/<kernel>/<how>`: nine dependent gated steps (32 channels,
 //!   the left kernel over two positions, the residual block), each one's
 //!   output the next one's input as in a pixel: the latency a pixel's
@@ -143,6 +149,84 @@ mod int8_peak {
     }
 }
 
+/// AMX-INT8 through inline assembly (its intrinsics are not stable).
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+#[allow(unsafe_code)]
+mod amx_peak {
+    use core::arch::asm;
+
+    pub const ITERS: usize = 20_000;
+    /// Tile products per iteration (accumulators `tmm0..tmm3`).
+    pub const PRODUCTS: usize = 4;
+    /// MACs of one `tdpbssd` of 16 × 64 by 64 × 16 bytes.
+    pub const MACS: u64 = 16 * 16 * 64;
+
+    /// Whether CPUID reports AMX-TILE and AMX-INT8 and Linux lets this
+    /// process use the tile data (`arch_prctl(ARCH_REQ_XCOMP_PERM,
+    /// XFEATURE_XTILEDATA)`, which Linux requires once per process).
+    pub fn available() -> bool {
+        // Safety: CPUID leaf 7 exists on every x86_64 CPU with AVX-512,
+        // and where it does not the bits read as 0.
+        let edx = core::arch::x86_64::__cpuid_count(7, 0).edx;
+        if edx & (3 << 24) != 3 << 24 {
+            return false;
+        }
+        let (arch_prctl, req_xcomp_perm, xtiledata) = (158i64, 0x1023i64, 18i64);
+        let ret: i64;
+        // Safety: a plain system call; it changes only this process's
+        // permission to use the tile state.
+        unsafe {
+            asm!("syscall", inlateout("rax") arch_prctl => ret, in("rdi") req_xcomp_perm,
+                 in("rsi") xtiledata, lateout("rcx") _, lateout("r11") _, options(nostack));
+        }
+        ret == 0
+    }
+
+    #[repr(C, align(64))]
+    struct Aligned<const N: usize>([u8; N]);
+
+    /// `ITERS · PRODUCTS` tile products of bytes `a` and `b`; returns
+    /// one output of the first accumulator (`ITERS · 64 · a · b`).
+    ///
+    /// # Safety
+    /// [`available`] returned true.
+    pub unsafe fn tdpbssd(a: i8, b: i8) -> i32 {
+        // Palette 1, eight tiles of 16 rows of 64 bytes.
+        let mut config = Aligned([0u8; 64]);
+        config.0[0] = 1;
+        for t in 0..8 {
+            config.0[16 + 2 * t] = 64;
+            config.0[48 + t] = 16;
+        }
+        let (ta, tb) = (Aligned([a as u8; 1024]), Aligned([b as u8; 1024]));
+        let mut out = Aligned([0u8; 1024]);
+        // Safety: the caller's AMX; every tile address is 1,024 readable
+        // (or, for the store, writable) bytes at a stride of 64.
+        unsafe {
+            asm!("ldtilecfg [{}]", in(reg) config.0.as_ptr(), options(nostack));
+            asm!(
+                "tileloadd tmm4, [{a} + {s}*1]", "tileloadd tmm5, [{b} + {s}*1]",
+                "tileloadd tmm6, [{a} + {s}*1]", "tileloadd tmm7, [{b} + {s}*1]",
+                "tilezero tmm0", "tilezero tmm1", "tilezero tmm2", "tilezero tmm3",
+                a = in(reg) ta.0.as_ptr(), b = in(reg) tb.0.as_ptr(), s = in(reg) 64usize,
+                options(nostack),
+            );
+            for _ in 0..ITERS {
+                asm!(
+                    "tdpbssd tmm0, tmm4, tmm5",
+                    "tdpbssd tmm1, tmm4, tmm7",
+                    "tdpbssd tmm2, tmm6, tmm5",
+                    "tdpbssd tmm3, tmm6, tmm7",
+                    options(nostack),
+                );
+            }
+            asm!("tilestored [{o} + {s}*1], tmm0", "tilerelease",
+                 o = in(reg) out.0.as_mut_ptr(), s = in(reg) 64usize, options(nostack));
+        }
+        i32::from_le_bytes([out.0[0], out.0[1], out.0[2], out.0[3]])
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
 fn peaks(c: &mut Criterion) {
@@ -162,6 +246,19 @@ fn peaks(c: &mut Criterion) {
                 b.iter(|| unsafe { vnni_256(black_box(3), black_box(-5)) })
             });
         }
+    }
+    #[cfg(target_os = "linux")]
+    if amx_peak::available() {
+        use amx_peak::*;
+        // The sums are exact: a wrong product would show here.
+        // Safety: AMX detected and permitted.
+        let one = unsafe { tdpbssd(3, -5) };
+        assert_eq!(one, ITERS as i32 * 64 * -15, "tdpbssd sums");
+        group.throughput(Throughput::Elements((ITERS * PRODUCTS) as u64 * MACS));
+        // Safety: as above.
+        group.bench_function("amx_tdpbssd", |b| {
+            b.iter(|| unsafe { tdpbssd(black_box(3), black_box(-5)) })
+        });
     }
     group.finish();
 }
