@@ -93,12 +93,14 @@ fn kernels(c: &mut Criterion) {
         });
     }
     #[cfg(target_arch = "x86_64")]
-    if let Some(vnni) = Int8Kernel::Avx512Vnni.resolve() {
+    for kernel in
+        [Int8Kernel::Avx512Vnni, Int8Kernel::Amx].into_iter().filter_map(Int8Kernel::resolve)
+    {
         let packed = pixelcnn_runtime::kernels::PackedI8::pack(&w, rows);
         let m = Matrix { w: &w, packed: Some(&packed) };
-        group.bench_function("avx512-vnni-packed/64x192x28", |b| {
+        group.bench_function(format!("{}-packed/64x192x28", kernel.kernel().name()), |b| {
             b.iter(|| {
-                vnni.matmul(&mut outs, rows, black_box(m), black_box(cols));
+                kernel.matmul(&mut outs, rows, black_box(m), black_box(cols));
                 black_box(&outs);
             });
         });

@@ -32,11 +32,22 @@ def main():
     edges = {m: set() for m in modules}
     for module, path in modules.items():
         parent = module.rsplit("::", 1)[0] if "::" in module else "crate"
-        for line in path.read_text().splitlines():
-            code = line.split("//", 1)[0]
-            for m in re.finditer(r"\b(crate|super)((?:::\w+)+)", code):
-                base = [] if m.group(1) == "crate" else ([] if parent == "crate" else parent.split("::"))
-                names = base + m.group(2).strip(":").split("::")
+        code = "\n".join(line.split("//", 1)[0] for line in path.read_text().splitlines())
+        # Grouped imports (`super::{a, b::c}`) as one path per item.
+        paths = []
+        for m in re.finditer(r"\b(crate|super)((?:::\w+)*)::\{([^{}]*)\}", code):
+            for item in m.group(3).split(","):
+                item = item.strip().split(" as ")[0].strip()
+                if re.fullmatch(r"\w+(?:::\w+)*|\*", item) and item not in ("self", "*"):
+                    paths.append((m.group(1), m.group(2) + "::" + item))
+                elif item == "self" and m.group(2):
+                    paths.append((m.group(1), m.group(2)))
+        for m in re.finditer(r"\b(crate|super)((?:::\w+)+)", code):
+            paths.append((m.group(1), m.group(2)))
+        for root, rest in paths:
+            if True:
+                base = [] if root == "crate" else ([] if parent == "crate" else parent.split("::"))
+                names = base + rest.strip(":").split("::")
                 # The longest prefix that is a module of ours.
                 for n in range(len(names), 0, -1):
                     target = "::".join(names[:n])

@@ -282,8 +282,8 @@ pub struct BenchArgs {
     #[arg(long)]
     pub baseline_onnx: Option<PathBuf>,
     /// Kernel to use instead of the fastest one: int8 (generic, arm-dsp,
-    /// avx2, avx-vnni, avx512-vnni-256, avx512-vnni, neon, neon-dotprod) or
-    /// float (portable, avx, neon-float, neon-fp16); every one gives the
+    /// avx2, avx-vnni, avx512-vnni-256, avx512-vnni, amx, neon, neon-dotprod)
+    /// or float (portable, avx, neon-float, neon-fp16); every one gives the
     /// same bits but neon-fp16, which computes f16 models in f16.
     #[arg(long)]
     pub kernel: Option<String>,

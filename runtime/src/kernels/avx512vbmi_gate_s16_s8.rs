@@ -126,6 +126,7 @@ pub(super) fn gate32(t: &Tables, a: __m512i, b: __m512i) -> __m512i {
 /// int32 lanes) as the int16 lanes [`gate32`] reads.
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw")]
+#[cfg_attr(not(feature = "alloc"), allow(dead_code))]
 pub(super) fn gate_lanes<const RB: usize>(
     pre: &[__m512i; RB],
     first: usize,

@@ -24,7 +24,7 @@ use core::arch::x86_64::*;
 use super::avx512_requant_s32::StreamTerm;
 use super::avx512vbmi_gate_s16_s8::{gate32, gate_lanes, Tables};
 use super::avx512vnni_packed_i8::{step as product_step, PackedI8};
-use super::gated_step::GatedStep;
+use super::GatedStep;
 use super::{PreparedScales, Scales};
 use crate::quant::{PRE_MAX, PRE_MIN};
 

@@ -16,7 +16,7 @@ use core::arch::x86_64::*;
 
 use super::avx512vnni_gated_step_i8::{load32, prepared_rows, product};
 use super::avx512vnni_packed_i8::step as product_step;
-use super::head::Head;
+use super::Head;
 
 /// The fused head, or `false` (nothing written) where it does not apply.
 ///

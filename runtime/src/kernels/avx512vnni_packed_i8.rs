@@ -33,7 +33,7 @@ use core::arch::x86_64::*;
 use super::avx512_requant_s32::{clamp, Fast, Params, PreparedScales, StreamTerm};
 use super::avx512vbmi_gate_s16_s8::{gate32, gate_lanes, Tables};
 use super::avxvnni_matvec_i8::bias_correction;
-use super::ColumnMap;
+use super::{amx_tiles_i8, ColumnMap};
 use crate::quant::{PRE_MAX, PRE_MIN};
 
 /// One 64-byte block of packed weights: 16 rows by 4 inputs.
@@ -120,10 +120,11 @@ pub unsafe fn matmul(
     x: &[i8],
     x_stride: usize,
     cols: usize,
+    tiles: bool,
 ) {
     let mut epilogue = Accumulate { out: out.as_mut_ptr(), stride: out_stride };
     // Safety: the caller's features and bounds.
-    unsafe { product(p, &Piece::whole(x, x_stride, p.len), cols, &mut epilogue) }
+    unsafe { product(p, &Piece::whole(x, x_stride, p.len), cols, &mut epilogue, tiles) }
 }
 
 /// One int16 output of [`matmul_requant`]: column `c`'s rows at
@@ -186,10 +187,11 @@ pub unsafe fn matmul_requant(
     bias_map: ColumnMap,
     wide: Option<Out16>,
     narrow: Option<Out8>,
+    tiles: bool,
 ) {
     let mut epilogue = Requant { bias, bias_map, wide, narrow };
     // Safety: the caller's features and bounds.
-    unsafe { product(p, &Piece::whole(x, x_stride, p.len), cols, &mut epilogue) }
+    unsafe { product(p, &Piece::whole(x, x_stride, p.len), cols, &mut epilogue, tiles) }
 }
 
 /// One piece of every input column: column `c`'s `len` bytes at
@@ -228,11 +230,12 @@ pub unsafe fn matmul_requant_pieces(
     bias_map: ColumnMap,
     wide: Option<Out16>,
     narrow: Option<Out8>,
+    tiles: bool,
 ) {
     debug_assert!(pieces[0].len.is_multiple_of(4) && pieces[0].len + pieces[1].len == p.len);
     let mut epilogue = Requant { bias, bias_map, wide, narrow };
     // Safety: the caller's features and bounds.
-    unsafe { product(p, pieces, cols, &mut epilogue) }
+    unsafe { product(p, pieces, cols, &mut epilogue, tiles) }
 }
 
 /// The gated int8 output of [`matmul_requant_gate`]: column `c`'s `p`
@@ -269,11 +272,12 @@ pub unsafe fn matmul_requant_gate<const S: usize>(
     (bias, bias_map): (*const i32, ColumnMap),
     gate: OutGate,
     narrow: Option<Out8>,
+    tiles: bool,
 ) {
     debug_assert!(p.rows == 32 || p.rows == 64);
     let mut epilogue = GateRequant { bias, bias_map, gate, narrow };
     // Safety: the caller's features and bounds.
-    unsafe { product(p, pieces, cols, &mut epilogue) }
+    unsafe { product(p, pieces, cols, &mut epilogue, tiles) }
 }
 
 /// The residual block's output of [`matmul_requant_residual`]: column `c`'s
@@ -310,28 +314,36 @@ pub unsafe fn matmul_requant_residual(
     bias: *const i32,
     bias_map: ColumnMap,
     out: OutResidual,
+    tiles: bool,
 ) {
     let term = StreamTerm::of(out.stream_pair);
     let mut epilogue = ResidualRequant { bias, bias_map, out, term };
     // Safety: the caller's features and bounds.
-    unsafe { product(p, &Piece::whole(x, x_stride, p.len), cols, &mut epilogue) }
+    unsafe { product(p, &Piece::whole(x, x_stride, p.len), cols, &mut epilogue, tiles) }
 }
 
 /// Every column through every row block, tiles of up to [`TILE_COLS`]
 /// columns by [`TILE_BLOCKS`] blocks, each tile's sums handed to
-/// `epilogue`.
+/// `epilogue`; with `tiles` (AMX usable, [`super::Int8Kernel::Amx`]),
+/// runs of 16 columns as tile products.
 ///
 /// # Safety
 /// As [`matmul`] and [`matmul_requant`]: features, and every column's
-/// input and outputs in bounds.
+/// input and outputs in bounds; `tiles` only where
+/// [`amx_tiles_i8::available`].
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
 unsafe fn product<E: Epilogue, const S: usize>(
     p: &PackedI8,
     pieces: &[Piece; S],
     cols: usize,
     epilogue: &mut E,
+    tiles: bool,
 ) {
     let mut c = 0;
+    if tiles && cols >= amx_tiles_i8::COLS {
+        // Safety: the caller's features, bounds and AMX.
+        c = unsafe { tile_columns(p, pieces, cols, epilogue) };
+    }
     while c < cols {
         let t = (cols - c).min(TILE_COLS);
         // Safety (each arm): the caller's features and bounds, for columns
@@ -348,6 +360,181 @@ unsafe fn product<E: Epilogue, const S: usize>(
         }
         c += t;
     }
+}
+
+/// The columns `product` runs on AMX tiles: A tiles of 16 columns from
+/// column 0, two per pass, the last moved back to end at `cols` (its first
+/// columns computed twice, handed to the epilogue once), while each
+/// piece's 16 columns lie at one stride and its length is whole 32-byte
+/// tile rows. Returns how many columns from 0 it did.
+///
+/// # Safety
+/// As [`product`], with AMX usable and `cols ≥ 16`.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
+unsafe fn tile_columns<E: Epilogue, const S: usize>(
+    p: &PackedI8,
+    pieces: &[Piece; S],
+    cols: usize,
+    epilogue: &mut E,
+) -> usize {
+    use amx_tiles_i8::{TilePiece, COLS};
+    if pieces.iter().any(|pc| !pc.len.is_multiple_of(32) || pc.len == 0) {
+        return 0;
+    }
+    // Where A tile `t` of a pass starts, if its 16 columns of every piece
+    // lie at one stride (the piece's address and stride).
+    let tile_at = |c0: usize| -> Option<[(*const i8, usize); S]> {
+        let mut at = [(core::ptr::null(), 0); S];
+        for (a, pc) in at.iter_mut().zip(pieces) {
+            let first = pc.map.offset(c0);
+            let stride = pc.map.offset(c0 + 1).wrapping_sub(first);
+            if !(2..COLS).all(|m| pc.map.offset(c0 + m) == first + m * stride) {
+                return None;
+            }
+            // Safety: inside the caller's bounds (column c0's piece).
+            *a = (unsafe { pc.data.add(first) }, stride);
+        }
+        Some(at)
+    };
+    let mut sums: amx_tiles_i8::Sums = [[[[0; 16]; COLS]; 2]; amx_tiles_i8::BLOCKS];
+    let row_blocks = p.rows.div_ceil(16);
+    // Safety: the caller's AMX.
+    unsafe { amx_tiles_i8::configure() };
+    let mut done = 0;
+    while done < cols {
+        // One or two A tiles: columns starts[t] .. starts[t] + 16.
+        let first = done.min(cols - COLS);
+        let two = cols - done > COLS;
+        let starts = [first, if two { (first + COLS).min(cols - COLS) } else { first }];
+        let (Some(a0), Some(a1)) = (tile_at(starts[0]), tile_at(starts[1])) else { break };
+        let tile_pieces: [TilePiece; S] = core::array::from_fn(|s| TilePiece {
+            at: [a0[s].0, a1[s].0],
+            stride: a0[s].1,
+            len: pieces[s].len,
+        });
+        if two && (0..S).any(|s| a1[s].1 != a0[s].1) {
+            break;
+        }
+        // Each tile's first column not done before, and the corrections.
+        let fresh = [done - starts[0], (done.max(starts[0] + COLS)) - starts[1]];
+        let mut corr = [[0i32; COLS]; 2];
+        for t in 0..1 + usize::from(two) {
+            for (m, c) in corr[t].iter_mut().enumerate().skip(fresh[t]) {
+                for tp in &tile_pieces {
+                    // Safety: column starts[t] + m's piece, in the
+                    // caller's bounds; its length a multiple of 32.
+                    *c = c.wrapping_add(unsafe { correction(tp.at[t].add(m * tp.stride), tp.len) });
+                }
+            }
+        }
+        let mut b = 0;
+        while b < row_blocks {
+            let nb = match row_blocks - b {
+                left if left >= 4 => 4,
+                left if left >= 2 => 2,
+                _ => 1,
+            };
+            // Safety: configured; blocks b .. b + nb of `p` exist, each
+            // piece's groups inside its rows; every column's pieces
+            // readable (the caller's).
+            unsafe {
+                let w = p.blocks.as_ptr().cast();
+                amx_tiles_i8::sums(w, p.groups, (b, nb), &tile_pieces, two, &mut sums);
+            }
+            for t in 0..1 + usize::from(two) {
+                // Four columns per epilogue call (its constants loaded once
+                // for the four), the leftovers one by one.
+                let mut m = fresh[t];
+                while m + 4 <= COLS {
+                    // Safety: the caller's bounds for these columns.
+                    unsafe {
+                        tile_epilogue::<E, 4>(
+                            epilogue,
+                            &sums,
+                            &corr[t],
+                            (t, starts[t], m),
+                            (b, nb),
+                            p.rows,
+                        )
+                    };
+                    m += 4;
+                }
+                while m < COLS {
+                    // Safety: as above.
+                    unsafe {
+                        tile_epilogue::<E, 1>(
+                            epilogue,
+                            &sums,
+                            &corr[t],
+                            (t, starts[t], m),
+                            (b, nb),
+                            p.rows,
+                        )
+                    };
+                    m += 1;
+                }
+            }
+            b += nb;
+        }
+        done = starts[1] + COLS;
+    }
+    done
+}
+
+/// Columns `m .. m + C` of A tile `t` (starting at column `c0`) of the
+/// tile sums, corrected, through the epilogue for row blocks `b .. b +
+/// nb` (`nb` of 1, 2 or 4).
+///
+/// # Safety
+/// AVX-512F/BW/VL; the epilogue's bounds for those columns.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
+unsafe fn tile_epilogue<E: Epilogue, const C: usize>(
+    epilogue: &mut E,
+    sums: &amx_tiles_i8::Sums,
+    corr: &[i32; amx_tiles_i8::COLS],
+    (t, c0, m): (usize, usize, usize),
+    (b, nb): (usize, usize),
+    rows: usize,
+) {
+    let targets = epilogue.targets::<C>(c0 + m);
+    let block = |r: usize| -> [__m512i; C] {
+        core::array::from_fn(|c| {
+            // Safety: 16 int32.
+            let v = unsafe { _mm512_loadu_si512(sums[r][t][m + c].as_ptr().cast()) };
+            _mm512_sub_epi32(v, _mm512_set1_epi32(corr[m + c]))
+        })
+    };
+    // Safety: the caller's bounds.
+    unsafe {
+        match nb {
+            4 => epilogue.tile(&targets, b, rows, &[block(0), block(1), block(2), block(3)]),
+            2 => epilogue.tile(&targets, b, rows, &[block(0), block(1)]),
+            _ => epilogue.tile(&targets, b, rows, &[block(0)]),
+        }
+    }
+}
+
+/// `128 · Σx` (wrapping) of the `len` bytes at `x`, `len` a multiple of 32:
+/// [`bias_correction`] in 32-byte steps.
+///
+/// # Safety
+/// AVX-512F/BW/VL; `len` readable bytes at `x`.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+unsafe fn correction(x: *const i8, len: usize) -> i32 {
+    let (flip, zero) = (_mm256_set1_epi8(-128), _mm256_setzero_si256());
+    let mut total = _mm256_setzero_si256();
+    let mut k = 0;
+    while k < len {
+        // Safety: bytes k .. k + 32 of the caller's.
+        let v = unsafe { _mm256_loadu_si256(x.add(k).cast()) };
+        total = _mm256_add_epi64(total, _mm256_sad_epu8(_mm256_xor_si256(v, flip), zero));
+        k += 32;
+    }
+    let s = _mm_add_epi64(_mm256_castsi256_si128(total), _mm256_extracti128_si256::<1>(total));
+    let sum = _mm_cvtsi128_si64(_mm_add_epi64(s, _mm_unpackhi_epi64(s, s))) - 128 * len as i64;
+    (sum as i32).wrapping_mul(128)
 }
 
 /// Columns `c0 .. c0 + C` through every row block, tiles of up to

@@ -15,7 +15,7 @@ impl Resolved {
     #[cfg(target_arch = "x86_64")]
     #[inline]
     fn has_avx512_epilogues(self) -> bool {
-        matches!(self.0, Int8Kernel::Avx512Vnni | Int8Kernel::Avx512Vnni256)
+        matches!(self.0, Int8Kernel::Avx512Vnni | Int8Kernel::Amx | Int8Kernel::Avx512Vnni256)
     }
 
     /// [`generic::requant_i8`]: `out[o] = clamp(requant[o](acc[o]), lo, hi)`.

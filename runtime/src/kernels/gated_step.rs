@@ -6,54 +6,8 @@
 //! intermediate in registers.
 
 #[cfg(all(feature = "alloc", target_arch = "x86_64"))]
-use super::{avx512vnni_gated_step_i8, Gate, Int8Kernel};
-use super::{Columns, Matrix, Resolved, Scales};
-
-/// The residual block after a layer's gate: `out = clamp(requant(bias +
-/// weights · gated) + requant(stream), −127, 127)`, as
-/// [`super::generic::requant_residual_i8`] computes it.
-#[derive(Clone, Copy, Debug)]
-pub struct Residual<'a> {
-    /// `p × p` weights.
-    pub weights: Matrix<'a>,
-    /// `p` biases.
-    pub bias: &'a [i32],
-    /// The output's requantization.
-    pub scales: Scales<'a>,
-    /// The residual stream at this pixel (`p` values: the layer's input).
-    pub stream: &'a [i8],
-    /// The stream's `(multiplier, shift)`.
-    pub stream_pair: (i32, i8),
-}
-
-/// What one gated step reads, for `p` output channels.
-#[derive(Clone, Copy, Debug)]
-pub struct GatedStep<'a> {
-    /// The left kernel: `2p` rows (tanh inputs, then sigmoid inputs).
-    pub weights: Matrix<'a>,
-    /// Its input (the left window).
-    pub input: &'a [i8],
-    /// `2p` biases.
-    pub bias: &'a [i32],
-    /// The gate inputs' requantization.
-    pub scales: Scales<'a>,
-    /// The vertical stack's link at this pixel, added to the gate inputs.
-    pub links: &'a [i16],
-    /// The residual block, after every layer but the first.
-    pub residual: Option<Residual<'a>>,
-}
-
-/// Scratch for the kernels that store intermediates: `2p` accumulators,
-/// `2p` gate inputs and `p` gate outputs.
-#[derive(Debug)]
-pub struct StepScratch<'a> {
-    /// Accumulators.
-    pub acc: &'a mut [i32],
-    /// Gate inputs.
-    pub pre: &'a mut [i16],
-    /// Gate outputs.
-    pub gated: &'a mut [i8],
-}
+use super::{avx512vnni_gated_step_i8, Gate};
+use super::{Columns, GatedStep, Resolved, StepScratch};
 
 impl Resolved {
     /// One gated step into `out` (`p` values): `gate(clamp(requant(bias +
@@ -69,7 +23,7 @@ impl Resolved {
         let (p, n) = (out.len(), step.input.len());
         let p2 = 2 * p;
         #[cfg(all(feature = "alloc", target_arch = "x86_64"))]
-        if (self.0, self.1) == (Int8Kernel::Avx512Vnni, Gate::Permute) {
+        if self.vnni512() && self.1 == Gate::Permute {
             // The fused step reads through pointers: every shape first. (The
             // separate kernels below check their own.)
             assert!(
@@ -117,7 +71,7 @@ mod tests {
     use super::super::tests::{pair_from, prepared_if, xorshift};
     #[cfg(all(feature = "alloc", target_arch = "x86_64"))]
     use super::super::PackedI8;
-    use super::super::{generic, Int8Kernel};
+    use super::super::{generic, Int8Kernel, Matrix, Residual, Scales};
     use super::*;
     use crate::quant::gate::gate_i8_slice;
     use crate::quant::{PRE_MAX, PRE_MIN};

@@ -4,24 +4,8 @@
 //! the hidden layer in registers.
 
 #[cfg(all(feature = "alloc", target_arch = "x86_64"))]
-use super::{avx512vnni_head_i8, Int8Kernel};
-use super::{Columns, Matrix, Resolved, Scales};
-
-/// What the head reads, for `p` channels in, `hidden` channels and `k`
-/// logits.
-#[derive(Clone, Copy, Debug)]
-pub struct Head<'a> {
-    /// The hidden layer's `hidden × p` weights.
-    pub hidden_weights: Matrix<'a>,
-    /// Its `hidden` biases.
-    pub hidden_bias: &'a [i32],
-    /// Its requantization (then clamped to `0 ..= 127`: the ReLU).
-    pub hidden_scales: Scales<'a>,
-    /// The logits' `k × hidden` weights.
-    pub logit_weights: Matrix<'a>,
-    /// Their `k` biases.
-    pub logit_bias: &'a [i32],
-}
+use super::avx512vnni_head_i8;
+use super::{Columns, Head, Resolved};
 
 impl Resolved {
     /// Whether [`Resolved::head`] has a fused version on this kernel (where
@@ -30,7 +14,7 @@ impl Resolved {
     #[inline]
     pub fn fuses_head(self) -> bool {
         #[cfg(all(feature = "alloc", target_arch = "x86_64"))]
-        return self.0 == Int8Kernel::Avx512Vnni;
+        return self.vnni512();
         #[cfg(not(all(feature = "alloc", target_arch = "x86_64")))]
         false
     }
@@ -57,7 +41,7 @@ impl Resolved {
     ) {
         let (p, h, k) = (top.len(), hidden.len(), logits.len());
         #[cfg(all(feature = "alloc", target_arch = "x86_64"))]
-        if self.0 == Int8Kernel::Avx512Vnni {
+        if self.vnni512() {
             // The fused head reads through pointers: every shape first (the
             // separate kernels below check their own).
             assert!(
@@ -95,7 +79,7 @@ mod tests {
     use super::super::tests::{pair_from, prepared_if, scaled_down_if, xorshift};
     #[cfg(all(feature = "alloc", target_arch = "x86_64"))]
     use super::super::PackedI8;
-    use super::super::{generic, Int8Kernel};
+    use super::super::{generic, Int8Kernel, Matrix, Scales};
     use super::*;
     use proptest::prelude::*;
 

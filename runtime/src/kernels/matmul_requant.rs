@@ -4,7 +4,7 @@
 //! batch, positions of a row), in registers where the kernel can.
 
 #[cfg(all(feature = "alloc", target_arch = "x86_64"))]
-use super::{avx512vnni_packed_i8, Int8Kernel, PreparedScales};
+use super::{avx512vnni_packed_i8, PreparedScales};
 use super::{Columns, Matrix, Resolved, Scales};
 use crate::quant::{PRE_MAX, PRE_MIN};
 
@@ -112,7 +112,7 @@ impl Resolved {
     #[inline]
     pub fn fuses_requant(self, m: Matrix<'_>, count: usize) -> bool {
         #[cfg(all(feature = "alloc", target_arch = "x86_64"))]
-        return self.0 == Int8Kernel::Avx512Vnni && m.packed.is_some() && count >= FUSE_FROM;
+        return self.vnni512() && m.packed.is_some() && count >= FUSE_FROM;
         #[cfg(not(all(feature = "alloc", target_arch = "x86_64")))]
         {
             let _ = (m, count);
@@ -150,7 +150,7 @@ impl Resolved {
         assert!(m.w.len().is_multiple_of(x.len), "matmul_requant: weights are not whole rows");
         let rows = m.w.len() / x.len;
         #[cfg(all(feature = "alloc", target_arch = "x86_64"))]
-        if let (Int8Kernel::Avx512Vnni, Some(p), true) = (self.0, m.packed, x.count >= FUSE_FROM) {
+        if let (true, Some(p), true) = (self.vnni512(), m.packed, x.count >= FUSE_FROM) {
             // The unsafe kernel's bounds, all checked here (the path below
             // indexes slices, which check themselves).
             assert!(x.in_bounds(), "matmul_requant: an input vector is out of bounds");
@@ -169,6 +169,7 @@ impl Resolved {
                     bias_map,
                     wide,
                     narrow,
+                    self.tiles(),
                 )
             };
         }
@@ -248,8 +249,8 @@ impl Resolved {
             "matmul_requant_pieces: a piece is out of bounds"
         );
         #[cfg(all(feature = "alloc", target_arch = "x86_64"))]
-        if let (Int8Kernel::Avx512Vnni, Some(p), true, true) =
-            (self.0, m.packed, count >= FUSE_FROM, pieces[0].len.is_multiple_of(4))
+        if let (true, Some(p), true, true) =
+            (self.vnni512(), m.packed, count >= FUSE_FROM, pieces[0].len.is_multiple_of(4))
         {
             assert!(m.w.len().is_multiple_of(n), "matmul_requant_pieces: not whole rows");
             let rows = m.w.len() / n;
@@ -273,6 +274,7 @@ impl Resolved {
                     bias_map,
                     wide,
                     narrow,
+                    self.tiles(),
                 )
             };
         }
@@ -368,8 +370,8 @@ impl Resolved {
             "matmul_requant_gate: an addend is out of bounds"
         );
         #[cfg(all(feature = "alloc", target_arch = "x86_64"))]
-        if let (Int8Kernel::Avx512Vnni, super::Gate::Permute, Some(packed), Some(prepared)) =
-            (self.0, self.1, m.packed, gated.scales.prepared.filter(|s| s.rows() == rows))
+        if let (true, super::Gate::Permute, Some(packed), Some(prepared)) =
+            (self.vnni512(), self.1, m.packed, gated.scales.prepared.filter(|s| s.rows() == rows))
         {
             if count >= FUSE_FROM && (p == 16 || p == 32) && pieces[0].len.is_multiple_of(4) {
                 assert!(
@@ -405,6 +407,7 @@ impl Resolved {
                             bias,
                             gate,
                             narrow,
+                            self.tiles(),
                         ),
                         [first, second] => avx512vnni_packed_i8::matmul_requant_gate(
                             packed,
@@ -413,6 +416,7 @@ impl Resolved {
                             bias,
                             gate,
                             narrow,
+                            self.tiles(),
                         ),
                         _ => unreachable!(),
                     }
@@ -491,8 +495,8 @@ impl Resolved {
             "matmul_requant_residual: a column is out of bounds or a shape disagrees"
         );
         #[cfg(all(feature = "alloc", target_arch = "x86_64"))]
-        if let (Int8Kernel::Avx512Vnni, Some(p), Some(prepared), true) = (
-            self.0,
+        if let (true, Some(p), Some(prepared), true) = (
+            self.vnni512(),
             m.packed,
             out.scales.prepared.filter(|s| s.rows() == rows),
             x.count >= FUSE_FROM,
@@ -517,6 +521,7 @@ impl Resolved {
                     bias.as_ptr(),
                     bias_map,
                     raw,
+                    self.tiles(),
                 )
             };
         }
@@ -594,9 +599,10 @@ mod tests {
             // Whole 16-row blocks often (the executor's shapes, and the only
             // ones with prepared constants), then any.
             rows in prop_oneof![Just(64usize), Just(48), 1usize..70],
-            n in 1usize..100,
-            lanes in 1usize..4,
-            positions in 1usize..4,
+            n in prop_oneof![Just(64usize), Just(96), 1usize..100],
+            // Up to 57 columns: 16 and more take AMX tiles where there are.
+            lanes in prop_oneof![1usize..4, Just(16), Just(17)],
+            positions in prop_oneof![1usize..4, 6usize..20],
             with_add in any::<bool>(),
             with_narrow in any::<bool>(),
             small in any::<bool>(),
@@ -861,7 +867,7 @@ mod tests {
         fn every_residual_product_equals_product_then_residual(
             rows in prop_oneof![Just(32usize), Just(16), 1usize..40],
             n in prop_oneof![Just(32usize), 1usize..50],
-            lanes in 1usize..12,
+            lanes in prop_oneof![1usize..12, 16usize..40],
             small in any::<bool>(),
             prepare in any::<bool>(),
             seed in any::<u64>(),

@@ -13,6 +13,8 @@
 
 pub mod generic;
 
+#[cfg(all(feature = "alloc", target_arch = "x86_64", target_os = "linux"))]
+mod amx_tiles_i8;
 #[cfg(all(target_arch = "arm", target_feature = "dsp"))]
 pub mod arm_dsp_matvec_i8;
 #[cfg(target_arch = "x86_64")]
@@ -48,13 +50,13 @@ pub mod neon_dotprod_matvec_i8;
 pub mod neon_fp16_dot_f16;
 #[cfg(target_arch = "aarch64")]
 pub mod neon_matvec_i8;
+mod operands;
 
 use core::sync::atomic::{AtomicU8, Ordering};
 
 pub use float::{FloatKernel, ResolvedFloat};
-pub use gated_step::{GatedStep, Residual, StepScratch};
-pub use head::Head;
 pub use matmul_requant::{ColumnMap, Gated, Narrow, Piece, ResidualOut, Wide};
+pub use operands::{GatedStep, Head, Residual, StepScratch};
 
 /// Weights packed in a kernel's own reading order: on x86_64 hosts, the
 /// AVX-512 VNNI kernel's 16-row blocks.
@@ -141,6 +143,12 @@ pub enum Int8Kernel {
     /// aarch64 NEON with `sdot` (ARMv8.2 dotprod, such as the Cortex-A76 of
     /// a Raspberry Pi 5).
     NeonDotprod,
+    /// x86_64 AMX-INT8 tile products (Sapphire Rapids and later, on Linux)
+    /// wherever 16 or more inputs share the weights (a row's positions,
+    /// lockstep lanes), and `Avx512Vnni` for everything else. (Last, and
+    /// only on x86_64, so that no other build carries it.)
+    #[cfg(target_arch = "x86_64")]
+    Amx,
 }
 
 /// The chosen kernel as an index into `ALL`; `u8::MAX` until first use.
@@ -148,7 +156,7 @@ static BEST: AtomicU8 = AtomicU8::new(u8::MAX);
 
 /// Every kernel, in declaration order (`ALL[k as usize] == k`); on each
 /// architecture the last available one is the fastest.
-const ALL: [Int8Kernel; 8] = [
+const ALL: &[Int8Kernel] = &[
     Int8Kernel::Generic,
     Int8Kernel::ArmDsp,
     Int8Kernel::Avx2,
@@ -157,6 +165,8 @@ const ALL: [Int8Kernel; 8] = [
     Int8Kernel::Avx512Vnni,
     Int8Kernel::Neon,
     Int8Kernel::NeonDotprod,
+    #[cfg(target_arch = "x86_64")]
+    Int8Kernel::Amx,
 ];
 
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
@@ -217,6 +227,8 @@ impl Int8Kernel {
             Int8Kernel::AvxVnni => "avx-vnni",
             Int8Kernel::Avx512Vnni256 => "avx512-vnni-256",
             Int8Kernel::Avx512Vnni => "avx512-vnni",
+            #[cfg(target_arch = "x86_64")]
+            Int8Kernel::Amx => "amx",
             Int8Kernel::Neon => "neon",
             Int8Kernel::NeonDotprod => "neon-dotprod",
             Int8Kernel::ArmDsp => "arm-dsp",
@@ -233,6 +245,8 @@ impl Int8Kernel {
             Int8Kernel::AvxVnni => has_avxvnni(),
             #[cfg(target_arch = "x86_64")]
             Int8Kernel::Avx512Vnni256 | Int8Kernel::Avx512Vnni => has_avx512vnni(),
+            #[cfg(all(feature = "alloc", target_arch = "x86_64", target_os = "linux"))]
+            Int8Kernel::Amx => has_avx512vbmi() && amx_tiles_i8::available(),
             #[cfg(target_arch = "aarch64")]
             Int8Kernel::Neon => true,
             #[cfg(target_arch = "aarch64")]
@@ -246,7 +260,7 @@ impl Int8Kernel {
 
     /// Every implementation that can run here, the reference first.
     pub fn available() -> impl Iterator<Item = Int8Kernel> {
-        ALL.into_iter().filter(|k| k.is_available())
+        ALL.iter().copied().filter(|k| k.is_available())
     }
 
     /// The implementation [`matvec_i8`] uses: the fastest that can run
@@ -307,11 +321,26 @@ enum Gate {
 }
 
 impl Resolved {
+    /// Whether the kernel is AVX-512 VNNI on 512-bit vectors (with AMX or
+    /// not): the packed weights', fused steps' and epilogues' kernel.
+    #[inline]
+    #[cfg(all(feature = "alloc", target_arch = "x86_64"))]
+    fn vnni512(self) -> bool {
+        self.0 == Int8Kernel::Avx512Vnni || self.tiles()
+    }
+
+    /// Whether products of 16 or more columns run on AMX tiles.
+    #[inline]
+    #[cfg(all(feature = "alloc", target_arch = "x86_64"))]
+    fn tiles(self) -> bool {
+        self.0 == Int8Kernel::Amx
+    }
+
     /// `kernel`, which must be available, with the fastest gate that goes
     /// with it.
     fn new(kernel: Int8Kernel) -> Resolved {
         #[cfg(target_arch = "x86_64")]
-        if matches!(kernel, Int8Kernel::Avx512Vnni | Int8Kernel::Avx512Vnni256) {
+        if matches!(kernel, Int8Kernel::Avx512Vnni | Int8Kernel::Amx | Int8Kernel::Avx512Vnni256) {
             return Resolved(kernel, if has_avx512vbmi() { Gate::Permute } else { Gate::Gather });
         }
         Resolved(kernel, Gate::Scalar)
@@ -351,7 +380,9 @@ impl Resolved {
             Int8Kernel::Avx512Vnni256 => unsafe { avx512vnni_matvec_i8::matvec_i8_256(out, w, x) },
             // Safety: as above.
             #[cfg(target_arch = "x86_64")]
-            Int8Kernel::Avx512Vnni => unsafe { avx512vnni_matvec_i8::matvec_i8_512(out, w, x) },
+            Int8Kernel::Avx512Vnni | Int8Kernel::Amx => unsafe {
+                avx512vnni_matvec_i8::matvec_i8_512(out, w, x)
+            },
             // Safety: NEON is part of every aarch64 CPU; shape checked above.
             #[cfg(target_arch = "aarch64")]
             Int8Kernel::Neon => unsafe { neon_matvec_i8::matvec_i8(out, w, x) },
@@ -421,7 +452,7 @@ impl Resolved {
             // Safety: resolved, so AVX-512 F/BW/VL/VNNI were detected (or
             // enabled at compile time); every vector's bounds checked above.
             #[cfg(target_arch = "x86_64")]
-            Int8Kernel::Avx512Vnni => unsafe {
+            Int8Kernel::Avx512Vnni | Int8Kernel::Amx => unsafe {
                 avx512vnni_matvec_i8::matmul_i8_512(
                     out, out_stride, w, rows, x.data, x.stride, x.count,
                 )
@@ -448,7 +479,7 @@ impl Resolved {
     #[allow(unsafe_code)]
     pub fn matmul(self, out: &mut [i32], out_stride: usize, m: Matrix<'_>, x: Columns<'_>) {
         #[cfg(all(feature = "alloc", target_arch = "x86_64"))]
-        if let (Int8Kernel::Avx512Vnni, Some(p)) = (self.0, m.packed) {
+        if let (true, Some(p)) = (self.vnni512(), m.packed) {
             if x.len == 0 || x.count == 0 {
                 return;
             }
@@ -457,7 +488,15 @@ impl Resolved {
             // Safety: resolved, so AVX-512 F/BW/VL/VNNI were detected (or
             // enabled at compile time); every vector's bounds checked above.
             return unsafe {
-                avx512vnni_packed_i8::matmul(out, out_stride, p, x.data, x.stride, x.count)
+                avx512vnni_packed_i8::matmul(
+                    out,
+                    out_stride,
+                    p,
+                    x.data,
+                    x.stride,
+                    x.count,
+                    self.tiles(),
+                )
             };
         }
         self.matmul_i8(out, out_stride, m.w, x)
@@ -516,6 +555,19 @@ mod tests {
             let mut got = start[..rows].to_vec();
             kernel.matmul(&mut got, rows, m, cols);
             assert_eq!(got, want, "{kernel:?} packed, {rows} rows of {}", x.len());
+            // The same input as 17 columns (stride 0): AMX tiles, where the
+            // length is whole 32-byte rows.
+            let many = Columns { data: x, stride: 0, len: x.len(), count: 17 };
+            let mut got: Vec<i32> = (0..17).flat_map(|_| start[..rows].iter().copied()).collect();
+            kernel.matmul(&mut got, rows, m, many);
+            for (c, got) in got.chunks_exact(rows).enumerate() {
+                assert_eq!(
+                    got,
+                    &want[..],
+                    "{kernel:?} packed, column {c} of 17, {rows} rows of {}",
+                    x.len()
+                );
+            }
         }
     }
 
@@ -539,8 +591,10 @@ mod tests {
         #[test]
         fn every_matmul_equals_one_matvec_per_input(
             rows in 1usize..70,
-            n in 1usize..200,
-            cols in 0usize..14,
+            // Whole 32-byte tile rows often (AMX runs those, from 16
+            // columns on), then any.
+            n in prop_oneof![Just(32usize), Just(64), Just(96), Just(192), 1usize..200],
+            cols in prop_oneof![0usize..14, 16usize..50],
             pad in 0usize..5,
             out_pad in 0usize..3,
             seed in any::<u64>(),
@@ -574,7 +628,7 @@ mod tests {
     #[test]
     fn extremes_wrap_like_the_reference() {
         // -128 · -128 everywhere, long enough to wrap int32, odd lengths.
-        for n in [1usize, 15, 16, 17, 33, 140_001] {
+        for n in [1usize, 15, 16, 17, 33, 140_001, 140_032] {
             // 21 rows: a 16-row block, a 4-row block and a single row.
             let w = vec![-128i8; 21 * n];
             let x = vec![-128i8; n];
@@ -643,7 +697,7 @@ mod tests {
     fn kernels_are_listed_in_declaration_order() {
         // `BEST` and `prefer` store a kernel as its discriminant and read it
         // back as an index into `ALL`.
-        for (i, k) in ALL.into_iter().enumerate() {
+        for (i, &k) in ALL.iter().enumerate() {
             assert_eq!(k as usize, i, "{k:?}");
         }
     }
