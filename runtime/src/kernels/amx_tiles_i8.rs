@@ -120,7 +120,7 @@ pub(super) unsafe fn configure() {
 /// The sums of one or two A tiles (16 columns each) by row blocks.
 pub(super) type Sums = [[[[i32; 16]; COLS]; 2]; BLOCKS];
 
-/// `sums[r][t][m]`: the uncorrected sums of rows `16 (b + r) ..` of column
+/// `sums[r][t][m]` (written, not read): the uncorrected sums of rows `16 (b + r) ..` of column
 /// `m` of A tile `t` (`t < 2` with `two`, else `t = 0`), for `r < blocks`
 /// (at most 4), over the inputs in `pieces` (their groups one after
 /// another in the weights).
@@ -136,7 +136,7 @@ pub(super) unsafe fn sums(
     (b, blocks): (usize, usize),
     pieces: &[TilePiece],
     two: bool,
-    sums: &mut Sums,
+    sums: &mut core::mem::MaybeUninit<Sums>,
 ) {
     let block = |r: usize, g: usize| {
         // Safety: the caller's bounds.
@@ -182,7 +182,9 @@ pub(super) unsafe fn sums(
                 }
                 gw += piece.len / 4;
             }
-            let mut store = |r: usize, t: usize| sums[pass + r][t].as_mut_ptr().cast::<u8>();
+            let out = sums.as_mut_ptr();
+            let store =
+                |r: usize, t: usize| core::ptr::addr_of_mut!((*out)[pass + r][t]).cast::<u8>();
             asm!("tilestored [{o} + {s}*1], tmm0", o = in(reg) store(0, 0), s = in(reg) 64usize,
                  options(nostack));
             if two {

@@ -386,17 +386,15 @@ unsafe fn tile_columns<E: Epilogue, const S: usize>(
     let tile_at = |c0: usize| -> Option<[(*const i8, usize); S]> {
         let mut at = [(core::ptr::null(), 0); S];
         for (a, pc) in at.iter_mut().zip(pieces) {
-            let first = pc.map.offset(c0);
-            let stride = pc.map.offset(c0 + 1).wrapping_sub(first);
-            if !(2..COLS).all(|m| pc.map.offset(c0 + m) == first + m * stride) {
-                return None;
-            }
+            let stride = pc.map.stride_over(c0, COLS)?;
             // Safety: inside the caller's bounds (column c0's piece).
-            *a = (unsafe { pc.data.add(first) }, stride);
+            *a = (unsafe { pc.data.add(pc.map.offset(c0)) }, stride);
         }
         Some(at)
     };
-    let mut sums: amx_tiles_i8::Sums = [[[[0; 16]; COLS]; 2]; amx_tiles_i8::BLOCKS];
+    // Written by the tile stores before any of it is read (8 KB: not
+    // zeroed for every product).
+    let mut sums = core::mem::MaybeUninit::<amx_tiles_i8::Sums>::uninit();
     let row_blocks = p.rows.div_ceil(16);
     // Safety: the caller's AMX.
     unsafe { amx_tiles_i8::configure() };
@@ -491,7 +489,7 @@ unsafe fn tile_columns<E: Epilogue, const S: usize>(
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
 unsafe fn tile_epilogue<E: Epilogue, const C: usize>(
     epilogue: &mut E,
-    sums: &amx_tiles_i8::Sums,
+    sums: &core::mem::MaybeUninit<amx_tiles_i8::Sums>,
     corr: &[i32; amx_tiles_i8::COLS],
     (t, c0, m): (usize, usize, usize),
     (b, nb): (usize, usize),
@@ -500,8 +498,11 @@ unsafe fn tile_epilogue<E: Epilogue, const C: usize>(
     let targets = epilogue.targets::<C>(c0 + m);
     let block = |r: usize| -> [__m512i; C] {
         core::array::from_fn(|c| {
-            // Safety: 16 int32.
-            let v = unsafe { _mm512_loadu_si512(sums[r][t][m + c].as_ptr().cast()) };
+            // Safety: 16 int32, stored by `amx_tiles_i8::sums` for row
+            // block r < nb and tile t.
+            let v = unsafe {
+                _mm512_loadu_si512(core::ptr::addr_of!((*sums.as_ptr())[r][t][m + c]).cast())
+            };
             _mm512_sub_epi32(v, _mm512_set1_epi32(corr[m + c]))
         })
     };

@@ -37,6 +37,21 @@ impl ColumnMap {
         (c % self.lanes) * self.lane_stride + (c / self.lanes) * self.step
     }
 
+    /// The one distance between consecutive columns `c0 .. c0 + n`, if
+    /// they are evenly spaced (one lane; or all in one position; or
+    /// positions one whole batch of lanes apart): the stride of an AMX
+    /// tile's rows.
+    #[inline]
+    pub fn stride_over(&self, c0: usize, n: usize) -> Option<usize> {
+        if self.lanes <= 1 {
+            Some(self.step)
+        } else if c0 % self.lanes + n <= self.lanes || self.step == self.lanes * self.lane_stride {
+            Some(self.lane_stride)
+        } else {
+            None
+        }
+    }
+
     /// One past the last element of the first `count` columns of `len`
     /// elements each, or `None` on overflow.
     pub fn end(&self, count: usize, len: usize) -> Option<usize> {
@@ -592,6 +607,30 @@ mod tests {
     use super::super::{generic, Int8Kernel, PreparedScales};
     use super::*;
     use proptest::prelude::*;
+
+    proptest! {
+        /// Where `stride_over` gives a stride, the columns' offsets are
+        /// that far apart; one lane, or columns inside one position, always
+        /// have one.
+        #[test]
+        fn a_column_stride_is_the_offsets_distance(
+            lanes in 1usize..40,
+            lane_stride in 0usize..500,
+            step in 0usize..5000,
+            c0 in 0usize..100,
+            n in 1usize..20,
+        ) {
+            let map = ColumnMap { lanes, lane_stride, step };
+            match map.stride_over(c0, n) {
+                Some(stride) => {
+                    for m in 0..n {
+                        prop_assert_eq!(map.offset(c0 + m), map.offset(c0) + m * stride);
+                    }
+                }
+                None => prop_assert!(lanes > 1 && c0 % lanes + n > lanes),
+            }
+        }
+    }
 
     proptest! {
         #[test]
