@@ -846,7 +846,7 @@ impl Epilogue for Accumulate {
 impl Epilogue for Requant {
     #[inline]
     fn targets<const C: usize>(&self, c0: usize) -> Targets<C> {
-        let at = |map: &ColumnMap| core::array::from_fn(|c| map.offset(c0 + c));
+        let at = |map: &ColumnMap| map.offsets::<C>(c0);
         let none = [0; C];
         Targets {
             first: at(&self.bias_map),
@@ -973,7 +973,7 @@ struct ResidualRequant {
 impl Epilogue for ResidualRequant {
     #[inline]
     fn targets<const C: usize>(&self, c0: usize) -> Targets<C> {
-        let at = |map: &ColumnMap| core::array::from_fn(|c| map.offset(c0 + c));
+        let at = |map: &ColumnMap| map.offsets::<C>(c0);
         Targets {
             first: at(&self.bias_map),
             wide: at(&self.out.map),
@@ -1026,7 +1026,7 @@ struct GateRequant {
 impl Epilogue for GateRequant {
     #[inline]
     fn targets<const C: usize>(&self, c0: usize) -> Targets<C> {
-        let at = |map: &ColumnMap| core::array::from_fn(|c| map.offset(c0 + c));
+        let at = |map: &ColumnMap| map.offsets::<C>(c0);
         let none = [0; C];
         Targets {
             first: at(&self.bias_map),

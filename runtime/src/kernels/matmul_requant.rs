@@ -52,6 +52,17 @@ impl ColumnMap {
         }
     }
 
+    /// Where columns `c0 .. c0 + C` start: [`ColumnMap::offset`] of each,
+    /// with one division for all of them where they are evenly spaced.
+    #[inline]
+    pub fn offsets<const C: usize>(&self, c0: usize) -> [usize; C] {
+        let first = self.offset(c0);
+        match self.stride_over(c0, C) {
+            Some(stride) => core::array::from_fn(|c| first + c * stride),
+            None => core::array::from_fn(|c| self.offset(c0 + c)),
+        }
+    }
+
     /// One past the last element of the first `count` columns of `len`
     /// elements each, or `None` on overflow.
     pub fn end(&self, count: usize, len: usize) -> Option<usize> {
@@ -611,7 +622,7 @@ mod tests {
     proptest! {
         /// Where `stride_over` gives a stride, the columns' offsets are
         /// that far apart; one lane, or columns inside one position, always
-        /// have one.
+        /// have one; `offsets` are the columns' offsets.
         #[test]
         fn a_column_stride_is_the_offsets_distance(
             lanes in 1usize..40,
@@ -621,6 +632,10 @@ mod tests {
             n in 1usize..20,
         ) {
             let map = ColumnMap { lanes, lane_stride, step };
+            let four: [usize; 4] = map.offsets(c0);
+            for (c, &at) in four.iter().enumerate() {
+                prop_assert_eq!(at, map.offset(c0 + c));
+            }
             match map.stride_over(c0, n) {
                 Some(stride) => {
                     for m in 0..n {
