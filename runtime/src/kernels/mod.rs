@@ -625,6 +625,50 @@ mod tests {
         }
     }
 
+    /// Another user of the tiles in this thread (a library with its own
+    /// shapes) leaves its configuration loaded: the AMX products must load
+    /// theirs again, not multiply with the wrong tile shapes.
+    #[cfg(all(feature = "alloc", target_arch = "x86_64", target_os = "linux"))]
+    #[test]
+    #[allow(unsafe_code)]
+    fn amx_products_reload_a_configuration_another_user_changed() {
+        let Some(amx) = Int8Kernel::Amx.resolve() else {
+            eprintln!("no AMX here: nothing to check");
+            return;
+        };
+        let (rows, n, cols) = (64, 96, 40);
+        let mut next = xorshift(7);
+        let w: Vec<i8> = (0..rows * n).map(|_| next() as i8).collect();
+        let data: Vec<i8> = (0..cols * n).map(|_| next() as i8).collect();
+        let x = Columns { data: &data, stride: n, len: n, count: cols };
+        let mut want = vec![0i32; cols * rows];
+        for c in 0..cols {
+            generic::matvec_i8(&mut want[c * rows..][..rows], &w, x.get(c));
+        }
+        let packed = PackedI8::pack(&w, rows);
+        let m = Matrix { w: &w, packed: Some(&packed) };
+        for round in 0..3 {
+            if round > 0 {
+                // Palette 1, every tile 8 rows of 16 bytes.
+                #[repr(C, align(64))]
+                struct Config([u8; 64]);
+                let mut other = Config([0; 64]);
+                other.0[0] = 1;
+                for t in 0..8 {
+                    other.0[16 + 2 * t] = 16;
+                    other.0[48 + t] = 8;
+                }
+                // Safety: AMX is usable (resolved); 64 readable aligned bytes.
+                unsafe {
+                    core::arch::asm!("ldtilecfg [{}]", in(reg) other.0.as_ptr(), options(nostack));
+                }
+            }
+            let mut got = vec![0i32; cols * rows];
+            amx.matmul(&mut got, rows, m, x);
+            assert_eq!(got, want, "round {round}");
+        }
+    }
+
     #[test]
     fn extremes_wrap_like_the_reference() {
         // -128 · -128 everywhere, long enough to wrap int32, odd lengths.
