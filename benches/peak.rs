@@ -163,27 +163,6 @@ mod amx_peak {
     /// MACs of one `tdpbssd` of 16 × 64 by 64 × 16 bytes.
     pub const MACS: u64 = 16 * 16 * 64;
 
-    /// Whether CPUID reports AMX-TILE and AMX-INT8 and Linux lets this
-    /// process use the tile data (`arch_prctl(ARCH_REQ_XCOMP_PERM,
-    /// XFEATURE_XTILEDATA)`, which Linux requires once per process).
-    pub fn available() -> bool {
-        // Safety: CPUID leaf 7 exists on every x86_64 CPU with AVX-512,
-        // and where it does not the bits read as 0.
-        let edx = core::arch::x86_64::__cpuid_count(7, 0).edx;
-        if edx & (3 << 24) != 3 << 24 {
-            return false;
-        }
-        let (arch_prctl, req_xcomp_perm, xtiledata) = (158i64, 0x1023i64, 18i64);
-        let ret: i64;
-        // Safety: a plain system call; it changes only this process's
-        // permission to use the tile state.
-        unsafe {
-            asm!("syscall", inlateout("rax") arch_prctl => ret, in("rdi") req_xcomp_perm,
-                 in("rsi") xtiledata, lateout("rcx") _, lateout("r11") _, options(nostack));
-        }
-        ret == 0
-    }
-
     #[repr(C, align(64))]
     struct Aligned<const N: usize>([u8; N]);
 
@@ -191,7 +170,8 @@ mod amx_peak {
     /// one output of the first accumulator (`ITERS · 64 · a · b`).
     ///
     /// # Safety
-    /// [`available`] returned true.
+    /// AMX usable in this process (`Int8Kernel::Amx.is_available()`, which
+    /// also asks Linux for the tile state).
     pub unsafe fn tdpbssd(a: i8, b: i8) -> i32 {
         // Palette 1, eight tiles of 16 rows of 64 bytes.
         let mut config = Aligned([0u8; 64]);
@@ -250,7 +230,7 @@ fn peaks(c: &mut Criterion) {
         }
     }
     #[cfg(target_os = "linux")]
-    if amx_peak::available() {
+    if Int8Kernel::Amx.is_available() {
         use amx_peak::*;
         // The sums are exact: a wrong product would show here.
         // Safety: AMX detected and permitted.

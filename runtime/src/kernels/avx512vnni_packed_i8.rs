@@ -444,47 +444,37 @@ unsafe fn tile_columns<E: Epilogue, const S: usize>(
                 // loaded once for them: lockstep 1.02× over four alone),
                 // the leftovers one by one.
                 let mut m = fresh[t];
-                while m + 8 <= COLS {
-                    // Safety: the caller's bounds for these columns.
-                    unsafe {
-                        tile_epilogue::<E, 8>(
-                            epilogue,
-                            &sums,
-                            &corr[t],
-                            (t, starts[t], m),
-                            (b, nb),
-                            p.rows,
-                        )
-                    };
-                    m += 8;
-                }
-                while m + 4 <= COLS {
-                    // Safety: the caller's bounds for these columns.
-                    unsafe {
-                        tile_epilogue::<E, 4>(
-                            epilogue,
-                            &sums,
-                            &corr[t],
-                            (t, starts[t], m),
-                            (b, nb),
-                            p.rows,
-                        )
-                    };
-                    m += 4;
-                }
                 while m < COLS {
-                    // Safety: as above.
-                    unsafe {
-                        tile_epilogue::<E, 1>(
-                            epilogue,
-                            &sums,
-                            &corr[t],
-                            (t, starts[t], m),
-                            (b, nb),
-                            p.rows,
-                        )
+                    let at = (t, starts[t], m);
+                    // Safety: the caller's bounds for these columns.
+                    m += unsafe {
+                        match COLS - m {
+                            8.. => tile_epilogue::<E, 8>(
+                                epilogue,
+                                &sums,
+                                &corr[t],
+                                at,
+                                (b, nb),
+                                p.rows,
+                            ),
+                            4.. => tile_epilogue::<E, 4>(
+                                epilogue,
+                                &sums,
+                                &corr[t],
+                                at,
+                                (b, nb),
+                                p.rows,
+                            ),
+                            _ => tile_epilogue::<E, 1>(
+                                epilogue,
+                                &sums,
+                                &corr[t],
+                                at,
+                                (b, nb),
+                                p.rows,
+                            ),
+                        }
                     };
-                    m += 1;
                 }
             }
             b += nb;
@@ -496,7 +486,7 @@ unsafe fn tile_columns<E: Epilogue, const S: usize>(
 
 /// Columns `m .. m + C` of A tile `t` (starting at column `c0`) of the
 /// tile sums, corrected, through the epilogue for row blocks `b .. b +
-/// nb` (`nb` of 1, 2 or 4).
+/// nb` (`nb` of 1, 2 or 4); returns `C`, the columns done.
 ///
 /// # Safety
 /// AVX-512F/BW/VL; the epilogue's bounds for those columns.
@@ -509,7 +499,7 @@ unsafe fn tile_epilogue<E: Epilogue, const C: usize>(
     (t, c0, m): (usize, usize, usize),
     (b, nb): (usize, usize),
     rows: usize,
-) {
+) -> usize {
     let targets = epilogue.targets::<C>(c0 + m);
     let block = |r: usize| -> [__m512i; C] {
         core::array::from_fn(|c| {
@@ -529,6 +519,7 @@ unsafe fn tile_epilogue<E: Epilogue, const C: usize>(
             _ => epilogue.tile(&targets, b, rows, &[block(0)]),
         }
     }
+    C
 }
 
 /// `128 · Σx` (wrapping) of the `len` bytes at `x`, `len` a multiple of 32:

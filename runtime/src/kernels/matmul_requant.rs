@@ -199,11 +199,13 @@ impl Resolved {
                 )
             };
         }
-        let acc = &mut acc[..x.count.checked_mul(rows).expect("matmul_requant: scratch size")];
-        for (c, a) in acc.chunks_exact_mut(rows).enumerate() {
-            a.copy_from_slice(&bias[bias_map.offset(c)..][..rows]);
-        }
-        self.matmul(acc, rows, m, x);
+        let acc = self.biased_product(
+            acc,
+            (bias, bias_map),
+            (m, rows),
+            x,
+            "matmul_requant: scratch size",
+        );
         for (c, a) in acc.chunks_exact(rows).enumerate() {
             if let Some(o) = wide.as_mut() {
                 let add = o.add.map(|(v, map)| &v[map.offset(c)..][..rows]);
@@ -551,11 +553,13 @@ impl Resolved {
                 )
             };
         }
-        let acc = &mut acc[..x.count.checked_mul(rows).expect("matmul_requant_residual: scratch")];
-        for (c, a) in acc.chunks_exact_mut(rows).enumerate() {
-            a.copy_from_slice(&bias[bias_map.offset(c)..][..rows]);
-        }
-        self.matmul(acc, rows, m, x);
+        let acc = self.biased_product(
+            acc,
+            (bias, bias_map),
+            (m, rows),
+            x,
+            "matmul_requant_residual: scratch",
+        );
         for (c, a) in acc.chunks_exact(rows).enumerate() {
             let dst = &mut out.out[out.map.offset(c)..][..rows];
             let stream = &out.stream.0[out.stream.1.offset(c)..][..rows];
@@ -608,6 +612,30 @@ fn fused_outputs(
         hi: o.hi,
     });
     (wide, narrow)
+}
+
+impl Resolved {
+    /// The fallback of the fused products: each column's `rows`
+    /// accumulators set to its bias (`bias_map`), then the product added,
+    /// in the first `x.count · rows` of `acc`, which it returns.
+    ///
+    /// # Panics
+    /// With `short` if `acc` is shorter; as [`Resolved::matmul`].
+    fn biased_product<'s>(
+        self,
+        acc: &'s mut [i32],
+        (bias, bias_map): (&[i32], ColumnMap),
+        (m, rows): (Matrix<'_>, usize),
+        x: Columns<'_>,
+        short: &str,
+    ) -> &'s mut [i32] {
+        let acc = &mut acc[..x.count.checked_mul(rows).expect(short)];
+        for (c, a) in acc.chunks_exact_mut(rows).enumerate() {
+            a.copy_from_slice(&bias[bias_map.offset(c)..][..rows]);
+        }
+        self.matmul(acc, rows, m, x);
+        acc
+    }
 }
 
 #[cfg(test)]
