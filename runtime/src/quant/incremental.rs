@@ -439,15 +439,20 @@ impl Network for GatedInt8<'_, '_> {
         let lanes = self.lanes;
         let layout = self.layout;
         if i == 0 {
+            // Above the image the links see no vertical stack: each is its
+            // bias requantized, the same at every position, so it is
+            // computed once per channel and stored at every position.
             for b in 0..lanes {
                 let links = &mut self.links[b * layout.links..][..layout.links];
                 for l in 0..arch.layers() {
                     let layer = self.weights.layer(l);
                     let (bias, mult) =
                         (layer.bias(TensorKind::LinkBias), layer.requant(RequantPoint::Link));
-                    for x in 0..w {
-                        for (o, link) in links[(l * w + x) * p2..][..p2].iter_mut().enumerate() {
-                            *link = clamp_i16(mult.get(o).apply(bias[o]));
+                    let row = &mut links[l * w * p2..][..w * p2];
+                    for (o, &bias) in bias.iter().enumerate() {
+                        let link = clamp_i16(mult.get(o).apply(bias));
+                        for x in row[o..].iter_mut().step_by(p2) {
+                            *x = link;
                         }
                     }
                 }

@@ -43,19 +43,18 @@ pub enum RequantPoint {
 }
 
 impl RequantPoint {
-    /// Entries of the point, and whether `layer` has it (`None`: the head).
-    fn len(self, arch: &Arch, layer: Option<usize>) -> usize {
+    /// Entries of each point of `layer` (`None`: the head), by point
+    /// number; 0 where the layer does not have it.
+    fn lens(arch: &Arch, layer: Option<usize>) -> [usize; 8] {
         let p = arch.channels;
-        match (self, layer) {
-            (Self::VGate | Self::VLink | Self::Horizontal | Self::Link, Some(_)) => 2 * p,
-            (Self::Out, Some(l)) if l > 0 => p,
-            (Self::Residual, Some(l)) if l > 0 => 1,
-            (Self::Head1, None) => arch.head,
-            (Self::Head2, None) => arch.levels,
-            _ => 0,
+        match layer {
+            Some(0) => [2 * p, 2 * p, 2 * p, 2 * p, 0, 0, 0, 0],
+            Some(_) => [2 * p, 2 * p, 2 * p, 2 * p, p, 1, 0, 0],
+            None => [0, 0, 0, 0, 0, 0, arch.head, arch.levels],
         }
     }
 
+    #[cfg(any(test, all(feature = "alloc", target_arch = "x86_64")))]
     const ALL: [RequantPoint; 8] = [
         Self::VGate,
         Self::VLink,
@@ -67,26 +66,25 @@ impl RequantPoint {
         Self::Head2,
     ];
 
-    /// Offset (in entries) of `self` inside its layer's block, and the block
-    /// length.
-    fn offset(self, arch: &Arch, layer: Option<usize>) -> (usize, usize) {
+    /// Each point's (offset, entries) inside the block of `layer`, by
+    /// point number, and the block's length: the one walk over the
+    /// points that orders the table.
+    fn block(arch: &Arch, layer: Option<usize>) -> ([(usize, usize); 8], usize) {
+        let mut points = [(0, 0); 8];
         let mut offset = 0;
-        let mut found = 0;
-        for point in Self::ALL {
-            if point == self {
-                found = offset;
-            }
-            offset += point.len(arch, layer);
+        for (at, len) in points.iter_mut().zip(Self::lens(arch, layer)) {
+            *at = (offset, len);
+            offset += len;
         }
-        (found, offset)
+        (points, offset)
     }
 }
 
 /// Number of `(multiplier, shift)` entries of an architecture.
 pub fn requant_entries(arch: &Arch) -> usize {
-    let first = RequantPoint::VGate.offset(arch, Some(0)).1;
-    let block = RequantPoint::VGate.offset(arch, Some(1)).1;
-    let head = RequantPoint::VGate.offset(arch, None).1;
+    let first = RequantPoint::block(arch, Some(0)).1;
+    let block = RequantPoint::block(arch, Some(1)).1;
+    let head = RequantPoint::block(arch, None).1;
     first + arch.blocks * block + head
 }
 
@@ -99,14 +97,15 @@ pub fn requant_range(
     layer: Option<usize>,
     point: RequantPoint,
 ) -> core::ops::Range<usize> {
-    let first = RequantPoint::VGate.offset(arch, Some(0)).1;
-    let block = RequantPoint::VGate.offset(arch, Some(1)).1;
+    let first = RequantPoint::block(arch, Some(0)).1;
+    let block = RequantPoint::block(arch, Some(1)).1;
     let start = match layer {
         Some(0) => 0,
         Some(l) => first + (l - 1) * block,
         None => first + arch.blocks * block,
-    } + point.offset(arch, layer).0;
-    start..start + point.len(arch, layer)
+    };
+    let (offset, len) = RequantPoint::block(arch, layer).0[point as usize];
+    start + offset..start + offset + len
 }
 
 /// Number of int8 weights of an architecture.
@@ -173,13 +172,13 @@ impl<'a> Requant<'a> {
 /// One layer's (or the head's) tensors of an int8 model.
 #[derive(Clone, Copy, Debug)]
 pub struct QuantLayer<'a> {
-    arch: &'a Arch,
-    layer: Option<usize>,
     weights: &'a [i8],
     w_offsets: &'a LayerOffsets,
     biases: &'a [i32],
     b_offsets: &'a LayerOffsets,
     requant: &'a [i32],
+    /// Each point's (start, entries) in `requant`, by point number.
+    points: &'a [(usize, usize); 8],
     packed: Option<&'a PackedLayer>,
 }
 
@@ -211,9 +210,8 @@ impl<'a> QuantLayer<'a> {
 
     /// The multipliers of `point`.
     pub fn requant(&self, point: RequantPoint) -> Requant<'a> {
-        let (start, _) = point.offset(self.arch, self.layer);
-        let len = point.len(self.arch, self.layer);
         // `RequantPoint::ALL` is in declaration order: the point's number.
+        let (start, len) = self.points[point as usize];
         let prepared = self.packed.and_then(|p| p.scales(point as usize));
         Requant { pairs: &self.requant[2 * start..2 * (start + len)], prepared }
     }
@@ -224,14 +222,19 @@ struct Offsets {
     weights: LayerOffsets,
     biases: LayerOffsets,
     requant: usize,
+    /// [`RequantPoint::block`], found once: the executors ask for points
+    /// at every pixel.
+    points: [(usize, usize); 8],
 }
 
 impl Offsets {
     fn of(arch: &Arch, layer: Option<usize>) -> Self {
+        let (points, requant) = RequantPoint::block(arch, layer);
         Offsets {
             weights: LayerOffsets::of_kinds(arch, layer, TensorKind::is_weight),
             biases: LayerOffsets::of_kinds(arch, layer, |k| !k.is_weight()),
-            requant: RequantPoint::VGate.offset(arch, layer).1,
+            requant,
+            points,
         }
     }
 }
@@ -353,7 +356,7 @@ impl<'a> QuantWeights<'a> {
             )
         };
         let packed = packed::layer(&self.packed, layer);
-        self.view(Some(layer), w0, b0, q0, offsets, packed)
+        self.view(w0, b0, q0, offsets, packed)
     }
 
     /// The head's tensors.
@@ -362,12 +365,11 @@ impl<'a> QuantWeights<'a> {
         let w0 = self.weights.len() - h.weights.len;
         let b0 = self.biases.len() - h.biases.len;
         let q0 = self.requant.len() / 2 - h.requant;
-        self.view(None, w0, b0, q0, h, packed::layer(&self.packed, self.arch.layers()))
+        self.view(w0, b0, q0, h, packed::layer(&self.packed, self.arch.layers()))
     }
 
     fn view<'s>(
         &'s self,
-        layer: Option<usize>,
         w0: usize,
         b0: usize,
         q0: usize,
@@ -375,13 +377,12 @@ impl<'a> QuantWeights<'a> {
         packed: Option<&'s PackedLayer>,
     ) -> QuantLayer<'s> {
         QuantLayer {
-            arch: &self.arch,
-            layer,
             weights: &self.weights[w0..w0 + offsets.weights.len],
             w_offsets: &offsets.weights,
             biases: &self.biases[b0..b0 + offsets.biases.len],
             b_offsets: &offsets.biases,
             requant: &self.requant[2 * q0..2 * (q0 + offsets.requant)],
+            points: &offsets.points,
             packed,
         }
     }
