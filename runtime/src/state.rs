@@ -163,6 +163,10 @@ pub struct QuantStateLayout {
     pub image_rows: usize,
     /// int8: vertical rings of layers `1..layers` (gate outputs).
     pub vertical_rings: usize,
+    /// Zero positions on each side of every ring row: the kernel's radius
+    /// with whole rows (so every position's window lies in the ring, and a
+    /// row is one product read in place), else none.
+    pub ring_pad: usize,
     /// int16: links of the row above, in gate-input units.
     pub links: usize,
     /// int8: left windows of layers `1..layers` (residual stream).
@@ -215,13 +219,19 @@ impl QuantStateLayout {
     pub const fn with_row_tile(arch: &Arch, tile: usize) -> QuantStateLayout {
         let (w, p, r) = (arch.width, arch.channels, arch.radius_of(1));
         let t = if tile == 0 { 1 } else { tile };
+        let pad = if t >= w { r } else { 0 };
         let per_position = acc_len(arch)     // accumulators (i32)
             + words(4 * p)                   // gate inputs (i16)
             + words(2 * p)                   // link input (i8)
             + words(gather_len(arch)); // vertical window (i8)
         QuantStateLayout {
             image_rows: (arch.radius_of(0) + 2).saturating_mul(w),
-            vertical_rings: arch.blocks.saturating_mul(r + 1).saturating_mul(w).saturating_mul(p),
+            vertical_rings: arch
+                .blocks
+                .saturating_mul(r + 1)
+                .saturating_mul(w.saturating_add(2 * pad))
+                .saturating_mul(p),
+            ring_pad: pad,
             links: (arch.blocks + 1).saturating_mul(w).saturating_mul(2 * p),
             left_windows: arch.blocks.saturating_mul(r + 1).saturating_mul(p),
             biases: (arch.blocks + 1).saturating_mul(4 * p),

@@ -49,8 +49,8 @@ pub struct GatedInt8<'m, 'b> {
     window: &'b mut [i8],
     /// Positions of a row whose vertical stack is one product.
     row_tile: usize,
-    /// One lane's parts' lengths ([`QuantStateLayout::of`]), kept: the
-    /// executor reads them at every layer of every pixel.
+    /// One lane's parts' lengths ([`QuantStateLayout::with_row_tile`]),
+    /// kept: the executor reads them at every layer of every pixel.
     layout: QuantStateLayout,
     /// The int8 kernel, resolved once for this executor.
     kernel: Resolved,
@@ -96,7 +96,8 @@ impl<'m, 'b> GatedInt8<'m, 'b> {
             weights,
             lanes,
             image_rows: take(&mut buf, part(layout.image_rows)),
-            vertical_rings: take(&mut buf, part(layout.vertical_rings)),
+            // Zeroed: the rows' padding is never written.
+            vertical_rings: zeroed(take(&mut buf, part(layout.vertical_rings))),
             links: take(&mut buf, part(layout.links)),
             left_windows: take(&mut buf, part(layout.left_windows)),
             biases: take(&mut buf, part(layout.biases)),
@@ -109,7 +110,7 @@ impl<'m, 'b> GatedInt8<'m, 'b> {
             logits: take(&mut buf, part(arch.levels)),
             window: take(&mut buf, scratch(gather_len(&arch))),
             row_tile,
-            layout: QuantStateLayout::of(&arch),
+            layout,
             kernel: Resolved::best(),
         })
     }
@@ -272,7 +273,9 @@ impl GatedInt8<'_, '_> {
         let (lanes, layout) = (self.lanes, self.layout);
         let gather_n = gather_len(&arch);
         let ring_rows = arch.radius_of(1) + 1;
-        let ring_len = ring_rows * w * p;
+        // A ring row: `pad` zero positions, the row's `w`, `pad` zeros.
+        let (pad, ring_w) = (layout.ring_pad, w + 2 * layout.ring_pad);
+        let ring_len = ring_rows * ring_w * p;
         let layer = self.weights.layer(l);
         let (r, k, cin) = (arch.radius_of(l), arch.kernel_of(l), arch.input_channels_of(l));
         let vw = layer.matrix(TensorKind::VWeight);
@@ -309,7 +312,7 @@ impl GatedInt8<'_, '_> {
             let slot = row % ring_rows;
             let fuse_gate = l + 1 < arch.layers() && self.kernel.fuses_requant(vw, cols);
             let gated = fuse_gate.then(|| Gated {
-                out: &mut outputs[(slot * w + x0) * p..],
+                out: &mut outputs[(slot * ring_w + pad + x0) * p..],
                 map: ColumnMap { lanes, lane_stride: ring_len, step: dx * p },
                 scales: gate_mult.scales(),
                 add: None,
@@ -324,12 +327,13 @@ impl GatedInt8<'_, '_> {
             });
             if span.in_place {
                 // Rows row - 1 and row of ring l - 1 (layers past the first
-                // have radius 1), from position x0 - 1 on: lanes ring_len
-                // apart, positions cin bytes apart.
-                debug_assert!(r == 1 && row >= 1);
+                // have radius 1), from position x0 - 1 on (the padding's
+                // zeros left of the image): lanes ring_len apart, positions
+                // cin bytes apart.
+                debug_assert!(r == 1 && row >= 1 && pad + x0 >= r);
                 let ring = &inputs[(l - 1) * rings..];
                 let map = ColumnMap { lanes, lane_stride: ring_len, step: dx * cin };
-                let at = |y: usize| ((y % ring_rows) * w + x0 - r) * cin;
+                let at = |y: usize| ((y % ring_rows) * ring_w + pad + x0 - r) * cin;
                 let pieces =
                     [row - 1, row].map(|y| Piece { data: &ring[at(y)..], map, len: k * cin });
                 match gated {
@@ -347,13 +351,15 @@ impl GatedInt8<'_, '_> {
             } else {
                 for (c, (x, b)) in span.columns(lanes).enumerate() {
                     // Layer l reads ring l - 1 (or the image's rows).
-                    let (input, input_rows) = if l == 0 {
-                        (&self.image_rows[b * layout.image_rows..][..layout.image_rows], r + 2)
+                    let (input, input_rows, rows_at) = if l == 0 {
+                        let rows = &self.image_rows[b * layout.image_rows..][..layout.image_rows];
+                        (rows, r + 2, (w, 0))
                     } else {
-                        (&inputs[(l - 1) * rings + b * ring_len..][..ring_len], ring_rows)
+                        let ring = &inputs[(l - 1) * rings + b * ring_len..][..ring_len];
+                        (ring, ring_rows, (ring_w * cin, pad * cin))
                     };
                     let window = &mut self.window[c * gather_n..][..n];
-                    gather(window, input, input_rows, (r, k, cin), w, x, row);
+                    gather(window, (input, input_rows, rows_at), (r, k, cin), w, x, row);
                 }
                 match gated {
                     Some(gated) => {
@@ -391,7 +397,7 @@ impl GatedInt8<'_, '_> {
                 let ring = &mut self.vertical_rings[l * rings..];
                 for (c, (x, b)) in span.columns(lanes).enumerate() {
                     let pre = &self.pre[c * p2..][..p2];
-                    let out = &mut ring[b * ring_len + (slot * w + x) * p..][..p];
+                    let out = &mut ring[b * ring_len + (slot * ring_w + pad + x) * p..][..p];
                     self.kernel.gate_i8(out, pre);
                 }
             }
@@ -476,9 +482,17 @@ impl Network for GatedInt8<'_, '_> {
                 && w > 2
                 && self.kernel.fuses_requant(vw, (w - 2) * self.lanes);
             if in_place {
-                let edges = Span { x0: 0, count: 2, dx: w - 1, in_place: false };
-                let inside = Span { x0: 1, count: w - 2, dx: 1, in_place: true };
-                self.vertical_stack(l, row, [edges, inside].into_iter());
+                let spans = if self.layout.ring_pad >= r {
+                    // Every window lies in the ring, the edges' in its
+                    // padding: one product (and an empty span, so both
+                    // cases are one instance of the stack's code).
+                    let none = Span { x0: 0, count: 0, dx: 1, in_place: false };
+                    [none, Span { x0: 0, count: w, dx: 1, in_place: true }]
+                } else {
+                    let edges = Span { x0: 0, count: 2, dx: w - 1, in_place: false };
+                    [edges, Span { x0: 1, count: w - 2, dx: 1, in_place: true }]
+                };
+                self.vertical_stack(l, row, spans.into_iter());
             } else {
                 let tile = self.row_tile;
                 let tiles = (0..w).step_by(tile).map(|x0| Span {
@@ -615,13 +629,13 @@ fn left_input<'a>(
 }
 
 /// Gathers rows `row - r ..= row`, columns `x - r ..= x + r` of the `k`-wide
-/// kernel over `cin` channels from `input` (a ring of `input_rows` rows of
-/// `width` positions) into one contiguous window, zeros outside the image,
-/// so that each output is a single dot product with its weight row.
+/// kernel over `cin` channels from `input` (a ring of `input_rows` rows, a
+/// row's `width` positions starting `first` bytes into its `row_len`)
+/// into one contiguous window, zeros outside the image, so that each
+/// output is a single dot product with its weight row.
 fn gather(
     window: &mut [i8],
-    input: &[i8],
-    input_rows: usize,
+    (input, input_rows, (row_len, first)): (&[i8], usize, (usize, usize)),
     (r, k, cin): (usize, usize, usize),
     width: usize,
     x: usize,
@@ -635,7 +649,7 @@ fn gather(
                 let (kx0, kx1) = columns_inside(r, k, width, x);
                 dst[..kx0 * cin].fill(0);
                 dst[kx1 * cin..].fill(0);
-                let src = &input[(y % input_rows) * width * cin..][..width * cin];
+                let src = &input[(y % input_rows) * row_len + first..][..width * cin];
                 dst[kx0 * cin..kx1 * cin]
                     .copy_from_slice(&src[(x + kx0 - r) * cin..(x + kx1 - r) * cin]);
             }
@@ -658,3 +672,9 @@ fn clamp_i16(x: i32) -> i16 {
 /// The gate inputs' clamp, as int16.
 const PRE_LO: i16 = PRE_MIN as i16;
 const PRE_HI: i16 = PRE_MAX as i16;
+
+/// `part`, zeroed.
+fn zeroed(part: &mut [i8]) -> &mut [i8] {
+    part.fill(0);
+    part
+}
