@@ -2,7 +2,7 @@
 //! follows, whatever its variant and precision.
 //!
 //! [`Raster`] owns what is the same for all of them: the class, the position,
-//! how far the current pixel is computed ([`Stage`]), when the per-row caches
+//! how far the current pixel is computed (`Stage`), when the per-row caches
 //! are refreshed (at the first pixel of a row), that a pixel's hidden state
 //! is computed before it is pushed (later pixels read it), that logits are
 //! computed once per pixel, and the checks on labels, levels and the end of

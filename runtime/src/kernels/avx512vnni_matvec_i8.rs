@@ -174,7 +174,7 @@ unsafe fn rows_256<const R: usize>(out: &mut [i32], w: *const i8, x: &[i8], corr
 /// `c < cols`, where `n = w.len() / rows`. Tiles of four rows by four
 /// columns share each weight load (and its sign flip) among four inputs
 /// and each input load among four rows; their sixteen accumulators are
-/// reduced by the tree of [`reduce16`], which leaves column `c`'s four
+/// reduced by the tree of `reduce16`, which leaves column `c`'s four
 /// rows in the vector's 128-bit chunk `c`. Rows and columns beyond whole
 /// tiles go through [`matvec_i8_512`].
 ///

@@ -26,7 +26,7 @@ pub enum FloatKernel {
     Neon,
     /// aarch64 with FP16 arithmetic (ARMv8.2-A, such as the Cortex-A76 of
     /// a Raspberry Pi 5): f16 models multiply and add in f16
-    /// ([`super::neon_fp16_dot_f16`]), f32 models run as [`FloatKernel::Neon`].
+    /// (`kernels::neon_fp16_dot_f16`, aarch64 only), f32 models run as [`FloatKernel::Neon`].
     /// Not bit-identical to the others (its rounding differs), so never the
     /// default: [`FloatKernel::prefer`] it.
     NeonFp16,

@@ -98,7 +98,7 @@ const FUSE_FROM: usize = 2;
 
 /// The int16 output of [`Resolved::matmul_requant`]: column `c`'s rows at
 /// `out[map.offset(c)..]`, `clamp(requant(a) + add, lo, hi)` as
-/// [`generic::requant_i16`] computes it.
+/// [`super::generic::requant_i16`] computes it.
 #[derive(Debug)]
 pub struct Wide<'a> {
     /// The output.
@@ -116,7 +116,7 @@ pub struct Wide<'a> {
 }
 
 /// The int8 output of [`Resolved::matmul_requant`]: `clamp(requant(a), lo,
-/// hi)` as [`generic::requant_i8`] computes it.
+/// hi)` as [`super::generic::requant_i8`] computes it.
 #[derive(Debug)]
 pub struct Narrow<'a> {
     /// The output.

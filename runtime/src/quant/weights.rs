@@ -91,7 +91,7 @@ pub fn requant_entries(arch: &Arch) -> usize {
 /// Entries of `point` of `layer` (`None`: the head) in an int8 model's flat
 /// table of `(multiplier, shift)` pairs. The one place that orders the
 /// table: the quantizer writes through it and [`QuantLayer::requant`] reads
-/// the same order ([`RequantPoint::offset`]).
+/// the same order (`RequantPoint::block`).
 pub fn requant_range(
     arch: &Arch,
     layer: Option<usize>,
