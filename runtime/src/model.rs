@@ -110,6 +110,10 @@ impl Model<'_> {
 
 /// The incremental executor of a [`Model`], whatever its variant and
 /// precision: one [`crate::Raster`] over the model's network.
+// The int8 variant carries its layers' step operands inline on hosts (~2
+// KB): an executor is made once per sampling run and never moved per
+// pixel, and boxing it would put a heap allocation on the sampling path.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Executor<'m, 'b> {
     /// Float weights (f32).

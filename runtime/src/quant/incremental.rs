@@ -15,8 +15,8 @@ use super::{PRE_MAX, PRE_MIN, UNIT_SCALE};
 use crate::arch::Arch;
 use crate::error::Error;
 use crate::kernels::{
-    ColumnMap, Columns, Gated, GatedStep, Head, Narrow, Piece, Residual, ResidualOut, Resolved,
-    StepScratch, Wide,
+    ColumnMap, Columns, Gated, GatedStep, Head, Matrix, Narrow, Piece, Residual, ResidualOut,
+    Resolved, Scales, StepScratch, Wide,
 };
 use crate::params::TensorKind;
 use crate::raster::{check_buffer, columns_inside, shift_window, take, Network, Raster, Sealed};
@@ -54,6 +54,50 @@ pub struct GatedInt8<'m, 'b> {
     layout: QuantStateLayout,
     /// The int8 kernel, resolved once for this executor.
     kernel: Resolved,
+    /// The first layers' step operands, found once (hosts only: the array
+    /// would be MCU stack).
+    #[cfg(feature = "alloc")]
+    steps: [Option<StepWeights<'m>>; PLANNED_LAYERS],
+}
+
+/// Layers whose step operands an executor finds once; those of a deeper
+/// model's other layers are found at each pixel.
+#[cfg(feature = "alloc")]
+const PLANNED_LAYERS: usize = 16;
+
+/// A layer's step operands that are the same at every pixel: the left
+/// kernel and its requantization, the residual block's weights. Found per
+/// pixel and layer they were ~5% of a digit.
+#[derive(Clone, Copy, Debug)]
+struct StepWeights<'m> {
+    weights: Matrix<'m>,
+    scales: Scales<'m>,
+    /// The residual block (layers ≥ 1).
+    residual: Option<ResidualWeights<'m>>,
+}
+
+/// The residual block's weights, bias, requantization and the stream's
+/// `(multiplier, shift)`.
+type ResidualWeights<'m> = (Matrix<'m>, &'m [i32], Scales<'m>, (i32, i8));
+
+impl<'m> StepWeights<'m> {
+    fn of(weights: &'m QuantWeights<'m>, l: usize) -> Self {
+        let layer = weights.layer(l);
+        let residual = (l > 0).then(|| {
+            let res = layer.requant(RequantPoint::Residual).get(0);
+            (
+                layer.matrix(TensorKind::OutWeight),
+                layer.bias(TensorKind::OutBias),
+                layer.requant(RequantPoint::Out).scales(),
+                (res.multiplier, res.shift),
+            )
+        });
+        StepWeights {
+            weights: layer.matrix(TensorKind::HWeight),
+            scales: layer.requant(RequantPoint::Horizontal).scales(),
+            residual,
+        }
+    }
 }
 
 impl<'m, 'b> IncrementalI8<'m, 'b> {
@@ -112,6 +156,10 @@ impl<'m, 'b> GatedInt8<'m, 'b> {
             row_tile,
             layout,
             kernel: Resolved::best(),
+            #[cfg(feature = "alloc")]
+            steps: core::array::from_fn(|l| {
+                (l < arch.layers()).then(|| StepWeights::of(weights, l))
+            }),
         })
     }
 
@@ -192,7 +240,6 @@ impl GatedInt8<'_, '_> {
         let (p, w) = (arch.channels, arch.width);
         let p2 = 2 * p;
         let layout = self.layout;
-        let layer = self.weights.layer(l);
         let r0 = arch.radius_of(0);
         let input: &[i8] = if l == 0 && j < r0 {
             // The first pixels of a row: the left kernel's columns outside
@@ -207,21 +254,23 @@ impl GatedInt8<'_, '_> {
             let lanes = left_input((&arch, &layout), state, b + 1, (l, i, j));
             &lanes.data[b * lanes.stride..][..lanes.len]
         };
-        let residual = (l > 0).then(|| {
-            let res = layer.requant(RequantPoint::Residual).get(0);
-            Residual {
-                weights: layer.matrix(TensorKind::OutWeight),
-                bias: layer.bias(TensorKind::OutBias),
-                scales: layer.requant(RequantPoint::Out).scales(),
-                stream: &input[input.len() - p..],
-                stream_pair: (res.multiplier, res.shift),
-            }
+        #[cfg(feature = "alloc")]
+        let planned = self.steps.get(l).copied().flatten();
+        #[cfg(not(feature = "alloc"))]
+        let planned = None;
+        let sw = planned.unwrap_or_else(|| StepWeights::of(self.weights, l));
+        let residual = sw.residual.map(|(weights, bias, scales, stream_pair)| Residual {
+            weights,
+            bias,
+            scales,
+            stream: &input[input.len() - p..],
+            stream_pair,
         });
         let step = GatedStep {
-            weights: layer.matrix(TensorKind::HWeight),
+            weights: sw.weights,
             input,
             bias: &self.biases[b * layout.biases + l * 2 * p2 + p2..][..p2],
-            scales: layer.requant(RequantPoint::Horizontal).scales(),
+            scales: sw.scales,
             links: &self.links[b * layout.links + (l * w + j) * p2..][..p2],
             residual,
         };
