@@ -527,12 +527,12 @@ impl Network for GatedInt8<'_, '_> {
         let row = i - 1;
         for l in 0..arch.layers() {
             let r = arch.radius_of(l);
-            // Past the first layer and row, a 3-wide window (two rows) that
-            // lies inside the image is two runs of the ring, which a kernel
-            // that requantizes in registers reads in place; the edge
-            // positions' windows (and all others, and every window for the
-            // other kernels, which would only gather them themselves) are
-            // gathered with their zeros.
+            // Past the first layer and row, with whole rows, a 3-wide window
+            // (two rows) is two runs of the ring (the edges' reach into the
+            // rows' zero padding), which a kernel that requantizes in
+            // registers reads in place: the row is one product. Every
+            // other window (and every window for the other kernels, which
+            // would only gather them themselves) is gathered with its zeros.
             let vw = self.weights.layer(l).matrix(TensorKind::VWeight);
             let in_place = l > 0
                 && r == 1
@@ -541,17 +541,10 @@ impl Network for GatedInt8<'_, '_> {
                 && w > 2
                 && self.kernel.fuses_requant(vw, (w - 2) * self.lanes);
             if in_place {
-                let spans = if self.layout.ring_pad >= r {
-                    // Every window lies in the ring, the edges' in its
-                    // padding: one product (and an empty span, so both
-                    // cases are one instance of the stack's code).
-                    let none = Span { x0: 0, count: 0, dx: 1, in_place: false };
-                    [none, Span { x0: 0, count: w, dx: 1, in_place: true }]
-                } else {
-                    let edges = Span { x0: 0, count: 2, dx: w - 1, in_place: false };
-                    [edges, Span { x0: 1, count: w - 2, dx: 1, in_place: true }]
-                };
-                self.vertical_stack(l, row, spans.into_iter());
+                // (Whole rows always have the padding.)
+                debug_assert!(self.layout.ring_pad >= r);
+                let all = Span { x0: 0, count: w, dx: 1, in_place: true };
+                self.vertical_stack(l, row, [all].into_iter());
             } else {
                 let tile = self.row_tile;
                 let tiles = (0..w).step_by(tile).map(|x0| Span {
