@@ -31,7 +31,8 @@ use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use pixelcnn_runtime::kernels::{
-    Columns, GatedStep, Int8Kernel, Matrix, Residual, Resolved, Scales, StepScratch,
+    ColumnMap, Columns, Gated, GatedStep, Int8Kernel, Matrix, Narrow, Piece, Residual, Resolved,
+    Scales, StepScratch, Wide,
 };
 
 fn clock(c: &mut Criterion) {
@@ -377,5 +378,91 @@ fn gated_steps(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(peak, clock, kernels, peaks, gated_steps);
+/// One layer's vertical stack over a row as the executor runs it: the
+/// 64 × 192 product read in place from two ring rows, its gate and its
+/// int8 link inputs in the epilogue (`row_gate`), then the link product
+/// 64 × 64 into int16 links (`row_link`).
+#[cfg(target_arch = "x86_64")]
+fn row_epilogues(c: &mut Criterion) {
+    use pixelcnn_runtime::kernels::{PackedI8, PreparedScales};
+    let (positions, p) = (28usize, 32usize);
+    let (rows, n) = (2 * p, 6 * p);
+    let w: Vec<i8> = (0..rows * n).map(|i| (i * 7 % 255) as i8 >> 2).collect();
+    let lw: Vec<i8> = (0..rows * rows).map(|i| (i * 5 % 255) as i8 >> 2).collect();
+    let (packed, lpacked) = (PackedI8::pack(&w, rows), PackedI8::pack(&lw, rows));
+    let pairs: Vec<i32> = (0..rows).flat_map(|_| [1 << 30 | 12345, -5]).collect();
+    let prepared = PreparedScales::prepare(&pairs);
+    let scales = Scales { pairs: &pairs, prepared: prepared.as_ref() };
+    // Two ring rows of 30 positions (one zero each side), 32 channels.
+    let ring: Vec<i8> = (0..2 * 30 * p).map(|i| (i * 13 % 255) as i8 >> 1).collect();
+    let bias = vec![300i32; rows];
+    let (mut gated, mut link_in) = (vec![0i8; positions * p], vec![0i8; positions * rows]);
+    let mut links = vec![0i16; positions * rows];
+    let (mut acc, mut window, mut pre) =
+        (vec![0i32; positions * rows], vec![0i8; positions * n], vec![0i16; positions * rows]);
+    let mut group = c.benchmark_group("row_epilogues");
+    for kernel in
+        [Int8Kernel::Avx512Vnni, Int8Kernel::Amx].into_iter().filter_map(Int8Kernel::resolve)
+    {
+        let (m, lm) =
+            (Matrix { w: &w, packed: Some(&packed) }, Matrix { w: &lw, packed: Some(&lpacked) });
+        for narrow_too in [true, false] {
+            let name = if narrow_too { "gate+narrow" } else { "gate" };
+            group.bench_function(format!("{}/{name}/64x192x28", kernel.kernel().name()), |b| {
+                b.iter(|| {
+                    let map = ColumnMap::contiguous(p);
+                    let pieces = [
+                        Piece { data: &ring[..], map, len: 3 * p },
+                        Piece { data: &ring[30 * p..], map, len: 3 * p },
+                    ];
+                    let out = Gated { out: &mut gated, map, scales, add: None };
+                    let narrow = narrow_too.then(|| Narrow {
+                        out: &mut link_in,
+                        map: ColumnMap::contiguous(rows),
+                        scales,
+                        lo: -127,
+                        hi: 127,
+                    });
+                    kernel.matmul_requant_gate(
+                        black_box(m),
+                        (&pieces, positions),
+                        (&bias, ColumnMap::contiguous(0)),
+                        out,
+                        narrow,
+                        (&mut acc, &mut window, &mut pre),
+                    );
+                    black_box(&gated);
+                });
+            });
+        }
+        group.bench_function(format!("{}/link/64x64x28", kernel.kernel().name()), |b| {
+            b.iter(|| {
+                let x = Columns { data: &link_in, stride: rows, len: rows, count: positions };
+                let wide = Wide {
+                    out: &mut links,
+                    map: ColumnMap::contiguous(rows),
+                    scales,
+                    add: None,
+                    lo: i16::MIN,
+                    hi: i16::MAX,
+                };
+                kernel.matmul_requant(
+                    black_box(lm),
+                    x,
+                    (&bias, ColumnMap::contiguous(0)),
+                    Some(wide),
+                    None,
+                    &mut acc,
+                );
+                black_box(&links);
+            });
+        });
+    }
+    group.finish();
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn row_epilogues(_: &mut Criterion) {}
+
+criterion_group!(peak, clock, kernels, peaks, gated_steps, row_epilogues);
 criterion_main!(peak);

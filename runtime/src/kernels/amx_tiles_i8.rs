@@ -120,86 +120,106 @@ pub(super) unsafe fn configure() {
 /// The sums of one or two A tiles (16 columns each) by row blocks.
 pub(super) type Sums = [[[[i32; 16]; COLS]; 2]; BLOCKS];
 
-/// `sums[r][t][m]` (written, not read): the uncorrected sums of rows `16 (b + r) ..` of column
-/// `m` of A tile `t` (`t < 2` with `two`, else `t = 0`), for `r < blocks`
-/// (at most 4), over the inputs in `pieces` (their groups one after
-/// another in the weights).
-///
-/// # Safety
-/// Configured ([`configure`]); `weights` points at block `(0, 0)` of a
-/// packed matrix of `groups` groups per row block with row blocks `b .. b +
-/// blocks` and at least the pieces' groups; every piece's columns of each
-/// tile used readable; each `len` a multiple of 32.
-pub(super) unsafe fn sums(
-    weights: *const u8,
-    groups: usize,
-    (b, blocks): (usize, usize),
-    pieces: &[TilePiece],
-    two: bool,
-    sums: &mut core::mem::MaybeUninit<Sums>,
-) {
-    let block = |r: usize, g: usize| {
-        // Safety: the caller's bounds.
-        unsafe { weights.add(((b + r) * groups + g) * 64) }
-    };
-    let mut pass = 0;
-    while pass < blocks {
-        let pair = blocks - pass >= 2;
-        // Safety (this loop): the caller's configuration and bounds; the
-        // B tiles are 8 blocks of 64 bytes from block (b + pass (+ 1), g).
-        unsafe {
-            asm!(
-                "tilezero tmm0",
-                "tilezero tmm1",
-                "tilezero tmm2",
-                "tilezero tmm3",
-                options(nostack, nomem)
-            );
-            let mut gw = 0;
-            for piece in pieces {
-                let mut k = 0;
-                while k < piece.len {
-                    let g = gw + k / 4;
-                    asm!("tileloadd tmm4, [{x} + {s}*1]", "tileloadd tmm6, [{w} + {v}*1]",
-                         "tdpbsud tmm0, tmm4, tmm6",
-                         x = in(reg) piece.at[0].add(k), s = in(reg) piece.stride,
-                         w = in(reg) block(pass, g), v = in(reg) 64usize,
-                         options(nostack, readonly));
+/// Defines a tile-sums function over one tile product instruction.
+macro_rules! tile_sums {
+    ($(#[$doc:meta])* $name:ident, $op:literal) => {
+        /// `sums[r][t][m]` (written, not read): the sums of rows `16 (b + r) ..` of column
+        /// `m` of A tile `t` (`t < 2` with `two`, else `t = 0`), for `r < blocks`
+        /// (at most 4), over the inputs in `pieces` (their groups one after
+        /// another in the weights).
+        ///
+        /// # Safety
+        /// Configured ([`configure`]); `weights` points at block `(0, 0)` of a
+        /// packed matrix of `groups` groups per row block with row blocks `b .. b +
+        /// blocks` and at least the pieces' groups; every piece's columns of each
+        /// tile used readable; each `len` a multiple of 32.
+        $(#[$doc])*
+        pub(super) unsafe fn $name(
+            weights: *const u8,
+            groups: usize,
+            (b, blocks): (usize, usize),
+            pieces: &[TilePiece],
+            two: bool,
+            sums: &mut core::mem::MaybeUninit<Sums>,
+        ) {
+            let block = |r: usize, g: usize| {
+                // Safety: the caller's bounds.
+                unsafe { weights.add(((b + r) * groups + g) * 64) }
+            };
+            let mut pass = 0;
+            while pass < blocks {
+                let pair = blocks - pass >= 2;
+                // Safety (this loop): the caller's configuration and bounds; the
+                // B tiles are 8 blocks of 64 bytes from block (b + pass (+ 1), g).
+                unsafe {
+                    asm!(
+                        "tilezero tmm0",
+                        "tilezero tmm1",
+                        "tilezero tmm2",
+                        "tilezero tmm3",
+                        options(nostack, nomem)
+                    );
+                    let mut gw = 0;
+                    for piece in pieces {
+                        let mut k = 0;
+                        while k < piece.len {
+                            let g = gw + k / 4;
+                            asm!("tileloadd tmm4, [{x} + {s}*1]", "tileloadd tmm6, [{w} + {v}*1]",
+                                 concat!($op, " tmm0, tmm4, tmm6"),
+                                 x = in(reg) piece.at[0].add(k), s = in(reg) piece.stride,
+                                 w = in(reg) block(pass, g), v = in(reg) 64usize,
+                                 options(nostack, readonly));
+                            if two {
+                                asm!("tileloadd tmm5, [{x} + {s}*1]", concat!($op, " tmm2, tmm5, tmm6"),
+                                     x = in(reg) piece.at[1].add(k), s = in(reg) piece.stride,
+                                     options(nostack, readonly));
+                            }
+                            if pair {
+                                asm!("tileloadd tmm7, [{w} + {v}*1]", concat!($op, " tmm1, tmm4, tmm7"),
+                                     w = in(reg) block(pass + 1, g), v = in(reg) 64usize,
+                                     options(nostack, readonly));
+                                if two {
+                                    asm!(concat!($op, " tmm3, tmm5, tmm7"), options(nostack, nomem));
+                                }
+                            }
+                            k += 32;
+                        }
+                        gw += piece.len / 4;
+                    }
+                    let out = sums.as_mut_ptr();
+                    let store =
+                        |r: usize, t: usize| core::ptr::addr_of_mut!((*out)[pass + r][t]).cast::<u8>();
+                    asm!("tilestored [{o} + {s}*1], tmm0", o = in(reg) store(0, 0), s = in(reg) 64usize,
+                         options(nostack));
                     if two {
-                        asm!("tileloadd tmm5, [{x} + {s}*1]", "tdpbsud tmm2, tmm5, tmm6",
-                             x = in(reg) piece.at[1].add(k), s = in(reg) piece.stride,
-                             options(nostack, readonly));
+                        asm!("tilestored [{o} + {s}*1], tmm2", o = in(reg) store(0, 1),
+                             s = in(reg) 64usize, options(nostack));
                     }
                     if pair {
-                        asm!("tileloadd tmm7, [{w} + {v}*1]", "tdpbsud tmm1, tmm4, tmm7",
-                             w = in(reg) block(pass + 1, g), v = in(reg) 64usize,
-                             options(nostack, readonly));
+                        asm!("tilestored [{o} + {s}*1], tmm1", o = in(reg) store(1, 0),
+                             s = in(reg) 64usize, options(nostack));
                         if two {
-                            asm!("tdpbsud tmm3, tmm5, tmm7", options(nostack, nomem));
+                            asm!("tilestored [{o} + {s}*1], tmm3", o = in(reg) store(1, 1),
+                                 s = in(reg) 64usize, options(nostack));
                         }
                     }
-                    k += 32;
                 }
-                gw += piece.len / 4;
-            }
-            let out = sums.as_mut_ptr();
-            let store =
-                |r: usize, t: usize| core::ptr::addr_of_mut!((*out)[pass + r][t]).cast::<u8>();
-            asm!("tilestored [{o} + {s}*1], tmm0", o = in(reg) store(0, 0), s = in(reg) 64usize,
-                 options(nostack));
-            if two {
-                asm!("tilestored [{o} + {s}*1], tmm2", o = in(reg) store(0, 1),
-                     s = in(reg) 64usize, options(nostack));
-            }
-            if pair {
-                asm!("tilestored [{o} + {s}*1], tmm1", o = in(reg) store(1, 0),
-                     s = in(reg) 64usize, options(nostack));
-                if two {
-                    asm!("tilestored [{o} + {s}*1], tmm3", o = in(reg) store(1, 1),
-                         s = in(reg) 64usize, options(nostack));
-                }
+                pass += 2;
             }
         }
-        pass += 2;
-    }
+    };
 }
+
+tile_sums!(
+    /// With the VNNI kernel's biased weights (`w + 128`, `tdpbsud`): the
+    /// uncorrected sums `w · x + 128 · Σx`.
+    sums,
+    "tdpbsud"
+);
+tile_sums!(
+    /// With the signed weights ([`super::avx512vnni_packed_i8::PackedI8`]'s
+    /// copy for the tiles, `tdpbssd`): the sums `w · x` themselves, no
+    /// correction to compute or subtract.
+    signed_sums,
+    "tdpbssd"
+);

@@ -640,6 +640,8 @@ impl Resolved {
 
 #[cfg(test)]
 mod tests {
+    #[cfg(target_arch = "x86_64")]
+    use super::super::tests::with_signed;
     use super::super::tests::{pair_from, prepared_if, scaled_down_if, xorshift};
     #[cfg(target_arch = "x86_64")]
     use super::super::PackedI8;
@@ -727,9 +729,13 @@ mod tests {
                 }
             }
             #[cfg(target_arch = "x86_64")]
-            let packed = PackedI8::pack(&w, rows);
+            let (packed, signed) = (PackedI8::pack(&w, rows), with_signed(PackedI8::pack(&w, rows)));
             #[cfg(target_arch = "x86_64")]
-            let matrices = [Matrix::row_major(&w), Matrix { w: &w, packed: Some(&packed) }];
+            let matrices = [
+                Matrix::row_major(&w),
+                Matrix { w: &w, packed: Some(&packed) },
+                Matrix { w: &w, packed: Some(&signed) },
+            ];
             #[cfg(not(target_arch = "x86_64"))]
             let matrices = [Matrix::row_major(&w)];
             // Constants prepared at load, or derived in the kernel.
@@ -808,7 +814,13 @@ mod tests {
             #[cfg(target_arch = "x86_64")]
             let packed = (n > 0).then(|| PackedI8::pack(&w, rows));
             #[cfg(target_arch = "x86_64")]
-            let matrices = [Matrix::row_major(&w), Matrix { w: &w, packed: packed.as_ref() }];
+            let signed = (n > 0).then(|| with_signed(PackedI8::pack(&w, rows)));
+            #[cfg(target_arch = "x86_64")]
+            let matrices = [
+                Matrix::row_major(&w),
+                Matrix { w: &w, packed: packed.as_ref() },
+                Matrix { w: &w, packed: signed.as_ref() },
+            ];
             #[cfg(not(target_arch = "x86_64"))]
             let matrices = [Matrix::row_major(&w)];
             for kernel in Int8Kernel::available().filter_map(Int8Kernel::resolve) {
@@ -907,9 +919,13 @@ mod tests {
                 }
             }
             #[cfg(target_arch = "x86_64")]
-            let packed = PackedI8::pack(&w, rows);
+            let (packed, signed) = (PackedI8::pack(&w, rows), with_signed(PackedI8::pack(&w, rows)));
             #[cfg(target_arch = "x86_64")]
-            let matrices = [Matrix::row_major(&w), Matrix { w: &w, packed: Some(&packed) }];
+            let matrices = [
+                Matrix::row_major(&w),
+                Matrix { w: &w, packed: Some(&packed) },
+                Matrix { w: &w, packed: Some(&signed) },
+            ];
             #[cfg(not(target_arch = "x86_64"))]
             let matrices = [Matrix::row_major(&w)];
             let (prepared, prepared8) = (prepared_if(prepare, &pairs), prepared_if(prepare, &pairs8));
@@ -973,9 +989,13 @@ mod tests {
                 generic::requant_residual_i8(&mut want[out_map.offset(c)..][..rows], &a, &pairs, s, stream_pair);
             }
             #[cfg(target_arch = "x86_64")]
-            let packed = PackedI8::pack(&w, rows);
+            let (packed, signed) = (PackedI8::pack(&w, rows), with_signed(PackedI8::pack(&w, rows)));
             #[cfg(target_arch = "x86_64")]
-            let matrices = [Matrix::row_major(&w), Matrix { w: &w, packed: Some(&packed) }];
+            let matrices = [
+                Matrix::row_major(&w),
+                Matrix { w: &w, packed: Some(&packed) },
+                Matrix { w: &w, packed: Some(&signed) },
+            ];
             #[cfg(not(target_arch = "x86_64"))]
             let matrices = [Matrix::row_major(&w)];
             let prepared = prepared_if(prepare, &pairs);

@@ -548,10 +548,13 @@ mod tests {
     fn check_packed(rows: usize, w: &[i8], x: &[i8], start: &[i32]) {
         let mut want = start[..rows].to_vec();
         generic::matvec_i8(&mut want, w, x);
-        let packed = PackedI8::pack(w, rows);
-        let m = Matrix { w, packed: Some(&packed) };
+        let (packed, signed) = (PackedI8::pack(w, rows), with_signed(PackedI8::pack(w, rows)));
         let cols = Columns { data: x, stride: x.len(), len: x.len(), count: 1 };
-        for kernel in Int8Kernel::available().filter_map(Int8Kernel::resolve) {
+        let kernels = Int8Kernel::available().filter_map(Int8Kernel::resolve);
+        for (kernel, m) in kernels.flat_map(|k| {
+            [Matrix { w, packed: Some(&packed) }, Matrix { w, packed: Some(&signed) }]
+                .map(|m| (k, m))
+        }) {
             let mut got = start[..rows].to_vec();
             kernel.matmul(&mut got, rows, m, cols);
             assert_eq!(got, want, "{kernel:?} packed, {rows} rows of {}", x.len());
@@ -699,6 +702,15 @@ mod tests {
     /// `pairs`' constants prepared as an AVX-512 host's model has them, when
     /// `yes` and this build prepares any; otherwise none, and the kernels
     /// derive them.
+    /// `packed` with the signed copy AMX tiles read where they are usable
+    /// (as a loaded model's matrices have it), so that the tests run both
+    /// tile products.
+    #[cfg(target_arch = "x86_64")]
+    pub(super) fn with_signed(mut packed: PackedI8) -> PackedI8 {
+        packed.add_signed();
+        packed
+    }
+
     pub(super) fn prepared_if(yes: bool, pairs: &[i32]) -> Option<PreparedScales> {
         #[cfg(all(feature = "alloc", target_arch = "x86_64"))]
         return yes.then(|| PreparedScales::prepare(pairs)).flatten();

@@ -193,6 +193,17 @@ impl<'m, 'b> GatedInt8<'m, 'b> {
         &self.logits[b * k..][..k]
     }
 
+    /// Where lane `b`'s links of layer `l` at position `x` start. Lanes
+    /// are side by side within a position, not each in a part of its
+    /// own: a lockstep layer reads every lane's links at one position,
+    /// and whole parts apart (a multiple of 4 KB) they fell into one set
+    /// of the L1 cache.
+    #[inline]
+    fn link_at(&self, b: usize, l: usize, x: usize) -> usize {
+        let arch = self.weights.arch();
+        ((l * arch.width + x) * self.lanes + b) * 2 * arch.channels
+    }
+
     /// Stores `level` as pixel `(i, j)` of lane `b`'s image.
     pub(crate) fn store_of(&mut self, b: usize, i: usize, j: usize, level: u8) {
         let arch = *self.weights.arch();
@@ -214,12 +225,13 @@ impl GatedInt8<'_, '_> {
         let layout = self.layout;
         let layer = self.weights.layer(l);
         let lane = |stride| ColumnMap { lanes: self.lanes, lane_stride: stride, step: 0 };
-        let (links, biases) = (lane(layout.links), lane(layout.biases));
+        let (links, biases) = (lane(p2), lane(layout.biases));
+        let links_at = self.link_at(0, l, j);
         let gated = Gated {
             out: &mut *self.gated,
             map: ColumnMap::contiguous(p),
             scales: layer.requant(RequantPoint::Horizontal).scales(),
-            add: Some((&self.links[(l * arch.width + j) * p2..], links)),
+            add: Some((&self.links[links_at..], links)),
         };
         let bias = (&self.biases[l * 2 * p2 + p2..], biases);
         let hw = layer.matrix(TensorKind::HWeight);
@@ -281,7 +293,7 @@ impl GatedInt8<'_, '_> {
             input,
             bias: &self.biases[b * layout.biases + l * 2 * p2 + p2..][..p2],
             scales: sw.scales,
-            links: &self.links[b * layout.links + (l * w + j) * p2..][..p2],
+            links: &self.links[self.link_at(b, l, j)..][..p2],
             residual,
         };
         let acc_n = acc_len(&arch);
@@ -436,14 +448,15 @@ impl GatedInt8<'_, '_> {
                 }
             }
             // The links, into each lane's cache at positions x0, x0 + dx, ...
+            let links_at = self.link_at(0, l, x0);
             let inputs = Columns { data: self.link_in, stride: p2, len: p2, count: cols };
             self.kernel.matmul_requant(
                 lw,
                 inputs,
                 (lb, ColumnMap::contiguous(0)),
                 Some(Wide {
-                    out: &mut self.links[(l * w + x0) * p2..],
-                    map: ColumnMap { lanes, lane_stride: layout.links, step: dx * p2 },
+                    out: &mut self.links[links_at..],
+                    map: ColumnMap { lanes, lane_stride: p2, step: dx * lanes * p2 },
                     scales: lmult.scales(),
                     add: None,
                     lo: i16::MIN,
@@ -502,23 +515,20 @@ impl Network for GatedInt8<'_, '_> {
         let (w, p) = (arch.width, arch.channels);
         let p2 = 2 * p;
         let lanes = self.lanes;
-        let layout = self.layout;
         if i == 0 {
             // Above the image the links see no vertical stack: each is its
-            // bias requantized, the same at every position, so it is
-            // computed once per channel and stored at every position.
-            for b in 0..lanes {
-                let links = &mut self.links[b * layout.links..][..layout.links];
-                for l in 0..arch.layers() {
-                    let layer = self.weights.layer(l);
-                    let (bias, mult) =
-                        (layer.bias(TensorKind::LinkBias), layer.requant(RequantPoint::Link));
-                    let row = &mut links[l * w * p2..][..w * p2];
-                    for (o, &bias) in bias.iter().enumerate() {
-                        let link = clamp_i16(mult.get(o).apply(bias));
-                        for x in row[o..].iter_mut().step_by(p2) {
-                            *x = link;
-                        }
+            // bias requantized, the same at every position and lane, so it
+            // is computed once per channel and stored everywhere.
+            for l in 0..arch.layers() {
+                let layer = self.weights.layer(l);
+                let (bias, mult) =
+                    (layer.bias(TensorKind::LinkBias), layer.requant(RequantPoint::Link));
+                let at = self.link_at(0, l, 0);
+                let row = &mut self.links[at..][..w * lanes * p2];
+                for (o, &bias) in bias.iter().enumerate() {
+                    let link = clamp_i16(mult.get(o).apply(bias));
+                    for x in row[o..].iter_mut().step_by(p2) {
+                        *x = link;
                     }
                 }
             }

@@ -96,7 +96,12 @@ impl PackedLayer {
 /// Every layer's packed matrices, then the head's.
 #[cfg(all(feature = "alloc", target_arch = "x86_64"))]
 pub(crate) fn collect(layers: impl Iterator<Item = PackedLayer>) -> Packed {
-    Some(layers.collect())
+    let mut layers: alloc::vec::Vec<PackedLayer> = layers.collect();
+    // The tiles' signed copies after every matrix (see `add_signed`).
+    for m in layers.iter_mut().flat_map(|l| l.matrices.iter_mut().flatten()) {
+        m.add_signed();
+    }
+    Some(layers.into())
 }
 
 /// Layer `index`'s packed matrices (`layers` for the head).
