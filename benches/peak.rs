@@ -16,7 +16,14 @@
 //!   `tdpbssd` tile products (16 × 16 outputs × 64 inputs, 16,384 MACs
 //!   each) in a 2 × 2 blocking of the eight tiles: the core's int8 ceiling
 //!   for products of at least 16 columns, which a batch-1 matvec (one
-//!   column) cannot use.
+//!   column) cannot use; `int8_peak/amx_tdpbssd_loaded`: the same with
+//!   the four operand tiles loaded from L1 for every four products, as a
+//!   product from memory must (tiles are not renamed).
+//!
+//! - `row_epilogues/<kernel>/<what>`: one layer's vertical stack over a
+//!   row as the executor runs it, the 64 × 192 product read in place from
+//!   two ring rows with its gate (and int8 link inputs) in the epilogue,
+//!   and the 64 × 64 link product into int16.
 //!
 //! - `gated_step/<kernel>/<how>`: nine dependent gated steps (32 channels,
 //!   the left kernel over two positions, the residual block), each one's
@@ -208,6 +215,51 @@ mod amx_peak {
         }
         i32::from_le_bytes([out.0[0], out.0[1], out.0[2], out.0[3]])
     }
+
+    /// [`tdpbssd`] with the four operand tiles loaded again (from L1) for
+    /// every iteration, as a product over more than one K chunk must: a
+    /// tile is not renamed, so its next load waits for the products that
+    /// read it. The ceiling of products whose operands come from memory.
+    ///
+    /// # Safety
+    /// As [`tdpbssd`].
+    pub unsafe fn tdpbssd_loaded(a: i8, b: i8) -> i32 {
+        let mut config = Aligned([0u8; 64]);
+        config.0[0] = 1;
+        for t in 0..8 {
+            config.0[16 + 2 * t] = 64;
+            config.0[48 + t] = 16;
+        }
+        let (ta, tb) = (Aligned([a as u8; 2048]), Aligned([b as u8; 2048]));
+        let mut out = Aligned([0u8; 1024]);
+        // Safety: the caller's AMX; every tile address is 1,024 readable
+        // (or, for the store, writable) bytes at a stride of 64.
+        unsafe {
+            asm!("ldtilecfg [{}]", in(reg) config.0.as_ptr(), options(nostack));
+            asm!(
+                "tilezero tmm0",
+                "tilezero tmm1",
+                "tilezero tmm2",
+                "tilezero tmm3",
+                options(nostack, nomem)
+            );
+            for _ in 0..ITERS {
+                asm!(
+                    "tileloadd tmm4, [{a} + {s}*1]", "tileloadd tmm5, [{b} + {s}*1]",
+                    "tdpbssd tmm0, tmm4, tmm5",
+                    "tileloadd tmm6, [{a2} + {s}*1]", "tdpbssd tmm2, tmm6, tmm5",
+                    "tileloadd tmm7, [{b2} + {s}*1]",
+                    "tdpbssd tmm1, tmm4, tmm7", "tdpbssd tmm3, tmm6, tmm7",
+                    a = in(reg) ta.0.as_ptr(), b = in(reg) tb.0.as_ptr(),
+                    a2 = in(reg) ta.0.as_ptr().add(1024), b2 = in(reg) tb.0.as_ptr().add(1024),
+                    s = in(reg) 64usize, options(nostack, readonly),
+                );
+            }
+            asm!("tilestored [{o} + {s}*1], tmm0", "tilerelease",
+                 o = in(reg) out.0.as_mut_ptr(), s = in(reg) 64usize, options(nostack));
+        }
+        i32::from_le_bytes([out.0[0], out.0[1], out.0[2], out.0[3]])
+    }
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -241,6 +293,13 @@ fn peaks(c: &mut Criterion) {
         // Safety: as above.
         group.bench_function("amx_tdpbssd", |b| {
             b.iter(|| unsafe { tdpbssd(black_box(3), black_box(-5)) })
+        });
+        // Safety: as above.
+        let one = unsafe { tdpbssd_loaded(3, -5) };
+        assert_eq!(one, ITERS as i32 * 64 * -15, "tdpbssd sums, tiles loaded");
+        // Safety: as above.
+        group.bench_function("amx_tdpbssd_loaded", |b| {
+            b.iter(|| unsafe { tdpbssd_loaded(black_box(3), black_box(-5)) })
         });
     }
     group.finish();
