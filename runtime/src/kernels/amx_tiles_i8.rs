@@ -69,8 +69,10 @@ fn detect() -> bool {
 /// `tmm6`, `tmm7` B tiles of 32 inputs (8 rows of four) by 16 rows: a 2 × 2
 /// blocking, each A and B tile read by two products, so a load into a tile
 /// (tiles are not renamed) waits on products issued four before it.
-/// Inputs go 32 at a time because a row's pieces are 96 bytes; a
-/// `tdpbsud` over 32 inputs takes about as long as one over 64.
+/// Inputs go 32 at a time because a row's pieces are 96 bytes; inside a
+/// product the time follows the MACs either way (a 64 × 192 × 32 product
+/// in this blocking: 296 ns with 32-byte A rows, 309 ns with 64-byte
+/// ones, `docs/performance.md`, eighth session).
 #[repr(C, align(64))]
 struct Config([u8; 64]);
 
