@@ -487,7 +487,10 @@ fn lockstep_batches_draw_the_same_images() {
         temp_png("float-batch").to_str().unwrap(),
     ]);
     assert!(!float.status.success());
-    assert!(String::from_utf8_lossy(&float.stderr).contains("--batch needs an int8 model"));
+    assert!(String::from_utf8_lossy(&float.stderr).contains(
+        "--batch needs an int8 model (lockstep batches run the integer kernels); \
+         add --precision int8 or leave out --batch"
+    ));
 }
 
 #[test]

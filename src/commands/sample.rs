@@ -65,7 +65,8 @@ fn sample_all(
     let quant = match model {
         Model::Int8(q) => Some(q),
         _ if batch > 1 => bail!(
-            "--batch needs an int8 model (lockstep batches run the integer kernels);              add --precision int8 or leave out --batch"
+            "--batch needs an int8 model (lockstep batches run the integer kernels); \
+             add --precision int8 or leave out --batch"
         ),
         _ => None,
     };
