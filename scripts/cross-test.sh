@@ -14,11 +14,15 @@
 #                                  firmware-sim/link-check image: its sizes,
 #                                  and its sample on an emulated STM32F405
 #                                  (qemu-system-arm), which must be golden
+#   x86_64-none                    the runtime with alloc, checked for an
+#                                  x86_64 that is not Linux (x86_64-unknown-
+#                                  none): macOS and Windows hosts compile the
+#                                  same x86_64 kernels, with the AMX tiles off
 #
 # Installs what is missing with apt (as root, or through sudo), builds into
 # $CARGO_TARGET_DIR (default target/cross), exits non-zero on any failure.
 # Settings, from the environment:
-#   CROSS_TARGETS  targets to run, default "aarch64 armv7 thumbv7em"
+#   CROSS_TARGETS  targets to run, default "aarch64 armv7 thumbv7em x86_64-none"
 #   CROSS_CLI      0 skips the pixelcnn CLI (built without ONNX, as a Pi user
 #                  running .pcnn files would), default 1
 #   CROSS_NICE     niceness of builds and qemu runs, default 19
@@ -26,7 +30,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 
-targets=${CROSS_TARGETS:-aarch64 armv7 thumbv7em}
+targets=${CROSS_TARGETS:-aarch64 armv7 thumbv7em x86_64-none}
 build_cli=${CROSS_CLI:-1}
 nice=(nice -n "${CROSS_NICE:-19}")
 out=${CARGO_TARGET_DIR:-$root/target/cross}
@@ -244,6 +248,16 @@ if want thumbv7em; then
         $1 == ".data" { f += $2; r += $2 } $1 == ".bss" { r += $2 }
         END { print f + 0, r + 0 }' "$logs/$target-size.txt")
     summary+=("$target: pixelcnn-runtime (no std, no alloc) and pixelcnn-link-check built; link check flash $flash B (.vector_table .text .rodata .data), static RAM $ram B (.data .bss); golden int8 sample under qemu-system-arm")
+fi
+
+if want x86_64-none; then
+    target=x86_64-unknown-none
+    export CARGO_TARGET_DIR=$build_std_dir RUSTC_BOOTSTRAP=1
+    echo "== $target: pixelcnn-runtime with alloc, on an x86_64 that is not Linux (cargo check)"
+    "${nice[@]}" $cargo check --release -p pixelcnn-runtime --no-default-features --features alloc \
+        --target $target -Z build-std=core,alloc
+    summary+=("$target: pixelcnn-runtime with alloc checked for an x86_64 that is not Linux (AMX tiles off)")
+    total_passed=$((total_passed + 1))
 fi
 
 echo "== cross summary"

@@ -47,6 +47,15 @@ pub(super) fn available() -> bool {
     }
 }
 
+/// Elsewhere than on Linux the tiles are not asked for (each OS has its
+/// own way), so they are never used there; the kernels that do not need
+/// them run as everywhere.
+#[cfg(not(target_os = "linux"))]
+fn detect() -> bool {
+    false
+}
+
+#[cfg(target_os = "linux")]
 fn detect() -> bool {
     // CPUID.(EAX=7, ECX=0): EDX bit 24 AMX-TILE, bit 25 AMX-INT8.
     let edx = core::arch::x86_64::__cpuid_count(7, 0).edx;

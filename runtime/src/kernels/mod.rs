@@ -13,7 +13,7 @@
 
 pub mod generic;
 
-#[cfg(all(feature = "alloc", target_arch = "x86_64", target_os = "linux"))]
+#[cfg(all(feature = "alloc", target_arch = "x86_64"))]
 mod amx_tiles_i8;
 #[cfg(all(target_arch = "arm", target_feature = "dsp"))]
 pub mod arm_dsp_matvec_i8;
@@ -245,7 +245,7 @@ impl Int8Kernel {
             Int8Kernel::AvxVnni => has_avxvnni(),
             #[cfg(target_arch = "x86_64")]
             Int8Kernel::Avx512Vnni256 | Int8Kernel::Avx512Vnni => has_avx512vnni(),
-            #[cfg(all(feature = "alloc", target_arch = "x86_64", target_os = "linux"))]
+            #[cfg(all(feature = "alloc", target_arch = "x86_64"))]
             Int8Kernel::Amx => has_avx512vbmi() && amx_tiles_i8::available(),
             #[cfg(target_arch = "aarch64")]
             Int8Kernel::Neon => true,
