@@ -30,7 +30,7 @@ pub type IncrementalI8<'m, 'b> = Raster<GatedInt8<'m, 'b>>;
 /// A Gated PixelCNN's caches and integer-only arithmetic, for one image or
 /// for several in lockstep (lane `b`'s part of each buffer is the `b`-th of
 /// its per-image length, but for the links, which lie lane by lane within
-/// each layer and position: [`GatedInt8::link_at`]).
+/// each layer and position, see `link_at`).
 #[derive(Debug)]
 pub struct GatedInt8<'m, 'b> {
     weights: &'m QuantWeights<'m>,
