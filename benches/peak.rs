@@ -175,12 +175,17 @@ mod amx_peak {
     struct Aligned<const N: usize>([u8; N]);
 
     /// `ITERS · PRODUCTS` tile products of bytes `a` and `b`; returns
-    /// one output of the first accumulator (`ITERS · 64 · a · b`).
+    /// one output of the first accumulator (`ITERS · 64 · a · b`). With
+    /// `loaded`, the four operand tiles are loaded again (from L1) for
+    /// every four products, as a product over more than one K chunk must:
+    /// a tile is not renamed, so its next load waits for the products that
+    /// read it. That is the ceiling of products whose operands come from
+    /// memory; without, the tiles' own.
     ///
     /// # Safety
     /// AMX usable in this process (`Int8Kernel::Amx.is_available()`, which
     /// also asks Linux for the tile state).
-    pub unsafe fn tdpbssd(a: i8, b: i8) -> i32 {
+    pub unsafe fn tdpbssd(a: i8, b: i8, loaded: bool) -> i32 {
         // Palette 1, eight tiles of 16 rows of 64 bytes.
         let mut config = Aligned([0u8; 64]);
         config.0[0] = 1;
@@ -188,48 +193,7 @@ mod amx_peak {
             config.0[16 + 2 * t] = 64;
             config.0[48 + t] = 16;
         }
-        let (ta, tb) = (Aligned([a as u8; 1024]), Aligned([b as u8; 1024]));
-        let mut out = Aligned([0u8; 1024]);
-        // Safety: the caller's AMX; every tile address is 1,024 readable
-        // (or, for the store, writable) bytes at a stride of 64.
-        unsafe {
-            asm!("ldtilecfg [{}]", in(reg) config.0.as_ptr(), options(nostack));
-            asm!(
-                "tileloadd tmm4, [{a} + {s}*1]", "tileloadd tmm5, [{b} + {s}*1]",
-                "tileloadd tmm6, [{a} + {s}*1]", "tileloadd tmm7, [{b} + {s}*1]",
-                "tilezero tmm0", "tilezero tmm1", "tilezero tmm2", "tilezero tmm3",
-                a = in(reg) ta.0.as_ptr(), b = in(reg) tb.0.as_ptr(), s = in(reg) 64usize,
-                options(nostack),
-            );
-            for _ in 0..ITERS {
-                asm!(
-                    "tdpbssd tmm0, tmm4, tmm5",
-                    "tdpbssd tmm1, tmm4, tmm7",
-                    "tdpbssd tmm2, tmm6, tmm5",
-                    "tdpbssd tmm3, tmm6, tmm7",
-                    options(nostack),
-                );
-            }
-            asm!("tilestored [{o} + {s}*1], tmm0", "tilerelease",
-                 o = in(reg) out.0.as_mut_ptr(), s = in(reg) 64usize, options(nostack));
-        }
-        i32::from_le_bytes([out.0[0], out.0[1], out.0[2], out.0[3]])
-    }
-
-    /// [`tdpbssd`] with the four operand tiles loaded again (from L1) for
-    /// every iteration, as a product over more than one K chunk must: a
-    /// tile is not renamed, so its next load waits for the products that
-    /// read it. The ceiling of products whose operands come from memory.
-    ///
-    /// # Safety
-    /// As [`tdpbssd`].
-    pub unsafe fn tdpbssd_loaded(a: i8, b: i8) -> i32 {
-        let mut config = Aligned([0u8; 64]);
-        config.0[0] = 1;
-        for t in 0..8 {
-            config.0[16 + 2 * t] = 64;
-            config.0[48 + t] = 16;
-        }
+        // Two A and two B tiles, 1,024 bytes each.
         let (ta, tb) = (Aligned([a as u8; 2048]), Aligned([b as u8; 2048]));
         let mut out = Aligned([0u8; 1024]);
         // Safety: the caller's AMX; every tile address is 1,024 readable
@@ -243,17 +207,36 @@ mod amx_peak {
                 "tilezero tmm3",
                 options(nostack, nomem)
             );
-            for _ in 0..ITERS {
+            let (a, b, s) = (ta.0.as_ptr(), tb.0.as_ptr(), 64usize);
+            let (a2, b2) = (a.add(1024), b.add(1024));
+            if loaded {
+                for _ in 0..ITERS {
+                    asm!(
+                        "tileloadd tmm4, [{a} + {s}*1]", "tileloadd tmm5, [{b} + {s}*1]",
+                        "tdpbssd tmm0, tmm4, tmm5",
+                        "tileloadd tmm6, [{a2} + {s}*1]", "tdpbssd tmm2, tmm6, tmm5",
+                        "tileloadd tmm7, [{b2} + {s}*1]",
+                        "tdpbssd tmm1, tmm4, tmm7", "tdpbssd tmm3, tmm6, tmm7",
+                        a = in(reg) a, b = in(reg) b, a2 = in(reg) a2, b2 = in(reg) b2,
+                        s = in(reg) s, options(nostack, readonly),
+                    );
+                }
+            } else {
                 asm!(
                     "tileloadd tmm4, [{a} + {s}*1]", "tileloadd tmm5, [{b} + {s}*1]",
-                    "tdpbssd tmm0, tmm4, tmm5",
-                    "tileloadd tmm6, [{a2} + {s}*1]", "tdpbssd tmm2, tmm6, tmm5",
-                    "tileloadd tmm7, [{b2} + {s}*1]",
-                    "tdpbssd tmm1, tmm4, tmm7", "tdpbssd tmm3, tmm6, tmm7",
-                    a = in(reg) ta.0.as_ptr(), b = in(reg) tb.0.as_ptr(),
-                    a2 = in(reg) ta.0.as_ptr().add(1024), b2 = in(reg) tb.0.as_ptr().add(1024),
-                    s = in(reg) 64usize, options(nostack, readonly),
+                    "tileloadd tmm6, [{a2} + {s}*1]", "tileloadd tmm7, [{b2} + {s}*1]",
+                    a = in(reg) a, b = in(reg) b, a2 = in(reg) a2, b2 = in(reg) b2,
+                    s = in(reg) s, options(nostack, readonly),
                 );
+                for _ in 0..ITERS {
+                    asm!(
+                        "tdpbssd tmm0, tmm4, tmm5",
+                        "tdpbssd tmm1, tmm4, tmm7",
+                        "tdpbssd tmm2, tmm6, tmm5",
+                        "tdpbssd tmm3, tmm6, tmm7",
+                        options(nostack, nomem),
+                    );
+                }
             }
             asm!("tilestored [{o} + {s}*1], tmm0", "tilerelease",
                  o = in(reg) out.0.as_mut_ptr(), s = in(reg) 64usize, options(nostack));
@@ -285,22 +268,17 @@ fn peaks(c: &mut Criterion) {
     #[cfg(target_os = "linux")]
     if Int8Kernel::Amx.is_available() {
         use amx_peak::*;
-        // The sums are exact: a wrong product would show here.
-        // Safety: AMX detected and permitted.
-        let one = unsafe { tdpbssd(3, -5) };
-        assert_eq!(one, ITERS as i32 * 64 * -15, "tdpbssd sums");
         group.throughput(Throughput::Elements((ITERS * PRODUCTS) as u64 * MACS));
-        // Safety: as above.
-        group.bench_function("amx_tdpbssd", |b| {
-            b.iter(|| unsafe { tdpbssd(black_box(3), black_box(-5)) })
-        });
-        // Safety: as above.
-        let one = unsafe { tdpbssd_loaded(3, -5) };
-        assert_eq!(one, ITERS as i32 * 64 * -15, "tdpbssd sums, tiles loaded");
-        // Safety: as above.
-        group.bench_function("amx_tdpbssd_loaded", |b| {
-            b.iter(|| unsafe { tdpbssd_loaded(black_box(3), black_box(-5)) })
-        });
+        for (name, loaded) in [("amx_tdpbssd", false), ("amx_tdpbssd_loaded", true)] {
+            // The sums are exact: a wrong product would show here.
+            // Safety: AMX detected and permitted.
+            let one = unsafe { tdpbssd(3, -5, loaded) };
+            assert_eq!(one, ITERS as i32 * 64 * -15, "{name} sums");
+            // Safety: as above.
+            group.bench_function(name, |b| {
+                b.iter(|| unsafe { tdpbssd(black_box(3), black_box(-5), loaded) })
+            });
+        }
     }
     group.finish();
 }

@@ -412,8 +412,8 @@ unsafe fn tile_columns<E: Epilogue, const S: usize>(
     // Written by the tile stores before any of it is read (8 KB: not
     // zeroed for every product).
     let mut sums = core::mem::MaybeUninit::<amx_tiles_i8::Sums>::uninit();
-    // (Packed where tiles were usable, so always here but in tests that
-    // pack before asking.)
+    // Every loaded model's matrices have the signed copy (`packed::collect`
+    // adds it); a matrix packed alone, as some tests do, has not.
     let signed = !p.signed.is_empty();
     let row_blocks = p.rows.div_ceil(16);
     // Safety: the caller's AMX.

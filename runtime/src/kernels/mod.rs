@@ -699,9 +699,6 @@ mod tests {
         }
     }
 
-    /// `pairs`' constants prepared as an AVX-512 host's model has them, when
-    /// `yes` and this build prepares any; otherwise none, and the kernels
-    /// derive them.
     /// `packed` with the signed copy AMX tiles read where they are usable
     /// (as a loaded model's matrices have it), so that the tests run both
     /// tile products.
@@ -711,6 +708,9 @@ mod tests {
         packed
     }
 
+    /// `pairs`' constants prepared as an AVX-512 host's model has them, when
+    /// `yes` and this build prepares any; otherwise none, and the kernels
+    /// derive them.
     pub(super) fn prepared_if(yes: bool, pairs: &[i32]) -> Option<PreparedScales> {
         #[cfg(all(feature = "alloc", target_arch = "x86_64"))]
         return yes.then(|| PreparedScales::prepare(pairs)).flatten();
