@@ -30,7 +30,11 @@
 //!   output the next one's input as in a pixel: the latency a pixel's
 //!   chain of layers costs, fused in registers and as separate calls;
 //!   `packed-fused-prepared-9-layers` takes each step's weights and
-//!   constants from a layer of its own, as the executor does.
+//!   constants from a layer of its own, as the executor does, and
+//!   `-2-chains` and `-3-chains` run two or three independent chains with
+//!   their steps interleaved: whether other work fills one chain's
+//!   latency (what sampling a binary pixel's two possible successors
+//!   beside it would need).
 //!
 //! `cargo bench --bench peak`
 
@@ -292,29 +296,45 @@ type Layer<'a> = ((Matrix<'a>, Matrix<'a>), (Scales<'a>, Scales<'a>));
 /// Nine dependent steps of `kernel`, step `s` over `layers[s % len]`: each
 /// step's output shifts into the next one's window.
 fn chain_layers(kernel: Resolved, layers: &[Layer<'_>], window: &mut [i8]) {
+    chains_interleaved(kernel, layers, [window]);
+}
+
+/// [`chain_layers`] of `K` independent windows, their steps interleaved
+/// (every chain's step `s`, then every chain's step `s + 1`): how much of
+/// one chain's latency the other chains' work can fill.
+fn chains_interleaved<const K: usize>(
+    kernel: Resolved,
+    layers: &[Layer<'_>],
+    mut windows: [&mut [i8]; K],
+) {
     let p = 32;
     let (bias, links) = ([3000i32; 64], [-20i16; 64]);
-    let (mut acc, mut pre, mut gated, mut top) = ([0i32; 64], [0i16; 64], [0i8; 32], [0i8; 32]);
+    let (mut acc, mut pre, mut gated) = ([0i32; 64], [0i16; 64], [0i8; 32]);
+    let mut top = [[0i8; 32]; K];
     for s in 0..9 {
         let ((left, out), (gate, residual)) = layers[s % layers.len()];
-        let step = GatedStep {
-            weights: left,
-            input: window,
-            bias: &bias,
-            scales: gate,
-            links: &links,
-            residual: Some(Residual {
-                weights: out,
-                bias: &bias[..p],
-                scales: residual,
-                stream: &window[p..],
-                stream_pair: (1 << 30, -1),
-            }),
-        };
-        let scratch = StepScratch { acc: &mut acc, pre: &mut pre, gated: &mut gated };
-        kernel.gated_step(&step, &mut top, scratch);
-        window.copy_within(p.., 0);
-        window[p..].copy_from_slice(&top);
+        for (window, top) in windows.iter().zip(&mut top) {
+            let step = GatedStep {
+                weights: left,
+                input: window,
+                bias: &bias,
+                scales: gate,
+                links: &links,
+                residual: Some(Residual {
+                    weights: out,
+                    bias: &bias[..p],
+                    scales: residual,
+                    stream: &window[p..],
+                    stream_pair: (1 << 30, -1),
+                }),
+            };
+            let scratch = StepScratch { acc: &mut acc, pre: &mut pre, gated: &mut gated };
+            kernel.gated_step(&step, top, scratch);
+        }
+        for (window, top) in windows.iter_mut().zip(&top) {
+            window.copy_within(p.., 0);
+            window[p..].copy_from_slice(top);
+        }
     }
 }
 
@@ -398,6 +418,28 @@ fn gated_steps(c: &mut Criterion) {
             group.bench_function(
                 format!("{}/packed-fused-prepared-9-layers", kernel.kernel().name()),
                 |b| b.iter(|| chain_layers(kernel, black_box(&layers), &mut window)),
+            );
+            let mut two: [Vec<i8>; 2] =
+                core::array::from_fn(|k| window.iter().map(|&v| v ^ k as i8).collect());
+            group.bench_function(
+                format!("{}/packed-fused-prepared-9-layers-2-chains", kernel.kernel().name()),
+                |b| {
+                    b.iter(|| {
+                        let [x, y] = &mut two;
+                        chains_interleaved(kernel, black_box(&layers), [x, y])
+                    })
+                },
+            );
+            let mut three: [Vec<i8>; 3] =
+                core::array::from_fn(|k| window.iter().map(|&v| v ^ k as i8).collect());
+            group.bench_function(
+                format!("{}/packed-fused-prepared-9-layers-3-chains", kernel.kernel().name()),
+                |b| {
+                    b.iter(|| {
+                        let [x, y, z] = &mut three;
+                        chains_interleaved(kernel, black_box(&layers), [x, y, z])
+                    })
+                },
             );
             for (how, scales) in [
                 ("packed-fused-prepared", prepared),
