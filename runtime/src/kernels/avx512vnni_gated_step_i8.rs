@@ -206,6 +206,8 @@ struct Aligned([i32; 16]);
 /// prepared constants, so that nothing here is big enough for LLVM to
 /// leave out of line: deriving them in the step once cost pixels 9%
 /// where it did.
+///
+/// [`Fast`]: super::avx512_requant_s32::Fast
 #[inline]
 pub(super) fn prepared_rows<const B: usize>(scales: Scales<'_>) -> Option<&PreparedScales> {
     scales.prepared.filter(|p| p.rows() == 16 * B)

@@ -10,6 +10,8 @@
 //!
 //! Used for 32 channels in, 32 hidden and at most 16 logits, packed weights
 //! and right shifts of 33 or more; anything else goes the separate way.
+//!
+//! [`Fast`]: super::avx512_requant_s32::Fast
 #![allow(unsafe_code)]
 
 use core::arch::x86_64::*;

@@ -23,6 +23,8 @@ pub mod avx2_matvec_i8;
 pub mod avx512_gate_s16_s8;
 #[cfg(target_arch = "x86_64")]
 pub mod avx512_requant_s32;
+#[cfg(all(feature = "alloc", target_arch = "x86_64"))]
+mod avx512_tile_epilogue_s32;
 #[cfg(target_arch = "x86_64")]
 pub mod avx512vbmi_gate_s16_s8;
 #[cfg(all(feature = "alloc", target_arch = "x86_64"))]
