@@ -640,10 +640,10 @@ impl Resolved {
 
 #[cfg(test)]
 mod tests {
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(all(feature = "alloc", target_arch = "x86_64"))]
     use super::super::tests::with_signed;
     use super::super::tests::{pair_from, prepared_if, scaled_down_if, xorshift};
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(all(feature = "alloc", target_arch = "x86_64"))]
     use super::super::PackedI8;
     use super::super::{generic, Int8Kernel, PreparedScales};
     use super::*;
@@ -728,15 +728,15 @@ mod tests {
                     generic::requant_i8(&mut want8[narrow_map.offset(c)..][..rows], &a, &pairs8, lo8, hi8);
                 }
             }
-            #[cfg(target_arch = "x86_64")]
+            #[cfg(all(feature = "alloc", target_arch = "x86_64"))]
             let (packed, signed) = (PackedI8::pack(&w, rows), with_signed(PackedI8::pack(&w, rows)));
-            #[cfg(target_arch = "x86_64")]
+            #[cfg(all(feature = "alloc", target_arch = "x86_64"))]
             let matrices = [
                 Matrix::row_major(&w),
                 Matrix { w: &w, packed: Some(&packed) },
                 Matrix { w: &w, packed: Some(&signed) },
             ];
-            #[cfg(not(target_arch = "x86_64"))]
+            #[cfg(not(all(feature = "alloc", target_arch = "x86_64")))]
             let matrices = [Matrix::row_major(&w)];
             // Constants prepared at load, or derived in the kernel.
             let (prepared16, prepared8) = (prepared_if(prepare, &pairs16), prepared_if(prepare, &pairs8));
@@ -811,17 +811,17 @@ mod tests {
             let pairs16: Vec<i32> = (0..rows).flat_map(|_| scaled_down_if(true, pair_from(next()))).collect();
             let pairs8: Vec<i32> = (0..rows).flat_map(|_| pair_from(next())).collect();
             let (prepared16, prepared8) = (prepared_if(prepare, &pairs16), prepared_if(prepare, &pairs8));
-            #[cfg(target_arch = "x86_64")]
+            #[cfg(all(feature = "alloc", target_arch = "x86_64"))]
             let packed = (n > 0).then(|| PackedI8::pack(&w, rows));
-            #[cfg(target_arch = "x86_64")]
+            #[cfg(all(feature = "alloc", target_arch = "x86_64"))]
             let signed = (n > 0).then(|| with_signed(PackedI8::pack(&w, rows)));
-            #[cfg(target_arch = "x86_64")]
+            #[cfg(all(feature = "alloc", target_arch = "x86_64"))]
             let matrices = [
                 Matrix::row_major(&w),
                 Matrix { w: &w, packed: packed.as_ref() },
                 Matrix { w: &w, packed: signed.as_ref() },
             ];
-            #[cfg(not(target_arch = "x86_64"))]
+            #[cfg(not(all(feature = "alloc", target_arch = "x86_64")))]
             let matrices = [Matrix::row_major(&w)];
             for kernel in Int8Kernel::available().filter_map(Int8Kernel::resolve) {
                 for m in &matrices {
@@ -918,15 +918,15 @@ mod tests {
                     generic::requant_i8(&mut want8[c * rows..][..rows], &a, &pairs8, -127, 127);
                 }
             }
-            #[cfg(target_arch = "x86_64")]
+            #[cfg(all(feature = "alloc", target_arch = "x86_64"))]
             let (packed, signed) = (PackedI8::pack(&w, rows), with_signed(PackedI8::pack(&w, rows)));
-            #[cfg(target_arch = "x86_64")]
+            #[cfg(all(feature = "alloc", target_arch = "x86_64"))]
             let matrices = [
                 Matrix::row_major(&w),
                 Matrix { w: &w, packed: Some(&packed) },
                 Matrix { w: &w, packed: Some(&signed) },
             ];
-            #[cfg(not(target_arch = "x86_64"))]
+            #[cfg(not(all(feature = "alloc", target_arch = "x86_64")))]
             let matrices = [Matrix::row_major(&w)];
             let (prepared, prepared8) = (prepared_if(prepare, &pairs), prepared_if(prepare, &pairs8));
             for kernel in Int8Kernel::available().filter_map(Int8Kernel::resolve) {
@@ -988,15 +988,15 @@ mod tests {
                 let s = &stream[stream_map.offset(c)..][..rows];
                 generic::requant_residual_i8(&mut want[out_map.offset(c)..][..rows], &a, &pairs, s, stream_pair);
             }
-            #[cfg(target_arch = "x86_64")]
+            #[cfg(all(feature = "alloc", target_arch = "x86_64"))]
             let (packed, signed) = (PackedI8::pack(&w, rows), with_signed(PackedI8::pack(&w, rows)));
-            #[cfg(target_arch = "x86_64")]
+            #[cfg(all(feature = "alloc", target_arch = "x86_64"))]
             let matrices = [
                 Matrix::row_major(&w),
                 Matrix { w: &w, packed: Some(&packed) },
                 Matrix { w: &w, packed: Some(&signed) },
             ];
-            #[cfg(not(target_arch = "x86_64"))]
+            #[cfg(not(all(feature = "alloc", target_arch = "x86_64")))]
             let matrices = [Matrix::row_major(&w)];
             let prepared = prepared_if(prepare, &pairs);
             for kernel in Int8Kernel::available().filter_map(Int8Kernel::resolve) {

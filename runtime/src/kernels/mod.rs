@@ -546,7 +546,7 @@ mod tests {
 
     /// The packed product of one input against the generic one, with every
     /// kernel (only AVX-512 VNNI reads the packed form).
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(all(feature = "alloc", target_arch = "x86_64"))]
     fn check_packed(rows: usize, w: &[i8], x: &[i8], start: &[i32]) {
         let mut want = start[..rows].to_vec();
         generic::matvec_i8(&mut want, w, x);
@@ -618,7 +618,7 @@ mod tests {
                 let mut got = start.clone();
                 kernel.matmul_i8(&mut got, out_stride, &w, x);
                 prop_assert_eq!(&got, &want, "{:?}, {} rows of {}, {} columns", kernel, rows, n, cols);
-                #[cfg(target_arch = "x86_64")]
+                #[cfg(all(feature = "alloc", target_arch = "x86_64"))]
                 {
                     let packed = PackedI8::pack(&w, rows);
                     let m = Matrix { w: &w, packed: Some(&packed) };
@@ -684,7 +684,7 @@ mod tests {
             let start: Vec<i32> =
                 (0..21).map(|r| [i32::MAX - 3, i32::MIN, 0, -1, 7][r % 5]).collect();
             check_all(21, &w, &x, &start);
-            #[cfg(target_arch = "x86_64")]
+            #[cfg(all(feature = "alloc", target_arch = "x86_64"))]
             check_packed(21, &w, &x, &start);
             let mixed: Vec<i8> = (0..n).map(|i| if i % 2 == 0 { 127 } else { -128 }).collect();
             check_all(1, &mixed, &x, &[0]);
@@ -704,7 +704,7 @@ mod tests {
     /// `packed` with the signed copy AMX tiles read where they are usable
     /// (as a loaded model's matrices have it), so that the tests run both
     /// tile products.
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(all(feature = "alloc", target_arch = "x86_64"))]
     pub(super) fn with_signed(mut packed: PackedI8) -> PackedI8 {
         packed.add_signed();
         packed
