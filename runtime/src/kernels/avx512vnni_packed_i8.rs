@@ -401,8 +401,10 @@ unsafe fn tile_columns<E: Epilogue, const S: usize>(
                 let mut m = fresh[t];
                 while m < COLS {
                     let at = (t, starts[t], m);
-                    // Safety: the caller's bounds for these columns.
+                    // Safety: configured above; the caller's bounds for
+                    // these columns.
                     m += unsafe {
+                        amx_tiles_i8::keep_awake();
                         match COLS - m {
                             8.. => tile_epilogue::<E, 8>(
                                 epilogue,
