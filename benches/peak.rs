@@ -425,8 +425,8 @@ fn gated_steps(c: &mut Criterion) {
                 format!("{}/packed-fused-prepared-9-layers-2-chains", kernel.kernel().name()),
                 |b| {
                     b.iter(|| {
-                        let [x, y] = &mut two;
-                        chains_interleaved(kernel, black_box(&layers), [x, y])
+                        let windows = two.each_mut().map(Vec::as_mut_slice);
+                        chains_interleaved(kernel, black_box(&layers), windows)
                     })
                 },
             );
@@ -436,8 +436,8 @@ fn gated_steps(c: &mut Criterion) {
                 format!("{}/packed-fused-prepared-9-layers-3-chains", kernel.kernel().name()),
                 |b| {
                     b.iter(|| {
-                        let [x, y, z] = &mut three;
-                        chains_interleaved(kernel, black_box(&layers), [x, y, z])
+                        let windows = three.each_mut().map(Vec::as_mut_slice);
+                        chains_interleaved(kernel, black_box(&layers), windows)
                     })
                 },
             );
