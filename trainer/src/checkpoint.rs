@@ -39,6 +39,58 @@ pub struct Settings {
     /// (validation and test stay statically binarized).
     #[serde(default)]
     pub dynamic_binarization: bool,
+    /// Decay of the exponential moving average of the weights (Polyak
+    /// averaging), when the run keeps one.
+    #[serde(default)]
+    pub ema: Option<f64>,
+    /// Where the current learning-rate cycle began: 0 for a run's first,
+    /// later when `--restart-schedule` started a new warm-up and cosine
+    /// decay. `epochs`/`minutes` count from here.
+    #[serde(default)]
+    pub cycle: Cycle,
+}
+
+/// The start of a learning-rate cycle.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Cycle {
+    /// The step the cycle began at.
+    pub step: usize,
+    /// Training seconds of the run when it began.
+    pub seconds: f64,
+}
+
+/// An exponential moving average of the parameters.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Ema {
+    /// The averaged parameters, in runtime layout.
+    pub params: Vec<f32>,
+    /// Updates done since the average began.
+    pub steps: u64,
+}
+
+impl Ema {
+    /// An average that starts at `params`.
+    pub fn new(params: &[f32]) -> Self {
+        Ema { params: params.to_vec(), steps: 0 }
+    }
+
+    /// Folds in the parameters after one step. The decay ramps up as
+    /// `min(decay, (1 + t) / (10 + t))` so that an average begun late, or
+    /// from random weights, is not dominated by where it started (the rule
+    /// of TensorFlow's `ExponentialMovingAverage` with `num_updates`).
+    pub fn update(&mut self, params: &[f32], decay: f64) {
+        assert_eq!(
+            params.len(),
+            self.params.len(),
+            "the average and the parameters differ in size"
+        );
+        self.steps += 1;
+        let t = self.steps as f64;
+        let d = decay.min((1.0 + t) / (10.0 + t)) as f32;
+        for (e, &p) in self.params.iter_mut().zip(params) {
+            *e = d * *e + (1.0 - d) * p;
+        }
+    }
 }
 
 /// The optimizer's state, in the form of the backend that trained it.
@@ -78,6 +130,8 @@ pub struct Checkpoint {
     pub params: Vec<f32>,
     /// The optimizer's state.
     pub optimizer: OptimizerState,
+    /// The moving average of the parameters, when the run keeps one.
+    pub ema: Option<Ema>,
     /// Training settings.
     pub settings: Settings,
     /// Progress.
@@ -133,6 +187,11 @@ impl Checkpoint {
             views
                 .push((name.to_string(), TensorView::new(Dtype::F32, vec![data.len() / 4], data)?));
         }
+        let ema_bytes: Option<Vec<u8>> =
+            self.ema.as_ref().map(|e| e.params.iter().flat_map(|v| v.to_le_bytes()).collect());
+        if let Some(data) = &ema_bytes {
+            views.push(("ema".into(), TensorView::new(Dtype::F32, vec![data.len() / 4], data)?));
+        }
         if let OptimizerState::Burn(bytes) = &self.optimizer {
             views.push(("optimizer".into(), TensorView::new(Dtype::U8, vec![bytes.len()], bytes)?));
         }
@@ -143,6 +202,9 @@ impl Checkpoint {
         ]);
         if let OptimizerState::Adam(adam) = &self.optimizer {
             metadata.insert("adam_steps".to_string(), adam.steps.to_string());
+        }
+        if let Some(ema) = &self.ema {
+            metadata.insert("ema_steps".to_string(), ema.steps.to_string());
         }
         let final_path = path(run_dir);
         let tmp = run_dir.join(format!("{FILE}.tmp"));
@@ -215,6 +277,44 @@ impl Checkpoint {
         } else {
             OptimizerState::Fresh
         };
-        Ok(Checkpoint { arch, params, optimizer, settings, progress })
+        let ema = match meta.get("ema_steps") {
+            Some(steps) => Some(Ema {
+                params: floats("ema")?,
+                steps: steps.parse().context("metadata `ema_steps` is not a number")?,
+            }),
+            None => None,
+        };
+        Ok(Checkpoint { arch, params, optimizer, ema, settings, progress })
+    }
+
+    /// The parameters to evaluate, sample and export: the moving average
+    /// when the run keeps one (unless `raw`), else the trained ones. Also
+    /// says which it chose.
+    pub fn inference_params(&self, raw: bool) -> (&[f32], &'static str) {
+        match (&self.ema, raw) {
+            (Some(ema), false) => (&ema.params, "the moving average of the weights"),
+            _ => (&self.params, "the trained weights"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_average_follows_the_ramped_decay() {
+        let mut ema = Ema::new(&[0.0, 10.0]);
+        // Step 1: decay min(0.9, 2/11) = 2/11.
+        ema.update(&[1.0, 0.0], 0.9);
+        let d = 2.0f32 / 11.0;
+        assert!((ema.params[0] - (1.0 - d)).abs() < 1e-6, "{:?}", ema.params);
+        assert!((ema.params[1] - 10.0 * d).abs() < 1e-5, "{:?}", ema.params);
+        // Late steps use the decay itself: a constant input is approached
+        // geometrically.
+        let mut ema = Ema { params: vec![0.0], steps: 1_000 };
+        ema.update(&[1.0], 0.9);
+        assert!((ema.params[0] - 0.1).abs() < 1e-6);
+        assert_eq!(ema.steps, 1_001);
     }
 }

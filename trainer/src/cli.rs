@@ -132,9 +132,9 @@ pub struct TrainArgs {
     /// else PNGs).
     #[arg(long, value_enum)]
     pub dataset: Option<DatasetKind>,
-    /// Intensity levels K (2 = binarized, 256 = full grey).
-    #[arg(long, default_value_t = 2)]
-    pub levels: usize,
+    /// Intensity levels K (2 = binarized, 256 = full grey) [default: 2].
+    #[arg(long)]
+    pub levels: Option<usize>,
     /// Condition on the class label.
     #[arg(long)]
     pub conditional: bool,
@@ -147,15 +147,27 @@ pub struct TrainArgs {
     /// Train this many minutes (the schedule spans them).
     #[arg(long)]
     pub minutes: Option<f64>,
-    /// Images per step.
-    #[arg(long, default_value_t = 32)]
-    pub batch: usize,
-    /// Peak learning rate (Adam), reached after a short warm-up, then cosine decay.
-    #[arg(long, default_value_t = 2e-3)]
-    pub lr: f64,
+    /// Images per step [default: 32]. A resumed run keeps its own.
+    #[arg(long)]
+    pub batch: Option<usize>,
+    /// Peak learning rate (Adam), reached after a short warm-up, then cosine
+    /// decay [default: 2e-3]. On --resume only with --restart-schedule.
+    #[arg(long)]
+    pub lr: Option<f64>,
     /// Largest L2 norm of each parameter's gradient.
     #[arg(long, default_value_t = 1.0)]
     pub clip: f32,
+    /// Keep an exponential moving average of the weights with this decay
+    /// per step (Polyak averaging; 0 = none) [default: 0.9995 for a new run].
+    /// Validation reports both; eval, export, check-samples and the sample
+    /// grids use the average. On --resume, starts (or changes) the average.
+    #[arg(long, value_name = "DECAY")]
+    pub ema: Option<f64>,
+    /// With --resume: start a new learning-rate cycle here (a warm-up, then
+    /// cosine decay from --lr, default the run's peak) spanning --epochs or
+    /// --minutes more: a warm restart (SGDR, Loshchilov & Hutter 2017).
+    #[arg(long, requires = "resume")]
+    pub restart_schedule: bool,
     /// Seed of initialization and shuffling.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -206,6 +218,9 @@ pub struct EvalArgs {
     /// Score only the first N images.
     #[arg(long)]
     pub limit: Option<usize>,
+    /// Score the trained weights, not their moving average.
+    #[arg(long)]
+    pub raw_weights: bool,
 }
 
 /// Arguments of `trainer export`.
@@ -225,6 +240,9 @@ pub struct ExportArgs {
     /// Number of calibration images.
     #[arg(long, default_value_t = 100, value_name = "N")]
     pub calib_images: usize,
+    /// Export the trained weights, not their moving average.
+    #[arg(long)]
+    pub raw_weights: bool,
 }
 
 /// Arguments of `trainer bench`.
@@ -277,4 +295,7 @@ pub struct CheckSamplesArgs {
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Sample with the trained weights, not their moving average.
+    #[arg(long)]
+    pub raw_weights: bool,
 }

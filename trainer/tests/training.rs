@@ -62,8 +62,14 @@ fn a_short_run_lowers_the_validation_nll() {
     let ckpt = Checkpoint::load(&run).unwrap();
     assert_eq!(ckpt.progress.epoch, 2);
     let valid = data::load(Path::new(FIXTURE), DatasetKind::Mnist, Split::Valid, 2).unwrap();
-    let before = score(&ckpt.arch, &initial_params(&ckpt.arch, 3), &valid, None, false).unwrap();
-    let after = score(&ckpt.arch, &ckpt.params, &valid, None, false).unwrap();
+    let before = score(&ckpt.arch, &initial_params(&ckpt.arch, 3), &valid, None, 1, false).unwrap();
+    let after = score(&ckpt.arch, &ckpt.params, &valid, None, 1, false).unwrap();
+    // A new run keeps a moving average of the weights; eval scores it.
+    let ema = ckpt.ema.as_ref().expect("a new run keeps a moving average");
+    assert_eq!(ema.steps, 62);
+    assert_ne!(ema.params, ckpt.params);
+    let averaged = score(&ckpt.arch, &ema.params, &valid, None, 1, false).unwrap();
+    assert!(averaged.nats_per_image < 0.6 * before.nats_per_image);
     assert!(
         after.nats_per_image < 0.6 * before.nats_per_image,
         "validation NLL {} -> {}",
@@ -72,6 +78,11 @@ fn a_short_run_lowers_the_validation_nll() {
     );
     for file in ["loss.png", "samples-latest.png", "samples-epoch-002.png", "metrics.jsonl"] {
         assert!(run.join(file).is_file(), "{file} missing");
+    }
+    // Both validations are logged, at every epoch.
+    let metrics = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
+    for kind in ["\"valid\"", "\"valid_ema\""] {
+        assert_eq!(metrics.matches(&format!("\"kind\":{kind}")).count(), 2, "{kind}: {metrics}");
     }
     let json = ok(&trainer(&[
         "eval",
@@ -84,10 +95,45 @@ fn a_short_run_lowers_the_validation_nll() {
         "--json",
     ]));
     let v: serde_json::Value = serde_json::from_str(json.trim()).unwrap();
-    assert!((v["nats_per_image"].as_f64().unwrap() - after.nats_per_image).abs() < 1e-3);
+    assert!((v["nats_per_image"].as_f64().unwrap() - averaged.nats_per_image).abs() < 1e-3);
     assert_eq!(v["images"], 100);
-    let bits = after.nats_per_image / (784.0 * std::f64::consts::LN_2);
+    assert_eq!(v["weights"], "ema");
+    let bits = averaged.nats_per_image / (784.0 * std::f64::consts::LN_2);
     assert!((v["bits_per_dim"].as_f64().unwrap() - bits).abs() < 1e-6);
+    let r = run.to_str().unwrap();
+    let raw = ok(&trainer(&[
+        "eval",
+        "--run",
+        r,
+        "--data",
+        FIXTURE,
+        "--split",
+        "valid",
+        "--json",
+        "--raw-weights",
+    ]));
+    let v: serde_json::Value = serde_json::from_str(raw.trim()).unwrap();
+    assert!((v["nats_per_image"].as_f64().unwrap() - after.nats_per_image).abs() < 1e-3);
+    assert_eq!(v["weights"], "raw");
+}
+
+#[test]
+fn a_run_without_a_moving_average_keeps_none() {
+    let run = temp_dir("no-ema");
+    ok(&train(&run, &["--epochs", "1", "--max-steps", "3", "--valid-images", "5", "--ema", "0"]));
+    let ckpt = Checkpoint::load(&run).unwrap();
+    assert!(ckpt.ema.is_none() && ckpt.settings.ema.is_none());
+    let r = run.to_str().unwrap();
+    let text = ok(&trainer(&["eval", "--run", r, "--data", FIXTURE, "--split", "valid"]));
+    assert!(text.contains("(the trained weights)"), "{text}");
+    // Resuming with --ema starts one from the current weights.
+    let args = ["train", "--data", FIXTURE, "--out", r, "--resume", "--ema", "0.99"];
+    ok(&trainer(&[&args[..], &["--max-steps", "2", "--valid-images", "5"]].concat()));
+    let ckpt = Checkpoint::load(&run).unwrap();
+    assert_eq!(ckpt.settings.ema, Some(0.99));
+    assert_eq!(ckpt.ema.as_ref().map(|e| e.steps), Some(2));
+    let err = failure(&train(&temp_dir("bad-ema"), &["--epochs", "1", "--ema", "1"]));
+    assert!(err.contains("--ema must be a decay in [0, 1)"), "{err}");
 }
 
 #[test]
@@ -117,6 +163,11 @@ fn a_resumed_run_equals_an_uninterrupted_one() {
     assert_eq!(b.progress.epoch, 1);
     let worst = a.params.iter().zip(&b.params).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
     assert!(worst < 1e-5, "resumed parameters differ by {worst}");
+    // The moving average resumes exactly too.
+    let (ea, eb) = (a.ema.unwrap(), b.ema.unwrap());
+    assert_eq!((ea.steps, eb.steps), (40, 40));
+    let worst = ea.params.iter().zip(&eb.params).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max);
+    assert!(worst < 1e-5, "resumed moving averages differ by {worst}");
 }
 
 #[test]
@@ -398,6 +449,59 @@ fn a_finished_run_can_be_extended_but_not_reshaped() {
     assert!(err.contains("--channels 16 conflicts with the run's channels 8"), "{err}");
     // The run's own values are accepted.
     ok(&resume(&["--channels", "8", "--blocks", "2", "--max-steps", "1"]));
+    // Flags a resumed run cannot honour are refused, not ignored.
+    for (flags, message) in [
+        (&["--levels", "4"][..], "--levels 4 conflicts with the run's levels 2"),
+        (&["--batch", "8"][..], "--batch 8 conflicts with the run's batch 16"),
+        (&["--lr", "1e-3"][..], "add --restart-schedule"),
+        (&["--dynamic-binarization"][..], "--dynamic-binarization conflicts with the run"),
+        (&["--restart-schedule"][..], "--restart-schedule needs the new cycle's length"),
+    ] {
+        let err = failure(&resume(&[flags, &["--max-steps", "1"]].concat()));
+        assert!(err.contains(message), "{flags:?}: {err}");
+    }
+    ok(&resume(&["--levels", "2", "--batch", "16", "--lr", "2e-3", "--max-steps", "1"]));
+}
+
+#[test]
+fn a_restarted_schedule_warms_up_again_to_its_new_peak() {
+    let run = temp_dir("restart");
+    ok(&train(&run, &["--epochs", "1", "--valid-images", "5"]));
+    let r = run.to_str().unwrap();
+    let before = Checkpoint::load(&run).unwrap();
+    ok(&trainer(&[
+        "train",
+        "--data",
+        FIXTURE,
+        "--out",
+        r,
+        "--resume",
+        "--restart-schedule",
+        "--lr",
+        "1e-3",
+        "--epochs",
+        "4",
+        "--valid-images",
+        "5",
+    ]));
+    let after = Checkpoint::load(&run).unwrap();
+    assert_eq!(after.settings.cycle.step, before.progress.step);
+    assert_eq!(after.settings.lr, 1e-3);
+    assert_eq!(after.progress.epoch, 5, "the new cycle adds four epochs");
+    let lrs: Vec<(u64, f64)> = std::fs::read_to_string(run.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["kind"] == "train")
+        .map(|v| (v["step"].as_u64().unwrap(), v["lr"].as_f64().unwrap()))
+        .collect();
+    let cycle = before.progress.step as u64;
+    let old_end = lrs.iter().filter(|(s, _)| *s <= cycle).next_back().unwrap().1;
+    let new: Vec<f64> = lrs.iter().filter(|(s, _)| *s > cycle).map(|&(_, lr)| lr).collect();
+    let peak = new.iter().copied().fold(0.0, f64::max);
+    assert!(old_end < 4e-4, "the first cycle decayed: {old_end}");
+    assert!(peak > 8e-4 && peak <= 1e-3, "the new cycle's peak: {peak}");
+    assert!(new.last().unwrap() < &1.5e-4, "and it decays again: {new:?}");
 }
 
 #[test]

@@ -41,7 +41,9 @@ pub fn run(args: &CheckSamplesArgs) -> anyhow::Result<()> {
     let real = classifier.accuracy(&test);
 
     eprintln!("drawing {} samples per class", args.per_class);
-    let weights = Weights::new(arch, &ckpt.params).context("the checkpoint's parameters")?;
+    let (params, which) = ckpt.inference_params(args.raw_weights);
+    eprintln!("sampling with {which}");
+    let weights = Weights::new(arch, params).context("the checkpoint's parameters")?;
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(arch.classes);
     let classes: Vec<usize> = (0..arch.classes).collect();
     let per_thread = classes.len().div_ceil(threads);

@@ -27,7 +27,10 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
     let ckpt = Checkpoint::load(&args.run)?;
     let kind = args.dataset.unwrap_or(ckpt.settings.dataset);
     let images = data::load(&args.data, kind, args.split, ckpt.arch.levels)?;
-    let score = score(&ckpt.arch, &ckpt.params, &images, args.limit, !args.json)?;
+    let (params, which) = ckpt.inference_params(args.raw_weights);
+    let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
+    let score = score(&ckpt.arch, params, &images, args.limit, threads, !args.json)?;
+    let averaged = ckpt.ema.is_some() && !args.raw_weights;
     if args.json {
         say!(
             "{}",
@@ -35,11 +38,12 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
                 "nats_per_image": score.nats_per_image,
                 "bits_per_dim": score.bits_per_dim,
                 "images": score.images,
+                "weights": if averaged { "ema" } else { "raw" },
             })
         );
     } else {
         say!(
-            "{:?} split: {:.3} nats/image, {:.4} bits/dim over {} images",
+            "{:?} split: {:.3} nats/image, {:.4} bits/dim over {} images ({which})",
             args.split,
             score.nats_per_image,
             score.bits_per_dim,
@@ -50,18 +54,18 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
 }
 
 /// Scores `images` (the first `limit` of them) under `params` with the CPU
-/// engine on every core.
+/// engine on `threads` threads.
 pub fn score(
     arch: &Arch,
     params: &[f32],
     images: &Images,
     limit: Option<usize>,
+    threads: usize,
     bar: bool,
 ) -> anyhow::Result<Score> {
     images.check_fits(arch)?;
     let n = limit.unwrap_or(images.len()).min(images.len());
     ensure!(n > 0, "no images to score");
-    let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
     let mut engine = Engine::new(*arch, threads)?;
     let progress =
         if bar { crate::progress::bar(n as u64, "scoring") } else { ProgressBar::hidden() };

@@ -10,7 +10,8 @@ use crate::cli::ExportArgs;
 
 pub fn run(args: &ExportArgs) -> anyhow::Result<()> {
     let ckpt = Checkpoint::load(&args.run)?;
-    let weights = Weights::new(ckpt.arch, &ckpt.params)?;
+    let (params, which) = ckpt.inference_params(args.raw_weights);
+    let weights = Weights::new(ckpt.arch, params)?;
     // int8 serves Gated PixelCNNs only: a plain model carries no ranges.
     let calibration = match ckpt.arch.variant {
         Variant::Gated => {
@@ -22,7 +23,7 @@ pub fn run(args: &ExportArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot write {}", args.out.display()))?;
     let size = std::fs::metadata(&args.out)?.len();
     say!(
-        "wrote {} ({} parameters, {} bytes, trained {} epochs / {} steps{})",
+        "wrote {} ({} parameters: {which}, {} bytes, trained {} epochs / {} steps{})",
         args.out.display(),
         ckpt.arch.param_count(),
         size,

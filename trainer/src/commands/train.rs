@@ -16,7 +16,7 @@ use rand_core::RngCore;
 use serde_json::json;
 
 use crate::backend::{self, Backend};
-use crate::checkpoint::{self, Checkpoint, OptimizerState, Progress, Settings};
+use crate::checkpoint::{self, Checkpoint, Cycle, Ema, OptimizerState, Progress, Settings};
 use crate::cli::TrainArgs;
 use crate::commands::eval::score;
 use crate::data::{self, Images, Split};
@@ -38,6 +38,9 @@ const PROGRESS_EVERY: usize = 100;
 const KEEP_SAMPLE_GRIDS: usize = 5;
 /// Why a session stopped after Ctrl-C.
 const INTERRUPTED: &str = "interrupted";
+/// Decay of the weights' moving average in a new run (per step), as
+/// PixelCNN++ used: an average over roughly the last 2,000 steps.
+const DEFAULT_EMA: f64 = 0.9995;
 
 pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     let threads = match args.threads {
@@ -57,6 +60,9 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
     announce(&arch, &settings, &data);
+    if let Some(decay) = settings.ema {
+        say!("keeping a moving average of the weights, decay {decay} per step");
+    }
     let stop = ctrl_c_flag();
     let (mut backend, note) =
         backend::create(args.backend, arch, ckpt.params, ckpt.optimizer, settings.clip, threads)?;
@@ -64,9 +70,35 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         say!("note: {note}");
     }
     let mut progress = ckpt.progress;
-    let session =
-        train_loop(args, &arch, &settings, &data, backend.as_mut(), &mut progress, &stop)?;
-    end_session(args, &arch, &settings, &data, backend.as_ref(), &mut progress, &session)
+    let mut run =
+        RunState { backend: backend.as_mut(), threads, ema: ckpt.ema, progress: &mut progress };
+    let session = train_loop(args, &arch, &settings, &data, &mut run, &stop)?;
+    end_session(args, &arch, &settings, &data, &mut run, &session)
+}
+
+/// What a training session changes: the weights and optimizer (in the
+/// backend), their moving average, and the run's progress.
+struct RunState<'a> {
+    backend: &'a mut dyn Backend,
+    /// Worker threads (--threads), for validation too.
+    threads: usize,
+    ema: Option<Ema>,
+    progress: &'a mut Progress,
+}
+
+impl RunState<'_> {
+    /// Writes the checkpoint.
+    fn save(&self, out: &Path, arch: &Arch, settings: &Settings) -> anyhow::Result<()> {
+        Checkpoint {
+            arch: *arch,
+            params: self.backend.params(),
+            optimizer: self.backend.optimizer()?,
+            ema: self.ema.clone(),
+            settings: settings.clone(),
+            progress: self.progress.clone(),
+        }
+        .save(out)
+    }
 }
 
 /// The run's first line: network, size, data.
@@ -104,13 +136,13 @@ fn end_session(
     arch: &Arch,
     settings: &Settings,
     data: &TrainingData,
-    backend: &dyn Backend,
-    progress: &mut Progress,
+    run: &mut RunState<'_>,
     session: &Session,
 ) -> anyhow::Result<()> {
     if session.reason == INTERRUPTED {
         // Stop promptly: no validation pass, just the checkpoint.
-        save(&args.out, arch, backend, settings, progress)?;
+        run.save(&args.out, arch, settings)?;
+        let progress = &run.progress;
         bail!(
             "interrupted at step {} (epoch {} + {} steps); the checkpoint is saved: continue with \
              `trainer train --data {} --out {} --resume`",
@@ -121,11 +153,11 @@ fn end_session(
             args.out.display()
         );
     }
-    let params = backend.params();
-    if session.validated_at != Some(progress.step) && session.steps > 0 {
-        validate_and_draw(args, arch, &params, &data.valid, progress, settings)?;
+    if session.validated_at != Some(run.progress.step) && session.steps > 0 {
+        validate_and_draw(args, arch, run, &data.valid, settings)?;
     }
-    save(&args.out, arch, backend, settings, progress)?;
+    run.save(&args.out, arch, settings)?;
+    let progress = &run.progress;
     say!(
         "stopped ({}) after {} steps this session, {:.1} images/s; run total {} epochs + {} steps, {:.1} min; checkpoint in {}",
         session.reason,
@@ -142,6 +174,20 @@ fn end_session(
 /// Refuses options that would fail only after work was done.
 fn check_options(args: &TrainArgs) -> anyhow::Result<()> {
     ensure!(args.valid_images != Some(0), "--valid-images must be at least 1");
+    if let Some(d) = args.ema {
+        ensure!(
+            (0.0..1.0).contains(&d),
+            "--ema must be a decay in [0, 1) (0 turns the average off), got {d}"
+        );
+    }
+    if let Some(lr) = args.lr {
+        ensure!(lr > 0.0 && lr.is_finite(), "--lr must be a positive number, got {lr}");
+    }
+    ensure!(args.batch != Some(0), "--batch must be at least 1");
+    ensure!(
+        !args.restart_schedule || args.epochs.is_some() || args.minutes.is_some(),
+        "--restart-schedule needs the new cycle's length: --epochs N or --minutes M"
+    );
     ensure!(args.epochs != Some(0), "--epochs must be at least 1");
     if let Some(m) = args.minutes {
         ensure!(m.is_finite() && m > 0.0, "--minutes must be a positive number, got {m}");
@@ -164,10 +210,32 @@ fn open_run(args: &TrainArgs) -> anyhow::Result<Checkpoint> {
                  architecture (drop the flag, or start a new run in another --out)"
             );
         }
+        check_resume_flags(args, &ckpt)?;
+        if args.restart_schedule {
+            // A warm restart: a new warm-up and cosine decay from here.
+            ckpt.settings.cycle =
+                Cycle { step: ckpt.progress.step, seconds: ckpt.progress.seconds };
+            if let Some(lr) = args.lr {
+                ckpt.settings.lr = lr;
+            }
+        }
         if args.epochs.is_some() || args.minutes.is_some() {
             // A finished run can be extended: the schedule spans the new length.
             ckpt.settings.epochs = args.epochs;
             ckpt.settings.minutes = args.minutes;
+        }
+        match args.ema {
+            Some(0.0) => {
+                ckpt.settings.ema = None;
+                ckpt.ema = None;
+            }
+            Some(d) => {
+                ckpt.settings.ema = Some(d);
+                if ckpt.ema.is_none() {
+                    ckpt.ema = Some(Ema::new(&ckpt.params));
+                }
+            }
+            None => {}
         }
         truncate_metrics(&args.out, ckpt.progress.step)?;
         say!(
@@ -187,6 +255,45 @@ fn open_run(args: &TrainArgs) -> anyhow::Result<Checkpoint> {
         }
         new_run(args)
     }
+}
+
+/// Refuses resume flags that would change what the run is, or that a
+/// resumed run could not honour, instead of ignoring them.
+fn check_resume_flags(args: &TrainArgs, ckpt: &Checkpoint) -> anyhow::Result<()> {
+    let (arch, settings) = (&ckpt.arch, &ckpt.settings);
+    if let Some(levels) = args.levels.filter(|&l| l != arch.levels) {
+        bail!(
+            "--levels {levels} conflicts with the run's levels {}: a resumed run keeps its \
+             architecture (drop the flag, or start a new run in another --out)",
+            arch.levels
+        );
+    }
+    ensure!(
+        !args.conditional || arch.classes > 0,
+        "--conditional conflicts with the run, which is unconditional: a resumed run keeps its \
+         architecture (drop the flag, or start a new run in another --out)"
+    );
+    ensure!(
+        !args.dynamic_binarization || settings.dynamic_binarization,
+        "--dynamic-binarization conflicts with the run, which binarizes its training images \
+         once: start a new run in another --out to change it"
+    );
+    if let Some(batch) = args.batch.filter(|&b| b != settings.batch) {
+        bail!(
+            "--batch {batch} conflicts with the run's batch {}: a resumed run keeps its batch \
+             (its epochs' order and its optimizer state depend on it)",
+            settings.batch
+        );
+    }
+    if let Some(lr) = args.lr.filter(|&lr| lr != settings.lr) {
+        ensure!(
+            args.restart_schedule,
+            "--lr {lr} would change the peak of the schedule in progress (the run's is {}): \
+             add --restart-schedule with --epochs or --minutes to start a new cycle at that peak",
+            settings.lr
+        );
+    }
+    Ok(())
 }
 
 /// The images a run trains and validates on.
@@ -243,28 +350,30 @@ fn train_loop(
     arch: &Arch,
     settings: &Settings,
     data: &TrainingData,
-    backend: &mut dyn Backend,
-    progress: &mut Progress,
+    run: &mut RunState<'_>,
     stop: &AtomicBool,
 ) -> anyhow::Result<Session> {
     let steps_per_epoch = data.train.len() / settings.batch;
+    // The current cycle's length in steps, and where it ends.
     let total_steps = settings.epochs.map(|e| e * steps_per_epoch);
+    let cycle = settings.cycle;
+    let seconds_before = run.progress.seconds;
     let session_start = Instant::now();
-    let seconds_before = progress.seconds;
     let mut last_checkpoint = Instant::now();
     let (mut steps, mut images) = (0usize, 0u64);
     let mut window = (0.0f64, 0usize);
     let mut validated_at = None;
-    let bar = epoch_bar(steps_per_epoch, progress);
+    let bar = epoch_bar(steps_per_epoch, run.progress);
     let reason = loop {
+        let progress = &mut *run.progress;
         progress.seconds = seconds_before + session_start.elapsed().as_secs_f64();
         if stop.load(Ordering::SeqCst) {
             break INTERRUPTED;
         }
-        if total_steps.is_some_and(|t| progress.step >= t) {
+        if total_steps.is_some_and(|t| progress.step >= cycle.step + t) {
             break "planned epochs done";
         }
-        if settings.minutes.is_some_and(|m| progress.seconds >= m * 60.0) {
+        if settings.minutes.is_some_and(|m| progress.seconds >= cycle.seconds + m * 60.0) {
             break "planned minutes done";
         }
         if args.max_steps.is_some_and(|m| steps >= m) {
@@ -279,9 +388,19 @@ fn train_loop(
             .zip(&levels)
             .map(|(&i, l)| Example { levels: l, label: data.train.label(i) })
             .collect();
-        let lr = learning_rate(settings, progress.step, total_steps, progress.seconds);
-        let value =
-            backend.step(&batch, lr).with_context(|| format!("step {} failed", progress.step))?;
+        let lr = learning_rate(
+            settings,
+            progress.step - cycle.step,
+            total_steps,
+            progress.seconds - cycle.seconds,
+        );
+        let value = run
+            .backend
+            .step(&batch, lr)
+            .with_context(|| format!("step {} failed", progress.step))?;
+        if let (Some(ema), Some(decay)) = (&mut run.ema, settings.ema) {
+            ema.update(&run.backend.params(), decay);
+        }
 
         progress.step += 1;
         progress.step_in_epoch += 1;
@@ -312,20 +431,19 @@ fn train_loop(
             bar.finish();
             progress.epoch += 1;
             progress.step_in_epoch = 0;
-            let params = backend.params();
-            validate_and_draw(args, arch, &params, &data.valid, progress, settings)?;
-            save(&args.out, arch, backend, settings, progress)?;
-            validated_at = Some(progress.step);
+            validate_and_draw(args, arch, run, &data.valid, settings)?;
+            run.save(&args.out, arch, settings)?;
+            validated_at = Some(run.progress.step);
             last_checkpoint = Instant::now();
             bar.reset();
-            bar.set_prefix(format!("epoch {}", progress.epoch + 1));
+            bar.set_prefix(format!("epoch {}", run.progress.epoch + 1));
         } else if last_checkpoint.elapsed().as_secs_f64() >= args.checkpoint_minutes * 60.0 {
-            save(&args.out, arch, backend, settings, progress)?;
+            run.save(&args.out, arch, settings)?;
             last_checkpoint = Instant::now();
         }
     };
     bar.finish_and_clear();
-    progress.seconds = seconds_before + session_start.elapsed().as_secs_f64();
+    run.progress.seconds = seconds_before + session_start.elapsed().as_secs_f64();
     let images_per_s = images as f64 / session_start.elapsed().as_secs_f64().max(1e-9);
     Ok(Session { reason, steps, images_per_s, validated_at })
 }
@@ -335,46 +453,51 @@ fn new_run(args: &TrainArgs) -> anyhow::Result<Checkpoint> {
         args.epochs.is_some() || args.minutes.is_some(),
         "say how long to train: --epochs N or --minutes M"
     );
-    ensure!(args.batch > 0, "--batch must be at least 1");
-    ensure!(args.lr > 0.0 && args.lr.is_finite(), "--lr must be a positive number");
+    let levels = args.levels.unwrap_or(2);
     ensure!(args.clip > 0.0 && args.clip.is_finite(), "--clip must be a positive number");
     ensure!(
-        !args.dynamic_binarization || args.levels == 2,
+        !args.dynamic_binarization || levels == 2,
         "--dynamic-binarization needs --levels 2 (it draws binary pixels from grey levels)"
     );
     let dataset = match args.dataset {
         Some(kind) => kind,
         None => data::detect(&args.data)?,
     };
-    let probe = data::load(&args.data, dataset, Split::Valid, args.levels)?;
+    let probe = data::load(&args.data, dataset, Split::Valid, levels)?;
     let classes = if args.conditional {
         ensure!(probe.labels.is_some() && probe.classes > 0, "--conditional needs labelled data");
         probe.classes
     } else {
         0
     };
-    let arch = args.net.arch(probe.height, probe.width, args.levels, classes);
+    let arch = args.net.arch(probe.height, probe.width, levels, classes);
     arch.validate().context("invalid network")?;
+    let params = initial_params(&arch, args.seed);
+    let ema = Some(args.ema.unwrap_or(DEFAULT_EMA)).filter(|&d| d > 0.0);
     Ok(Checkpoint {
         arch,
-        params: initial_params(&arch, args.seed),
+        ema: ema.map(|_| Ema::new(&params)),
+        params,
         optimizer: OptimizerState::Fresh,
         settings: Settings {
             dataset,
-            batch: args.batch,
-            lr: args.lr,
+            batch: args.batch.unwrap_or(32),
+            lr: args.lr.unwrap_or(2e-3),
             clip: args.clip,
             epochs: args.epochs,
             minutes: args.minutes,
             seed: args.seed,
             dynamic_binarization: args.dynamic_binarization,
+            ema,
+            cycle: Cycle::default(),
         },
         progress: Progress::default(),
     })
 }
 
 /// Warm-up, then cosine decay from the peak to `FINAL_LR_FRACTION` of it,
-/// over the planned steps or minutes.
+/// over the planned steps or minutes; `step` and `seconds` count from the
+/// start of the current cycle.
 fn learning_rate(
     settings: &Settings,
     step: usize,
@@ -420,28 +543,49 @@ fn epoch_bar(steps: usize, progress: &Progress) -> ProgressBar {
 fn validate_and_draw(
     args: &TrainArgs,
     arch: &Arch,
-    params: &[f32],
+    run: &mut RunState<'_>,
     valid: &Images,
-    progress: &mut Progress,
     settings: &Settings,
 ) -> anyhow::Result<()> {
-    let s = score(arch, params, valid, args.valid_images, true)?;
-    progress.best_valid =
-        Some(progress.best_valid.map_or(s.nats_per_image, |b| b.min(s.nats_per_image)));
-    say!(
-        "epoch {} step {}: validation {:.3} nats/image ({:.4} bits/dim, {} images)",
-        progress.epoch,
-        progress.step,
-        s.nats_per_image,
-        s.bits_per_dim,
-        s.images
-    );
+    let trained = run.backend.params();
+    let threads = run.threads;
+    let progress = &mut *run.progress;
+    let s = score(arch, &trained, valid, args.valid_images, threads, true)?;
     append_metrics(
         &args.out,
         json!({"kind": "valid", "step": progress.step, "epoch": progress.epoch,
                "nats_per_image": s.nats_per_image, "bits_per_dim": s.bits_per_dim,
                "images": s.images, "seconds": progress.seconds}),
     )?;
+    // The moving average is what eval and export use: it sets the best.
+    let averaged = match &run.ema {
+        Some(ema) => {
+            let a = score(arch, &ema.params, valid, args.valid_images, threads, true)?;
+            append_metrics(
+                &args.out,
+                json!({"kind": "valid_ema", "step": progress.step, "epoch": progress.epoch,
+                       "nats_per_image": a.nats_per_image, "bits_per_dim": a.bits_per_dim,
+                       "images": a.images, "seconds": progress.seconds}),
+            )?;
+            Some(a)
+        }
+        None => None,
+    };
+    let best = averaged.unwrap_or(s).nats_per_image;
+    progress.best_valid = Some(progress.best_valid.map_or(best, |b| b.min(best)));
+    say!(
+        "epoch {} step {}: validation {:.3} nats/image ({:.4} bits/dim, {} images){}",
+        progress.epoch,
+        progress.step,
+        s.nats_per_image,
+        s.bits_per_dim,
+        s.images,
+        averaged.map_or_else(String::new, |a| format!(
+            "; moving average {:.3} nats/image ({:.4} bits/dim)",
+            a.nats_per_image, a.bits_per_dim
+        ))
+    );
+    let params: &[f32] = run.ema.as_ref().map_or(&trained, |e| &e.params);
     // Sampling a plain PixelCNN takes a full forward pass per pixel (it has
     // no incremental executor): minutes per grid, so only gated runs draw one.
     if arch.variant == Variant::Gated {
@@ -453,23 +597,6 @@ fn validate_and_draw(
         fs::copy(&grid, args.out.join("samples-latest.png"))?;
     }
     plot_curves(&args.out)
-}
-
-fn save(
-    out: &Path,
-    arch: &Arch,
-    backend: &dyn Backend,
-    settings: &Settings,
-    progress: &Progress,
-) -> anyhow::Result<()> {
-    Checkpoint {
-        arch: *arch,
-        params: backend.params(),
-        optimizer: backend.optimizer()?,
-        settings: settings.clone(),
-        progress: progress.clone(),
-    }
-    .save(out)
 }
 
 /// Drops the records of steps after `step` from metrics.jsonl: a run killed
@@ -509,6 +636,7 @@ fn plot_curves(out: &Path) -> anyhow::Result<()> {
     let text = fs::read_to_string(out.join("metrics.jsonl")).unwrap_or_default();
     let mut train = Vec::new();
     let mut valid = Vec::new();
+    let mut valid_ema = Vec::new();
     for line in text.lines() {
         let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else { continue };
         let (Some(images), Some(nats)) = (v["images"].as_f64(), v["nats_per_image"].as_f64())
@@ -519,6 +647,7 @@ fn plot_curves(out: &Path) -> anyhow::Result<()> {
         match v["kind"].as_str() {
             Some("train") => train.push((x, nats)),
             Some("valid") => valid.push((x, nats)),
+            Some("valid_ema") => valid_ema.push((x, nats)),
             _ => {}
         }
     }
@@ -533,6 +662,11 @@ fn plot_curves(out: &Path) -> anyhow::Result<()> {
                 points: &train,
             },
             Series { label: "validation", color: Rgb888::new(214, 39, 40), points: &valid },
+            Series {
+                label: "validation, moving average of the weights",
+                color: Rgb888::new(44, 160, 44),
+                points: &valid_ema,
+            },
         ],
     )
 }
