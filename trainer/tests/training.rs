@@ -496,7 +496,7 @@ fn a_restarted_schedule_warms_up_again_to_its_new_peak() {
         .map(|v| (v["step"].as_u64().unwrap(), v["lr"].as_f64().unwrap()))
         .collect();
     let cycle = before.progress.step as u64;
-    let old_end = lrs.iter().filter(|(s, _)| *s <= cycle).next_back().unwrap().1;
+    let old_end = lrs.iter().rfind(|(s, _)| *s <= cycle).unwrap().1;
     let new: Vec<f64> = lrs.iter().filter(|(s, _)| *s > cycle).map(|&(_, lr)| lr).collect();
     let peak = new.iter().copied().fold(0.0, f64::max);
     assert!(old_end < 4e-4, "the first cycle decayed: {old_end}");
