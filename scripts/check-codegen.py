@@ -2,7 +2,7 @@
 """Checks that the one-image int8 kernels compiled the way they were measured.
 
 A pixel at batch 1 is a chain of nine fused gated steps and a fused head
-(`runtime/src/kernels/avx512vnni_gated_step_i8.rs`, `avx512vnni_head_i8.rs`):
+(`runtime/src/kernels/x86_64/gated_step_avx512vnni.rs`, `head_avx512vnni.rs`):
 every intermediate is meant to stay in registers. LLVM decides inlining and
 unrolling by the size of the caller, and small, unrelated changes to these
 kernels have made it leave a helper out of line (`packed_i8::step`,
@@ -26,8 +26,8 @@ import subprocess
 import sys
 
 KERNELS = (
-    "pixelcnn_runtime::kernels::avx512vnni_gated_step_i8::",
-    "pixelcnn_runtime::kernels::avx512vnni_head_i8::",
+    "pixelcnn_runtime::kernels::x86_64::gated_step_avx512vnni::",
+    "pixelcnn_runtime::kernels::x86_64::head_avx512vnni::",
 )
 NAMED_CALL = re.compile(r"\scall\s+[0-9a-f]+ <(?P<target>[^>]+)>")
 VECTOR_STACK = re.compile(r"[xyz]mm\d+.*\(%r[sb]p|\(%r[sb]p.*[xyz]mm\d+")
@@ -92,7 +92,7 @@ def main():
     if failed:
         print(
             "check-codegen: a helper was left out of line or a loop rolled with its "
-            "accumulators on the stack; see the comments in avx512vnni_gated_step_i8.rs, "
+            "accumulators on the stack; see the comments in kernels/x86_64/gated_step_avx512vnni.rs, "
             "and measure a whole digit (pixelcnn bench) before and after",
             file=sys.stderr,
         )

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes runtime/src/quant/tables.rs: the int8 runtime's lookup tables.
+"""Writes runtime/src/int8/tables.rs: the int8 runtime's lookup tables.
 
 The tables are part of the int8 format (version 1): a device computes the
 same gate outputs and sampling weights as any other because it reads them
@@ -51,6 +51,6 @@ out = [
     table("EXP_LO", "u32", exp_lo, ["`round(2^30 e^(-m/256))` for fractions `m / 256` of a nat."]),
     "",
 ]
-path = pathlib.Path(__file__).resolve().parent.parent / "runtime/src/quant/tables.rs"
+path = pathlib.Path(__file__).resolve().parent.parent / "runtime/src/int8/tables.rs"
 path.write_text("\n".join(out))
 print(f"wrote {path}")

@@ -297,6 +297,13 @@ pub struct BenchArgs {
 pub struct InspectArgs {
     #[command(flatten)]
     pub model: ModelArgs,
+    /// Instead of the model: this CPU's features and, for the int8 and float
+    /// kernels chosen here (or --kernel), the code that runs each operation.
+    #[arg(long)]
+    pub kernels: bool,
+    /// With --kernels: report this kernel instead of the default one.
+    #[arg(long, requires = "kernels")]
+    pub kernel: Option<String>,
     /// Print one JSON object instead of a table.
     #[arg(long)]
     pub json: bool,

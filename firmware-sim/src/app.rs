@@ -189,7 +189,7 @@ impl<'m> App<'m> {
         if arch.pixels() > MAX_PIXELS {
             return Err(InitError::ImageTooLarge { pixels: arch.pixels(), max: MAX_PIXELS });
         }
-        pixelcnn_runtime::quant::softmax::inverse_temperature(config.temperature)?;
+        pixelcnn_runtime::int8::softmax::inverse_temperature(config.temperature)?;
         let layout = Layout::new(display_size, &arch, config.scale.max(1))
             .ok_or(InitError::DisplayTooSmall)?;
         let class_of = |i| class_for(&arch, config.class, i);

@@ -17,6 +17,7 @@ pub mod data;
 pub mod error;
 pub mod format;
 pub mod incremental;
+pub mod int8;
 pub mod kernels;
 pub mod model;
 pub mod params;

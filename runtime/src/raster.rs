@@ -79,7 +79,7 @@ impl Logit for f32 {
     }
 }
 
-// i32 logits (int8, 1/256 nat) implement it in `quant::softmax`.
+// i32 logits (int8, 1/256 nat) implement it in `int8::softmax`.
 
 /// How far the current pixel has been computed (here and in
 /// [`crate::quant::LockstepI8`]).

@@ -1,12 +1,16 @@
 //! `pixelcnn inspect`: what a model costs on a device.
 
 use pixelcnn_runtime::format;
+use pixelcnn_runtime::kernels::{cpu, FloatKernel, Int8Kernel, Operation};
 use pixelcnn_runtime::{Model, Precision, StateLayout, Variant};
 
 use crate::cli::InspectArgs;
 use crate::model_file;
 
 pub fn run(args: &InspectArgs) -> anyhow::Result<()> {
+    if args.kernels {
+        return kernels(args);
+    }
     let file = model_file::load(&args.model)?;
     let model = file.model()?;
     let arch = *model.arch();
@@ -76,6 +80,59 @@ pub fn run(args: &InspectArgs) -> anyhow::Result<()> {
         for line in notes.lines() {
             say!("  {line}")?;
         }
+    }
+    Ok(())
+}
+
+/// `inspect --kernels`: the CPU's features, the kernels that can run, and
+/// what runs each operation under the chosen ones.
+fn kernels(args: &InspectArgs) -> anyhow::Result<()> {
+    if let Some(name) = &args.kernel {
+        super::kernel_choice::prefer(name)?;
+    }
+    let int8 = Int8Kernel::best();
+    let float = FloatKernel::best();
+    let resolved = int8.resolve().expect("the chosen kernel runs here");
+    let features: Vec<(&str, bool)> = cpu::report().iter().map(|&(n, f)| (n, f())).collect();
+    let int8_ops = resolved.operations();
+    let float_ops = float.operations();
+    if args.json {
+        let ops = |ops: &[Operation]| -> Vec<serde_json::Value> {
+            ops.iter().map(|o| serde_json::json!({"operation": o.name, "runs": o.runs})).collect()
+        };
+        say!(
+            "{}",
+            serde_json::json!({
+                "arch": std::env::consts::ARCH,
+                "features": features.iter().map(|&(n, on)| (n.to_string(), on.into())).collect::<serde_json::Map<_, _>>(),
+                "int8_kernels": Int8Kernel::available().map(|k| k.name()).collect::<Vec<_>>(),
+                "float_kernels": FloatKernel::available().map(|k| k.name()).collect::<Vec<_>>(),
+                "int8": {"kernel": int8.name(), "operations": ops(&int8_ops)},
+                "float": {"kernel": float.name(), "operations": ops(&float_ops)},
+            })
+        )?;
+        return Ok(());
+    }
+    let list = |on: bool| -> String {
+        let names: Vec<&str> = features.iter().filter(|f| f.1 == on).map(|f| f.0).collect();
+        if names.is_empty() {
+            "none".into()
+        } else {
+            names.join(", ")
+        }
+    };
+    say!("cpu          {} with {}; without {}", std::env::consts::ARCH, list(true), list(false))?;
+    let names = |it: &mut dyn Iterator<Item = &'static str>| it.collect::<Vec<_>>().join(", ");
+    say!("int8         can run {}", names(&mut Int8Kernel::available().map(|k| k.name())))?;
+    say!("float        can run {}", names(&mut FloatKernel::available().map(|k| k.name())))?;
+    say!("")?;
+    say!("int8 kernel {}:", int8.name())?;
+    for o in &int8_ops {
+        say!("  {:<48} {}", o.name, o.runs)?;
+    }
+    say!("float kernel {}:", float.name())?;
+    for o in &float_ops {
+        say!("  {:<48} {}", o.name, o.runs)?;
     }
     Ok(())
 }

@@ -6,21 +6,20 @@
 use std::ops::Range;
 
 use anyhow::ensure;
-use burn::grad_clipping::GradientClippingConfig;
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
-use burn::tensor::{Bytes, Device};
 use pixelcnn_runtime::Arch;
 
+#[cfg(feature = "burn")]
+pub use crate::burn_backend::{burn_device, BurnBackend};
 use crate::checkpoint::OptimizerState;
 use crate::engine::{Adam, Engine, Example};
-use crate::model::{forward, nats_per_image, Batch, Layout, Net};
 
 /// Which backend trains.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum BackendKind {
     /// The CPU engine: im2col + gemm convolutions, fused gates, threads over the batch.
     Cpu,
-    /// burn: on a GPU with `--features wgpu` or `cuda`, else its CPU backend.
+    /// burn: on a GPU with the `wgpu` or `cuda` feature, else its CPU
+    /// backend (a trainer built with the `burn` feature).
     Burn,
 }
 
@@ -67,10 +66,12 @@ pub fn create(
             };
             (Box::new(CpuBackend::new(arch, params, adam, clip, threads)?), None)
         }
+        #[cfg(feature = "burn")]
         (BackendKind::Burn, OptimizerState::Adam(_)) => (
             Box::new(BurnBackend::new(arch, &params, None, clip)?),
             Some("the checkpoint's optimizer state is the CPU engine's: Adam's moments restart in burn"),
         ),
+        #[cfg(feature = "burn")]
         (BackendKind::Burn, state) => {
             let bytes = match state {
                 OptimizerState::Burn(bytes) => Some(bytes),
@@ -78,8 +79,16 @@ pub fn create(
             };
             (Box::new(BurnBackend::new(arch, &params, bytes, clip)?), None)
         }
+        #[cfg(not(feature = "burn"))]
+        (BackendKind::Burn, _) => anyhow::bail!("{BURN_MISSING}"),
     })
 }
+
+/// Why `--backend burn` fails in a build without burn, and what to do.
+#[cfg(not(feature = "burn"))]
+pub const BURN_MISSING: &str = "this trainer was built without burn: rebuild it with \
+     `cargo build --release -p pixelcnn-trainer --features burn` (or `--features wgpu` / \
+     `cuda` for a GPU), or train with the default CPU engine (`--backend cpu`)";
 
 /// The CPU engine with its fused Adam.
 #[derive(Debug)]
@@ -128,87 +137,5 @@ impl Backend for CpuBackend {
 
     fn optimizer(&self) -> anyhow::Result<OptimizerState> {
         Ok(OptimizerState::Adam(self.adam.clone()))
-    }
-}
-
-/// burn's device: the GPU of the enabled feature, else flex on the CPU.
-pub fn burn_device() -> Device {
-    #[cfg(feature = "cuda")]
-    return Device::cuda(0);
-    #[cfg(all(feature = "wgpu", not(feature = "cuda")))]
-    return Device::wgpu(burn::tensor::DeviceKind::DefaultDevice);
-    #[cfg(not(any(feature = "wgpu", feature = "cuda")))]
-    Device::flex()
-}
-
-/// burn with autodiff and its Adam.
-pub struct BurnBackend {
-    arch: Arch,
-    layout: Layout,
-    net: Option<Net>,
-    optim: ModuleOptimizer,
-    device: Device,
-}
-
-impl std::fmt::Debug for BurnBackend {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BurnBackend").field("arch", &self.arch).finish_non_exhaustive()
-    }
-}
-
-impl BurnBackend {
-    /// A backend continuing burn's optimizer record `state` when given.
-    ///
-    /// # Errors
-    /// When the optimizer record does not load.
-    pub fn new(
-        arch: Arch,
-        params: &[f32],
-        state: Option<Vec<u8>>,
-        clip: f32,
-    ) -> anyhow::Result<Self> {
-        let device = burn_device().autodiff();
-        let net = Net::from_flat(&arch, params, &device);
-        let mut optim = AdamConfig::new()
-            .with_epsilon(1e-8)
-            .with_grad_clipping(Some(GradientClippingConfig::Norm(clip)))
-            .init();
-        if let Some(bytes) = state {
-            optim = optim
-                .from_bytes(Bytes::from_bytes_vec(bytes))
-                .map_err(|e| anyhow::anyhow!("cannot restore the optimizer state: {e:?}"))?;
-        }
-        Ok(BurnBackend { arch, layout: Layout::new(arch), net: Some(net), optim, device })
-    }
-}
-
-impl Backend for BurnBackend {
-    fn step(&mut self, batch: &[Example<'_>], lr: f64) -> anyhow::Result<f64> {
-        let images: Vec<&[u8]> = batch.iter().map(|e| e.levels).collect();
-        let labels = (self.arch.classes > 0)
-            .then(|| batch.iter().map(|e| e.label.unwrap_or(0) as i64).collect());
-        let batch = Batch::new(&self.arch, &images, labels, &self.device);
-        let net = self.net.take().expect("the network is always put back");
-        let loss = nats_per_image(forward(&self.layout, &net, batch.x, batch.labels), batch.levels);
-        let value = f64::from(loss.clone().into_scalar::<f32>());
-        if !value.is_finite() {
-            self.net = Some(net);
-            anyhow::bail!("the loss became {value}; lower --lr");
-        }
-        let grads = GradientsParams::from_grads(loss.backward(), &net);
-        self.net = Some(self.optim.step(lr, net, grads));
-        Ok(value)
-    }
-
-    fn params(&self) -> Vec<f32> {
-        self.net.as_ref().expect("the network is always put back").to_flat()
-    }
-
-    fn optimizer(&self) -> anyhow::Result<OptimizerState> {
-        let bytes = self
-            .optim
-            .into_bytes()
-            .map_err(|e| anyhow::anyhow!("cannot serialize the optimizer: {e:?}"))?;
-        Ok(OptimizerState::Burn(bytes.to_vec()))
     }
 }

@@ -188,7 +188,8 @@ pub struct TrainArgs {
     /// Worker threads (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
-    /// Training backend: the CPU engine, or burn (GPUs with the wgpu/cuda features).
+    /// Training backend: the CPU engine, or burn (a trainer built with the
+    /// `burn` feature; `wgpu` or `cuda` for GPUs).
     #[arg(long, value_enum, default_value_t = BackendKind::Cpu)]
     pub backend: BackendKind,
     /// Binarize the training images anew every epoch (Bernoulli of the grey

@@ -11,12 +11,18 @@ macro_rules! say {
 }
 
 pub mod backend;
+#[cfg(feature = "burn")]
+mod burn_backend;
 pub mod checkpoint;
 pub mod cli;
 pub mod commands;
 pub mod digits;
 pub mod engine;
 pub use pixelcnn_runtime::data;
+pub mod init;
+// burn's network: the `burn` backend and the engine's equality tests only
+// (the `burn` feature, implied by `wgpu` and `cuda`).
+#[cfg(feature = "burn")]
 pub mod model;
 pub mod plot;
 // The same progress lines as the `pixelcnn` tool: a bar on a terminal, a line

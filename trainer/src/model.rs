@@ -17,7 +17,6 @@ use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use pixelcnn_runtime::params::TensorKind;
-use pixelcnn_runtime::random_weights::random_params;
 use pixelcnn_runtime::{Arch, Variant};
 
 /// The parameters, in runtime order.
@@ -52,21 +51,6 @@ impl Layout {
     fn has(&self, layer: Option<usize>, kind: TensorKind) -> bool {
         self.index.contains_key(&(layer, kind))
     }
-}
-
-/// Initial parameters for training: uniform weights with variance 1/fan-in
-/// (as the runtime's random models), zero biases and class biases.
-pub fn initial_params(arch: &Arch, seed: u64) -> Vec<f32> {
-    let mut params = random_params(arch, seed);
-    let mut offset = 0;
-    for spec in arch.tensors() {
-        let len = spec.len();
-        if !spec.kind.is_weight() {
-            params[offset..offset + len].fill(0.0);
-        }
-        offset += len;
-    }
-    params
 }
 
 impl Net {

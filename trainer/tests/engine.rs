@@ -1,13 +1,15 @@
 //! The CPU training engine against the two independent implementations of
 //! the same network: its logits equal the runtime's reference executor, and
-//! its loss and every parameter's gradient equal burn's autodiff, on small
-//! random architectures of both variants, with and without classes, K = 2
-//! and K > 2.
+//! its loss and every parameter's gradient equal burn's autodiff (with the
+//! `burn` feature, as CI runs them), on small random architectures of both
+//! variants, with and without classes, K = 2 and K > 2.
 
+#[cfg(feature = "burn")]
 use burn::tensor::Device;
 use pixelcnn_runtime::random_weights::random_params;
 use pixelcnn_runtime::{reference, Arch, Variant, Weights};
 use pixelcnn_trainer::engine::{Engine, Example};
+#[cfg(feature = "burn")]
 use pixelcnn_trainer::model::{forward, nats_per_image, Batch, Layout, Net};
 
 fn archs() -> Vec<Arch> {
@@ -62,6 +64,7 @@ impl Case {
     }
 
     /// burn's mean NLL and flat gradient on the same batch.
+    #[cfg(feature = "burn")]
     fn burn(&self) -> (f64, Vec<f32>) {
         let device = Device::flex().autodiff();
         let net = Net::from_flat(&self.arch, &self.params, &device);
@@ -93,6 +96,7 @@ fn engine_logits_equal_the_runtime_reference() {
     }
 }
 
+#[cfg(feature = "burn")]
 #[test]
 fn engine_gradients_equal_burn_autodiff() {
     for (seed, arch) in archs().into_iter().enumerate() {
@@ -118,6 +122,56 @@ fn engine_gradients_equal_burn_autodiff() {
                 );
                 assert!(scale > 0.0, "{:?} {:?} has no gradient at all", spec.layer, spec.kind);
             }
+        }
+    }
+}
+
+/// The gradient against central finite differences of the loss: an
+/// oracle that needs no second implementation, so it runs in every build
+/// (burn's autodiff, above, checks every entry to 1e-4 with the `burn`
+/// feature). Each tensor's three largest-gradient entries are checked; the
+/// network has ReLUs, and an entry next to a kink gets a meaningless
+/// difference, so the median of the three must agree (to 6%: ReLU kinks near a bias
+/// bend the differences of this small random network by a few percent).
+#[test]
+fn engine_gradients_match_finite_differences() {
+    const H: f32 = 1e-3;
+    for (seed, arch) in archs().into_iter().enumerate() {
+        let c = case(arch, seed);
+        let mut engine = Engine::new(arch, 1).unwrap();
+        let index = engine.index().tensors().to_vec();
+        let grads = engine.gradient(&c.params, &c.examples()).unwrap().1.to_vec();
+        let mut difference = |at: usize| {
+            let mut loss_at = |v: f32| {
+                let mut p = c.params.clone();
+                p[at] = v;
+                let nll = engine.nll(&p, &c.examples()).unwrap();
+                nll.iter().sum::<f64>() / nll.len() as f64
+            };
+            let (up, down) = (loss_at(c.params[at] + H), loss_at(c.params[at] - H));
+            ((up - down) / (2.0 * f64::from(H))) as f32
+        };
+        for (spec, range) in arch.tensors().zip(index) {
+            let mut order: Vec<usize> = range.clone().collect();
+            order.sort_by(|&a, &b| grads[b].abs().total_cmp(&grads[a].abs()));
+            let mut errors: Vec<(f32, usize, f32)> = order
+                .iter()
+                .take(3)
+                .map(|&at| {
+                    let (g, fd) = (grads[at], difference(at));
+                    ((fd - g).abs() / (g.abs() + 0.05), at, fd)
+                })
+                .collect();
+            errors.sort_by(|a, b| a.0.total_cmp(&b.0));
+            let (error, at, fd) = errors[errors.len() / 2];
+            assert!(
+                error <= 0.06,
+                "{arch:?} {:?} {:?}[{}]: gradient {}, finite difference {fd}",
+                spec.layer,
+                spec.kind,
+                at - range.start,
+                grads[at]
+            );
         }
     }
 }

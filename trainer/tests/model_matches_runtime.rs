@@ -1,6 +1,7 @@
 //! The trainer's burn network computes what the runtime's reference executor
 //! computes on the same parameters: the two implementations of one
-//! architecture cannot drift apart.
+//! architecture cannot drift apart. Needs the `burn` feature (CI runs it).
+#![cfg(feature = "burn")]
 
 use burn::tensor::Device;
 use pixelcnn_runtime::random_weights::random_params;

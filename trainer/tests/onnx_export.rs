@@ -1,11 +1,10 @@
 //! The exported ONNX keeps the contract: it loads in tract-onnx, gives the
 //! trainer's logits within 1e-4, carries the architecture, and is causal.
 
-use burn::tensor::Device;
 use pixelcnn_runtime::onnx::to_onnx_bytes;
 use pixelcnn_runtime::random_weights::random_params;
 use pixelcnn_runtime::{Arch, Variant, Weights};
-use pixelcnn_trainer::model::{forward, Batch, Layout, Net};
+use pixelcnn_trainer::engine::{Engine, Example};
 use prost::Message;
 use tract_onnx::pb;
 use tract_onnx::prelude::*;
@@ -69,7 +68,6 @@ fn images(arch: &Arch, n: usize, seed: usize) -> Vec<Vec<u8>> {
 
 #[test]
 fn tract_gives_the_trainer_logits() {
-    let device = Device::flex();
     for (seed, arch) in archs().into_iter().enumerate() {
         let params = random_params(&arch, seed as u64 + 10);
         let bytes = to_onnx_bytes(&Weights::new(arch, &params).unwrap());
@@ -77,16 +75,20 @@ fn tract_gives_the_trainer_logits() {
         let labels: Vec<i64> =
             (0..3).map(|b| if arch.classes > 0 { b % arch.classes as i64 } else { 0 }).collect();
         let got = run_tract(&arch, &bytes, &imgs, &labels);
-        let refs: Vec<&[u8]> = imgs.iter().map(|i| i.as_slice()).collect();
-        let batch = Batch::new(&arch, &refs, (arch.classes > 0).then(|| labels.clone()), &device);
-        let want: Vec<f32> = forward(
-            &Layout::new(arch),
-            &Net::from_flat(&arch, &params, &device),
-            batch.x,
-            batch.labels,
-        )
-        .try_into_vec_as::<f32>()
-        .unwrap();
+        // The training engine's logits, `[pixel][level]` per image, in
+        // tract's `[image][level][pixel]` order.
+        let mut engine = Engine::new(arch, 1).unwrap();
+        let (k, pixels) = (arch.levels, arch.pixels());
+        let mut want = Vec::new();
+        for (img, &label) in imgs.iter().zip(&labels) {
+            let label = (arch.classes > 0).then_some(label as usize);
+            let logits = engine.logits(&params, Example { levels: img, label }).unwrap();
+            want.extend(
+                (0..k)
+                    .flat_map(|l| (0..pixels).map(move |p| (p, l)))
+                    .map(|(p, l)| logits[p * k + l]),
+            );
+        }
         let worst = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
         assert!(worst <= 1e-4, "{arch:?}: tract differs from the trainer by {worst}");
     }

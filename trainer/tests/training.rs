@@ -8,7 +8,7 @@ use std::process::{Command, Output};
 use pixelcnn_trainer::checkpoint::Checkpoint;
 use pixelcnn_trainer::commands::eval::score;
 use pixelcnn_trainer::data::{self, DatasetKind, Split};
-use pixelcnn_trainer::model::initial_params;
+use pixelcnn_trainer::init::initial_params;
 
 const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/mnist-mini");
 

@@ -13,7 +13,7 @@ pub mod container;
 pub mod range;
 
 use crate::error::Error;
-use crate::quant::softmax::weight;
+use crate::int8::softmax::weight;
 use crate::quant::IncrementalI8;
 use range::{Decoder, Encoder, MAX_TOTAL};
 
@@ -21,7 +21,7 @@ use range::{Decoder, Encoder, MAX_TOTAL};
 const MAX_LEVELS: usize = 256;
 
 /// The coder's frequencies of the levels for int8 `logits`: the integer
-/// softmax weights at temperature 1 ([`crate::quant::softmax::weight`]),
+/// softmax weights at temperature 1 ([`crate::int8::softmax::weight`]),
 /// scaled to a total of at most [`range::MAX_TOTAL`], each at least 1 so
 /// that every level can be coded. Returns the total.
 ///
@@ -93,7 +93,7 @@ pub fn encode_scored(
         }
         let logits = exec.logits()?;
         if let Some(nll) = nll.as_deref_mut() {
-            *nll -= crate::quant::softmax::log_probability(logits, k);
+            *nll -= crate::int8::softmax::log_probability(logits, k);
         }
         let total = frequencies(logits, &mut freqs);
         enc.encode(cumulative(&freqs, k), freqs[k], total);

@@ -4,7 +4,9 @@
 //! [`generic`]'s namesake computes it.
 
 #[cfg(target_arch = "x86_64")]
-use super::{avx512_gate_s16_s8, avx512_requant_s32, avx512vbmi_gate_s16_s8, Int8Kernel};
+use super::x86_64::{gate_avx512, gate_avx512vbmi, requant_avx512};
+#[cfg(target_arch = "x86_64")]
+use super::Int8Kernel;
 use super::{generic, Gate, Resolved};
 
 /// The requantization epilogues: after a matrix-vector product, its int32
@@ -14,7 +16,7 @@ use super::{generic, Gate, Resolved};
 impl Resolved {
     #[cfg(target_arch = "x86_64")]
     #[inline]
-    fn has_avx512_epilogues(self) -> bool {
+    pub(super) fn has_avx512_epilogues(self) -> bool {
         matches!(self.0, Int8Kernel::Avx512Vnni | Int8Kernel::Amx | Int8Kernel::Avx512Vnni256)
     }
 
@@ -32,7 +34,7 @@ impl Resolved {
         if self.has_avx512_epilogues() {
             // Safety: resolved, so AVX-512 F/BW/VL were detected (or enabled
             // at compile time); shapes checked above.
-            return unsafe { avx512_requant_s32::requant_i8(out, acc, pairs, lo, hi) };
+            return unsafe { requant_avx512::requant_i8(out, acc, pairs, lo, hi) };
         }
         generic::requant_i8(out, acc, pairs, lo, hi)
     }
@@ -59,12 +61,12 @@ impl Resolved {
         #[cfg(target_arch = "x86_64")]
         if self.has_avx512_epilogues() {
             // Safety: as in `requant_i8`.
-            return unsafe { avx512_requant_s32::requant_i16(out, acc, pairs, add, lo, hi) };
+            return unsafe { requant_avx512::requant_i16(out, acc, pairs, add, lo, hi) };
         }
         generic::requant_i16(out, acc, pairs, add, lo, hi)
     }
 
-    /// [`crate::quant::gate::gate_i8_slice`]: `out[c] = gate(pre[c],
+    /// [`crate::int8::gate_i8_slice`]: `out[c] = gate(pre[c],
     /// pre[p + c])`.
     ///
     /// # Panics
@@ -77,11 +79,11 @@ impl Resolved {
             // Safety: resolved with this gate only where AVX-512 F/BW/VL
             // (and VBMI) were detected or enabled at compile time.
             #[cfg(target_arch = "x86_64")]
-            Gate::Gather => unsafe { avx512_gate_s16_s8::gate_i8(out, pre) },
+            Gate::Gather => unsafe { gate_avx512::gate_i8(out, pre) },
             // Safety: as above.
             #[cfg(target_arch = "x86_64")]
-            Gate::Permute => unsafe { avx512vbmi_gate_s16_s8::gate_i8(out, pre) },
-            Gate::Scalar => crate::quant::gate::gate_i8_slice(out, pre),
+            Gate::Permute => unsafe { gate_avx512vbmi::gate_i8(out, pre) },
+            Gate::Scalar => crate::int8::gate_i8_slice(out, pre),
         }
     }
 
@@ -113,9 +115,9 @@ impl Resolved {
         if self.1 == Gate::Permute {
             // Safety: resolved with this gate only where AVX-512 F/BW/VL/VBMI
             // were detected or enabled at compile time; shapes checked.
-            return unsafe { avx512vbmi_gate_s16_s8::requant_gate_i8(out, acc, pairs, add) };
+            return unsafe { gate_avx512vbmi::requant_gate_i8(out, acc, pairs, add) };
         }
-        let (lo, hi) = (crate::quant::PRE_MIN as i16, crate::quant::PRE_MAX as i16);
+        let (lo, hi) = (crate::int8::PRE_MIN as i16, crate::int8::PRE_MAX as i16);
         self.requant_i16(pre, acc, pairs, Some(add), lo, hi);
         self.gate_i8(out, pre);
     }
@@ -141,9 +143,7 @@ impl Resolved {
         #[cfg(target_arch = "x86_64")]
         if self.has_avx512_epilogues() {
             // Safety: as in `requant_i8`.
-            return unsafe {
-                avx512_requant_s32::requant_residual_i8(out, acc, pairs, res, res_pair)
-            };
+            return unsafe { requant_avx512::requant_residual_i8(out, acc, pairs, res, res_pair) };
         }
         generic::requant_residual_i8(out, acc, pairs, res, res_pair)
     }
@@ -207,7 +207,7 @@ mod tests {
             let pre: Vec<i16> = pre.iter().map(|&v| if narrow { v % 600 } else { v }).collect();
             let pre = &pre[..pre.len() / 2 * 2];
             let mut want = vec![0i8; pre.len() / 2];
-            crate::quant::gate::gate_i8_slice(&mut want, pre);
+            crate::int8::gate_i8_slice(&mut want, pre);
             for kernel in Int8Kernel::available().filter_map(Int8Kernel::resolve) {
                 let mut got = vec![0i8; pre.len() / 2];
                 kernel.gate_i8(&mut got, pre);
@@ -236,12 +236,12 @@ mod tests {
                 .iter()
                 .flat_map(|&s| scaled_down_if(scaled_down, pair_from(s)))
                 .collect();
-            let (lo, hi) = (crate::quant::PRE_MIN as i16, crate::quant::PRE_MAX as i16);
+            let (lo, hi) = (crate::int8::PRE_MIN as i16, crate::int8::PRE_MAX as i16);
             let g = Resolved::new(Int8Kernel::Generic);
             let mut pre = vec![0i16; 2 * p];
             let mut want = vec![0i8; p];
             g.requant_i16(&mut pre, &acc, &pairs, Some(&add[..2 * p]), lo, hi);
-            crate::quant::gate::gate_i8_slice(&mut want, &pre);
+            crate::int8::gate_i8_slice(&mut want, &pre);
             for kernel in Int8Kernel::available().filter_map(Int8Kernel::resolve) {
                 let mut got = vec![0i8; p];
                 kernel.requant_gate_i8(&mut got, &acc, &pairs, &add[..2 * p], &mut pre);

@@ -6,11 +6,11 @@
 
 use core::sync::atomic::{AtomicU8, Ordering};
 
-#[cfg(target_arch = "x86_64")]
-use super::avx_dot_f32;
-use super::generic;
 #[cfg(target_arch = "aarch64")]
-use super::{neon_dot_f32, neon_fp16_dot_f16};
+use super::aarch64::{dot_f16_neonfp16, dot_neon};
+use super::generic;
+#[cfg(target_arch = "x86_64")]
+use super::x86_64::dot_avx;
 
 /// An implementation of the float dot products (f32 and f16 weights,
 /// accumulated in f32). Every one gives the same bits as the portable one:
@@ -26,7 +26,7 @@ pub enum FloatKernel {
     Neon,
     /// aarch64 with FP16 arithmetic (ARMv8.2-A, such as the Cortex-A76 of
     /// a Raspberry Pi 5): f16 models multiply and add in f16
-    /// (`kernels::neon_fp16_dot_f16`, aarch64 only), f32 models run as [`FloatKernel::Neon`].
+    /// (`kernels::aarch64::dot_f16_neonfp16`, aarch64 only), f32 models run as [`FloatKernel::Neon`].
     /// Not bit-identical to the others (its rounding differs), so never the
     /// default: [`FloatKernel::prefer`] it.
     NeonFp16,
@@ -39,23 +39,6 @@ static BEST_FLOAT: AtomicU8 = AtomicU8::new(u8::MAX);
 /// Every float kernel, in declaration order.
 const FLOAT_ALL: [FloatKernel; 4] =
     [FloatKernel::Portable, FloatKernel::Avx, FloatKernel::Neon, FloatKernel::NeonFp16];
-
-#[cfg(all(feature = "std", target_arch = "x86_64"))]
-fn has_avx_f16c() -> bool {
-    std::is_x86_feature_detected!("avx") && std::is_x86_feature_detected!("f16c")
-}
-#[cfg(all(not(feature = "std"), target_arch = "x86_64"))]
-fn has_avx_f16c() -> bool {
-    cfg!(all(target_feature = "avx", target_feature = "f16c"))
-}
-#[cfg(all(feature = "std", target_arch = "aarch64"))]
-fn has_fp16() -> bool {
-    std::arch::is_aarch64_feature_detected!("fp16")
-}
-#[cfg(all(not(feature = "std"), target_arch = "aarch64"))]
-fn has_fp16() -> bool {
-    cfg!(target_feature = "fp16")
-}
 
 impl FloatKernel {
     /// A short name for reports.
@@ -73,11 +56,11 @@ impl FloatKernel {
         match self {
             FloatKernel::Portable => true,
             #[cfg(target_arch = "x86_64")]
-            FloatKernel::Avx => has_avx_f16c(),
+            FloatKernel::Avx => super::cpu::avx_f16c(),
             #[cfg(target_arch = "aarch64")]
             FloatKernel::Neon => true,
             #[cfg(target_arch = "aarch64")]
-            FloatKernel::NeonFp16 => has_fp16(),
+            FloatKernel::NeonFp16 => super::cpu::fp16(),
             #[allow(unreachable_patterns)]
             _ => false,
         }
@@ -153,10 +136,10 @@ impl ResolvedFloat {
             // Safety: resolved, so AVX was detected (or enabled at compile
             // time); lengths checked above.
             #[cfg(target_arch = "x86_64")]
-            FloatKernel::Avx => unsafe { avx_dot_f32::dot_f32(a, b) },
+            FloatKernel::Avx => unsafe { dot_avx::dot_f32(a, b) },
             // Safety: NEON is part of every aarch64 CPU; lengths checked.
             #[cfg(target_arch = "aarch64")]
-            FloatKernel::Neon | FloatKernel::NeonFp16 => unsafe { neon_dot_f32::dot_f32(a, b) },
+            FloatKernel::Neon | FloatKernel::NeonFp16 => unsafe { dot_neon::dot_f32(a, b) },
             _ => generic::dot_f32(a, b),
         }
     }
@@ -174,14 +157,14 @@ impl ResolvedFloat {
             // Safety: resolved, so AVX and F16C were detected (or enabled at
             // compile time); lengths checked above.
             #[cfg(target_arch = "x86_64")]
-            FloatKernel::Avx => unsafe { avx_dot_f32::dot_f16(w, x) },
+            FloatKernel::Avx => unsafe { dot_avx::dot_f16(w, x) },
             // Safety: as for `dot_f32`.
             #[cfg(target_arch = "aarch64")]
-            FloatKernel::Neon => unsafe { neon_dot_f32::dot_f16(w, x) },
+            FloatKernel::Neon => unsafe { dot_neon::dot_f16(w, x) },
             // Safety: resolved, so FP16 arithmetic was detected (or enabled
             // at compile time); lengths checked above.
             #[cfg(target_arch = "aarch64")]
-            FloatKernel::NeonFp16 => unsafe { neon_fp16_dot_f16::dot_f16(w, x) },
+            FloatKernel::NeonFp16 => unsafe { dot_f16_neonfp16::dot_f16(w, x) },
             _ => generic::dot_f16(w, x),
         }
     }
@@ -204,7 +187,7 @@ impl ResolvedFloat {
         if self.0 == FloatKernel::NeonFp16 {
             // Safety: resolved, so FP16 arithmetic was detected (or enabled
             // at compile time); the shape checked above.
-            return unsafe { neon_fp16_dot_f16::matvec_f16(out, w, x) };
+            return unsafe { dot_f16_neonfp16::matvec_f16(out, w, x) };
         }
         for (o, row) in out.iter_mut().zip(w.chunks_exact(n)) {
             *o += self.dot_f16(row, x);

@@ -6,7 +6,7 @@
 //! intermediate in registers.
 
 #[cfg(all(feature = "alloc", target_arch = "x86_64"))]
-use super::{avx512vnni_gated_step_i8, Gate};
+use super::{x86_64::gated_step_avx512vnni, Gate};
 use super::{Columns, GatedStep, Resolved, StepScratch};
 
 impl Resolved {
@@ -45,7 +45,7 @@ impl Resolved {
             // Safety: resolved with this kernel and gate only where AVX-512
             // F/BW/VL/VNNI/VBMI were detected or enabled at compile time;
             // shapes checked above (the fused step checks the packed ones).
-            if unsafe { avx512vnni_gated_step_i8::gated_step(step, out) } {
+            if unsafe { gated_step_avx512vnni::gated_step(step, out) } {
                 return;
             }
         }
@@ -73,8 +73,8 @@ mod tests {
     use super::super::PackedI8;
     use super::super::{generic, Int8Kernel, Matrix, Residual, Scales};
     use super::*;
-    use crate::quant::gate::gate_i8_slice;
-    use crate::quant::{PRE_MAX, PRE_MIN};
+    use crate::int8::gate_i8_slice;
+    use crate::int8::{PRE_MAX, PRE_MIN};
     use proptest::prelude::*;
 
     /// The step from the generic kernels alone.

@@ -1,6 +1,10 @@
 //! Portable scalar kernels for every precision (f32, f16 weights, int8): the
 //! reference each optimised kernel is tested against, bit for bit.
 
+/// The one requantization (defined with the rest of the int8 arithmetic in
+/// [`crate::int8`]), here beside the kernels that apply it.
+pub use crate::int8::requantize;
+
 /// Dot product of two equally long slices.
 ///
 /// Sums in eight independent lanes, so the compiler can vectorise it without
@@ -119,20 +123,6 @@ pub fn matvec_i8(out: &mut [i32], w: &[i8], x: &[i8]) {
     for (o, row) in out.iter_mut().zip(w.chunks_exact(n)) {
         *o = o.wrapping_add(dot_i8(row, x));
     }
-}
-
-/// `round(x · multiplier · 2^(shift − 31))`, rounding half up, saturated to
-/// i32: the one requantization every int8 path uses
-/// ([`crate::quant::QuantMultiplier::apply`] calls it). Defined for every
-/// `multiplier` and `shift`: the right shift is clamped to `1..=62`.
-#[inline]
-pub fn requantize(x: i32, multiplier: i32, shift: i8) -> i32 {
-    // 1 ≤ right ≤ 62: the product is below 2^62 in magnitude, so neither
-    // it nor the rounding term overflows i64.
-    let right = (31 - i32::from(shift)).clamp(1, 62) as u32;
-    let prod = i64::from(x) * i64::from(multiplier);
-    let rounded = (prod + (1i64 << (right - 1))) >> right;
-    rounded.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32
 }
 
 /// `out[o] = clamp(requant[o](acc[o]), lo, hi)` as int8, for the

@@ -4,7 +4,7 @@
 //! the hidden layer in registers.
 
 #[cfg(all(feature = "alloc", target_arch = "x86_64"))]
-use super::avx512vnni_head_i8;
+use super::x86_64::head_avx512vnni;
 use super::{Columns, Head, Resolved};
 
 impl Resolved {
@@ -55,7 +55,7 @@ impl Resolved {
             // Safety: resolved with this kernel only where AVX-512
             // F/BW/VL/VNNI were detected or enabled at compile time; shapes
             // checked above (the fused head checks the packed ones).
-            if unsafe { avx512vnni_head_i8::head(head, top, hidden, logits) } {
+            if unsafe { head_avx512vnni::head(head, top, hidden, logits) } {
                 return;
             }
         }

@@ -4,9 +4,9 @@
 //! batch, positions of a row), in registers where the kernel can.
 
 #[cfg(all(feature = "alloc", target_arch = "x86_64"))]
-use super::{avx512vnni_packed_i8, PreparedScales};
+use super::{x86_64::matmul_packed_avx512vnni, PreparedScales};
 use super::{Columns, Matrix, Resolved, Scales};
-use crate::quant::{PRE_MAX, PRE_MIN};
+use crate::int8::{PRE_MAX, PRE_MIN};
 
 /// Where column `c` of a product's inputs or outputs lies in a buffer:
 /// at `(c % lanes) · lane_stride + (c / lanes) · step`. Columns run over
@@ -186,7 +186,7 @@ impl Resolved {
             // enabled at compile time); every column of every buffer was
             // checked above, and the pointers come from live slices.
             return unsafe {
-                avx512vnni_packed_i8::matmul_requant(
+                matmul_packed_avx512vnni::matmul_requant(
                     p,
                     x.data,
                     x.stride,
@@ -284,7 +284,7 @@ impl Resolved {
             let rows = m.w.len() / n;
             assert!(p.rows() == rows && p.len() == n, "matmul_requant_pieces: packed shape");
             let (wide, narrow) = fused_outputs(rows, count, (bias, bias_map), wide, narrow);
-            let raw = pieces.map(|pc| avx512vnni_packed_i8::Piece {
+            let raw = pieces.map(|pc| matmul_packed_avx512vnni::Piece {
                 data: pc.data.as_ptr(),
                 map: pc.map,
                 len: pc.len,
@@ -294,7 +294,7 @@ impl Resolved {
             // every column was checked above; the first piece is whole
             // groups and the lengths add up to the packed rows'.
             return unsafe {
-                avx512vnni_packed_i8::matmul_requant_pieces(
+                matmul_packed_avx512vnni::matmul_requant_pieces(
                     p,
                     &raw,
                     count,
@@ -408,13 +408,13 @@ impl Resolved {
                 );
                 assert!(gated.scales.pairs.len() == 2 * rows, "matmul_requant_gate: requant");
                 let (_, narrow) = fused_outputs(rows, count, (bias, bias_map), None, narrow);
-                let gate = avx512vnni_packed_i8::OutGate {
+                let gate = matmul_packed_avx512vnni::OutGate {
                     out: gated.out.as_mut_ptr(),
                     map: gated.map,
                     prepared,
                     add: gated.add.map(|(a, map)| (a.as_ptr(), map)),
                 };
-                let raw = |pc: &Piece<'_>| avx512vnni_packed_i8::Piece {
+                let raw = |pc: &Piece<'_>| matmul_packed_avx512vnni::Piece {
                     data: pc.data.as_ptr(),
                     map: pc.map,
                     len: pc.len,
@@ -428,7 +428,7 @@ impl Resolved {
                 // every row.
                 unsafe {
                     match pieces {
-                        [one] => avx512vnni_packed_i8::matmul_requant_gate(
+                        [one] => matmul_packed_avx512vnni::matmul_requant_gate(
                             packed,
                             &[raw(one)],
                             count,
@@ -437,7 +437,7 @@ impl Resolved {
                             narrow,
                             self.tiles(),
                         ),
-                        [first, second] => avx512vnni_packed_i8::matmul_requant_gate(
+                        [first, second] => matmul_packed_avx512vnni::matmul_requant_gate(
                             packed,
                             &[raw(first), raw(second)],
                             count,
@@ -530,7 +530,7 @@ impl Resolved {
             x.count >= FUSE_FROM,
         ) {
             assert!(p.rows() == rows && p.len() == x.len, "matmul_requant_residual: packed");
-            let raw = avx512vnni_packed_i8::OutResidual {
+            let raw = matmul_packed_avx512vnni::OutResidual {
                 out: out.out.as_mut_ptr(),
                 map: out.map,
                 prepared,
@@ -541,7 +541,7 @@ impl Resolved {
             // enabled at compile time); every column of every buffer was
             // checked above; `prepared` covers every row.
             return unsafe {
-                avx512vnni_packed_i8::matmul_requant_residual(
+                matmul_packed_avx512vnni::matmul_requant_residual(
                     p,
                     x.data,
                     x.stride,
@@ -578,8 +578,8 @@ fn fused_outputs(
     (bias, bias_map): (&[i32], ColumnMap),
     wide: Option<Wide<'_>>,
     narrow: Option<Narrow<'_>>,
-) -> (Option<avx512vnni_packed_i8::Out16>, Option<avx512vnni_packed_i8::Out8>) {
-    use avx512vnni_packed_i8::{Out16, Out8};
+) -> (Option<matmul_packed_avx512vnni::Out16>, Option<matmul_packed_avx512vnni::Out8>) {
+    use super::x86_64::matmul_packed_avx512vnni::{Out16, Out8};
     let fits = |map: &ColumnMap, len: usize| map.end(count, rows).is_some_and(|e| e <= len);
     assert!(fits(&bias_map, bias.len()), "matmul_requant: a bias is out of bounds");
     if let Some(o) = &wide {
@@ -913,7 +913,7 @@ mod tests {
                 let mut pre = vec![0i16; rows];
                 let addend = with_add.then(|| &add[add_map.offset(c)..][..rows]);
                 generic::requant_i16(&mut pre, &a, &pairs, addend, PRE_MIN as i16, PRE_MAX as i16);
-                crate::quant::gate::gate_i8_slice(&mut want[out_map.offset(c)..][..p], &pre);
+                crate::int8::gate_i8_slice(&mut want[out_map.offset(c)..][..p], &pre);
                 if with_narrow {
                     generic::requant_i8(&mut want8[c * rows..][..rows], &a, &pairs8, -127, 127);
                 }

@@ -1,58 +1,73 @@
-//! Numeric kernels of the hot path.
+//! Numeric kernels of the hot path, laid out as tract's `linalg` is: the
+//! safe operations and their selection here, the unsafe code of each
+//! instruction set in a folder of its own.
 //!
-//! `generic` is the portable reference and always builds. SIMD versions live
-//! one per file (`<isa>_<op>_<dtype>`): the int8 matrix-vector product
-//! (AVX2, AVX-VNNI, AVX-512 VNNI, NEON, NEON-dotprod) and, on AVX-512, the
-//! epilogues that follow it (requantization, gate); on 32-bit Arm with the
-//! DSP extension, `SMLAD`. An [`Int8Kernel`] is
-//! chosen once per process: at run time under `std` (CPU feature
-//! detection), at compile time otherwise (`-C target-feature`), and an
-//! executor resolves it once ([`Resolved`]). Each one is tested bit for bit
-//! against `generic` (tests below, and under qemu for aarch64 in
-//! `scripts/cross-test.sh`).
+//! ```text
+//! kernels/
+//!   mod.rs            Int8Kernel and its selection (Resolved); matvec_i8, matmul
+//!   cpu.rs            the one table of CPU features, detected or compiled in
+//!   report.rs         which code runs for each operation (`pixelcnn inspect --kernels`)
+//!   generic.rs        the portable reference of every operation, always built
+//!   float.rs          FloatKernel and the f32/f16 dot products
+//!   epilogue.rs       requantize (i8, i16, residual) and the gate
+//!   matmul_requant.rs a product and its requantization, fused where it pays
+//!   gated_step.rs     one pixel's gated layer
+//!   head.rs           one pixel's logits
+//!   operands.rs       the operands of a step and a head
+//!   x86_64/           AVX2, AVX-VNNI, AVX-512 (VNNI, VBMI) and AMX: one backend
+//!   aarch64/          NEON, NEON dotprod, NEON fp16
+//!   arm/              32-bit Arm with the DSP extension (SMLAD): Cortex-M4/M7/M33
+//! ```
+//!
+//! The folders' files are named operation first, then data type where it
+//! is not the int8 default, then instruction set (XNNPACK's order):
+//! `matvec_i8_avx2`, `gate_avx512vbmi`, `matmul_tiles_amx`. The arithmetic
+//! they implement is the spec in [`crate::int8`].
+//!
+//! An [`Int8Kernel`] is chosen once per process: at run time under `std`
+//! (the features of [`cpu`]), at compile time otherwise (`-C
+//! target-feature`), and an executor resolves it once ([`Resolved`]); what
+//! that makes each operation run, [`Resolved::operations`] says. Each
+//! kernel is tested bit for bit against `generic` (the tests of each
+//! operation's file, named after the kernel, and under qemu for aarch64 and
+//! Arm in `scripts/cross-test.sh`).
 
+pub mod cpu;
 pub mod generic;
+pub mod report;
 
-#[cfg(all(feature = "alloc", target_arch = "x86_64"))]
-mod amx_tiles_i8;
-#[cfg(all(target_arch = "arm", target_feature = "dsp"))]
-pub mod arm_dsp_matvec_i8;
+#[cfg(target_arch = "aarch64")]
+pub mod aarch64;
+#[cfg(target_arch = "arm")]
+pub mod arm;
 #[cfg(target_arch = "x86_64")]
-pub mod avx2_matvec_i8;
-#[cfg(target_arch = "x86_64")]
-pub mod avx512_gate_s16_s8;
-#[cfg(target_arch = "x86_64")]
-pub mod avx512_requant_s32;
-#[cfg(all(feature = "alloc", target_arch = "x86_64"))]
-mod avx512_tile_epilogue_s32;
-#[cfg(target_arch = "x86_64")]
-pub mod avx512vbmi_gate_s16_s8;
-#[cfg(all(feature = "alloc", target_arch = "x86_64"))]
-mod avx512vnni_gated_step_i8;
-#[cfg(all(feature = "alloc", target_arch = "x86_64"))]
-mod avx512vnni_head_i8;
-#[cfg(target_arch = "x86_64")]
-pub mod avx512vnni_matvec_i8;
-#[cfg(all(feature = "alloc", target_arch = "x86_64"))]
-pub mod avx512vnni_packed_i8;
-#[cfg(target_arch = "x86_64")]
-pub mod avx_dot_f32;
-#[cfg(target_arch = "x86_64")]
-pub mod avxvnni_matvec_i8;
+pub mod x86_64;
+
 mod epilogue;
 pub mod float;
 mod gated_step;
 mod head;
 mod matmul_requant;
-#[cfg(target_arch = "aarch64")]
-pub mod neon_dot_f32;
-#[cfg(target_arch = "aarch64")]
-pub mod neon_dotprod_matvec_i8;
-#[cfg(target_arch = "aarch64")]
-pub mod neon_fp16_dot_f16;
-#[cfg(target_arch = "aarch64")]
-pub mod neon_matvec_i8;
 mod operands;
+
+// The kernels' earlier paths (one flat folder), kept for users' code.
+#[cfg(target_arch = "aarch64")]
+pub use aarch64::{
+    dot_f16_neonfp16 as neon_fp16_dot_f16, dot_neon as neon_dot_f32,
+    matvec_i8_neon as neon_matvec_i8, matvec_i8_neondotprod as neon_dotprod_matvec_i8,
+};
+#[cfg(all(target_arch = "arm", target_feature = "dsp"))]
+pub use arm::matvec_i8_dsp as arm_dsp_matvec_i8;
+pub use report::Operation;
+#[cfg(all(feature = "alloc", target_arch = "x86_64"))]
+pub use x86_64::matmul_packed_avx512vnni as avx512vnni_packed_i8;
+#[cfg(target_arch = "x86_64")]
+pub use x86_64::{
+    dot_avx as avx_dot_f32, gate_avx512 as avx512_gate_s16_s8,
+    gate_avx512vbmi as avx512vbmi_gate_s16_s8, matvec_i8_avx2 as avx2_matvec_i8,
+    matvec_i8_avx512vnni as avx512vnni_matvec_i8, matvec_i8_avxvnni as avxvnni_matvec_i8,
+    requant_avx512 as avx512_requant_s32,
+};
 
 use core::sync::atomic::{AtomicU8, Ordering};
 
@@ -63,12 +78,12 @@ pub use operands::{GatedStep, Head, Residual, StepScratch};
 /// Weights packed in a kernel's own reading order: on x86_64 hosts, the
 /// AVX-512 VNNI kernel's 16-row blocks.
 #[cfg(all(feature = "alloc", target_arch = "x86_64"))]
-pub use avx512vnni_packed_i8::PackedI8;
+pub use x86_64::matmul_packed_avx512vnni::PackedI8;
 
 /// A requantization point's constants, prepared at load for the AVX-512
 /// epilogues.
 #[cfg(all(feature = "alloc", target_arch = "x86_64"))]
-pub use avx512_requant_s32::PreparedScales;
+pub use x86_64::requant_avx512::PreparedScales;
 
 /// No kernel of this build prepares requantization constants.
 #[cfg(not(all(feature = "alloc", target_arch = "x86_64")))]
@@ -171,55 +186,6 @@ const ALL: &[Int8Kernel] = &[
     Int8Kernel::Amx,
 ];
 
-#[cfg(all(feature = "std", target_arch = "x86_64"))]
-fn has_avx2() -> bool {
-    std::is_x86_feature_detected!("avx2")
-}
-#[cfg(all(not(feature = "std"), target_arch = "x86_64"))]
-fn has_avx2() -> bool {
-    cfg!(target_feature = "avx2")
-}
-#[cfg(all(feature = "std", target_arch = "x86_64"))]
-fn has_avxvnni() -> bool {
-    std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("avxvnni")
-}
-#[cfg(all(not(feature = "std"), target_arch = "x86_64"))]
-fn has_avxvnni() -> bool {
-    cfg!(all(target_feature = "avx2", target_feature = "avxvnni"))
-}
-#[cfg(all(feature = "std", target_arch = "x86_64"))]
-fn has_avx512vnni() -> bool {
-    std::is_x86_feature_detected!("avx512f")
-        && std::is_x86_feature_detected!("avx512bw")
-        && std::is_x86_feature_detected!("avx512vl")
-        && std::is_x86_feature_detected!("avx512vnni")
-}
-#[cfg(all(not(feature = "std"), target_arch = "x86_64"))]
-fn has_avx512vnni() -> bool {
-    cfg!(all(
-        target_feature = "avx512f",
-        target_feature = "avx512bw",
-        target_feature = "avx512vl",
-        target_feature = "avx512vnni"
-    ))
-}
-#[cfg(all(feature = "std", target_arch = "x86_64"))]
-fn has_avx512vbmi() -> bool {
-    has_avx512vnni() && std::is_x86_feature_detected!("avx512vbmi")
-}
-#[cfg(all(not(feature = "std"), target_arch = "x86_64"))]
-fn has_avx512vbmi() -> bool {
-    has_avx512vnni() && cfg!(target_feature = "avx512vbmi")
-}
-#[cfg(all(feature = "std", target_arch = "aarch64"))]
-fn has_dotprod() -> bool {
-    std::arch::is_aarch64_feature_detected!("dotprod")
-}
-#[cfg(all(not(feature = "std"), target_arch = "aarch64"))]
-fn has_dotprod() -> bool {
-    cfg!(target_feature = "dotprod")
-}
-
 impl Int8Kernel {
     /// A short name for reports.
     pub const fn name(self) -> &'static str {
@@ -242,17 +208,17 @@ impl Int8Kernel {
         match self {
             Int8Kernel::Generic => true,
             #[cfg(target_arch = "x86_64")]
-            Int8Kernel::Avx2 => has_avx2(),
+            Int8Kernel::Avx2 => cpu::avx2(),
             #[cfg(target_arch = "x86_64")]
-            Int8Kernel::AvxVnni => has_avxvnni(),
+            Int8Kernel::AvxVnni => cpu::avxvnni(),
             #[cfg(target_arch = "x86_64")]
-            Int8Kernel::Avx512Vnni256 | Int8Kernel::Avx512Vnni => has_avx512vnni(),
+            Int8Kernel::Avx512Vnni256 | Int8Kernel::Avx512Vnni => cpu::avx512vnni(),
             #[cfg(all(feature = "alloc", target_arch = "x86_64"))]
-            Int8Kernel::Amx => has_avx512vbmi() && amx_tiles_i8::available(),
+            Int8Kernel::Amx => cpu::avx512vbmi() && x86_64::matmul_tiles_amx::available(),
             #[cfg(target_arch = "aarch64")]
             Int8Kernel::Neon => true,
             #[cfg(target_arch = "aarch64")]
-            Int8Kernel::NeonDotprod => has_dotprod(),
+            Int8Kernel::NeonDotprod => cpu::dotprod(),
             #[cfg(all(target_arch = "arm", target_feature = "dsp"))]
             Int8Kernel::ArmDsp => true,
             #[allow(unreachable_patterns)]
@@ -312,12 +278,12 @@ pub struct Resolved(Int8Kernel, Gate);
 /// How the gate's tables are read, decided with the kernel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Gate {
-    /// [`crate::quant::gate::gate_i8_slice`].
+    /// [`crate::int8::gate_i8_slice`].
     Scalar,
-    /// [`avx512_gate_s16_s8`]: `vpgatherdd` from memory.
+    /// [`x86_64::gate_avx512`]: `vpgatherdd` from memory.
     #[cfg(target_arch = "x86_64")]
     Gather,
-    /// [`avx512vbmi_gate_s16_s8`]: `vpermi2b` from registers.
+    /// [`x86_64::gate_avx512vbmi`]: `vpermi2b` from registers.
     #[cfg(target_arch = "x86_64")]
     Permute,
 }
@@ -343,7 +309,7 @@ impl Resolved {
     fn new(kernel: Int8Kernel) -> Resolved {
         #[cfg(target_arch = "x86_64")]
         if matches!(kernel, Int8Kernel::Avx512Vnni | Int8Kernel::Amx | Int8Kernel::Avx512Vnni256) {
-            return Resolved(kernel, if has_avx512vbmi() { Gate::Permute } else { Gate::Gather });
+            return Resolved(kernel, if cpu::avx512vbmi() { Gate::Permute } else { Gate::Gather });
         }
         Resolved(kernel, Gate::Scalar)
     }
@@ -371,31 +337,35 @@ impl Resolved {
             // Safety: a `Resolved` is only made for an available kernel
             // (AVX2 detected or enabled at compile time); shape checked above.
             #[cfg(target_arch = "x86_64")]
-            Int8Kernel::Avx2 => unsafe { avx2_matvec_i8::matvec_i8(out, w, x) },
+            Int8Kernel::Avx2 => unsafe { x86_64::matvec_i8_avx2::matvec_i8(out, w, x) },
             // Safety: resolved, so AVX2 and AVX-VNNI were detected (or enabled
             // at compile time); shape checked above.
             #[cfg(target_arch = "x86_64")]
-            Int8Kernel::AvxVnni => unsafe { avxvnni_matvec_i8::matvec_i8(out, w, x) },
+            Int8Kernel::AvxVnni => unsafe { x86_64::matvec_i8_avxvnni::matvec_i8(out, w, x) },
             // Safety: resolved, so AVX-512 F/BW/VL/VNNI were detected (or
             // enabled at compile time); shape checked above.
             #[cfg(target_arch = "x86_64")]
-            Int8Kernel::Avx512Vnni256 => unsafe { avx512vnni_matvec_i8::matvec_i8_256(out, w, x) },
+            Int8Kernel::Avx512Vnni256 => unsafe {
+                x86_64::matvec_i8_avx512vnni::matvec_i8_256(out, w, x)
+            },
             // Safety: as above.
             #[cfg(target_arch = "x86_64")]
             Int8Kernel::Avx512Vnni | Int8Kernel::Amx => unsafe {
-                avx512vnni_matvec_i8::matvec_i8_512(out, w, x)
+                x86_64::matvec_i8_avx512vnni::matvec_i8_512(out, w, x)
             },
             // Safety: NEON is part of every aarch64 CPU; shape checked above.
             #[cfg(target_arch = "aarch64")]
-            Int8Kernel::Neon => unsafe { neon_matvec_i8::matvec_i8(out, w, x) },
+            Int8Kernel::Neon => unsafe { aarch64::matvec_i8_neon::matvec_i8(out, w, x) },
             // Safety: resolved, so dotprod was detected (or enabled at compile
             // time); shape checked above.
             #[cfg(target_arch = "aarch64")]
-            Int8Kernel::NeonDotprod => unsafe { neon_dotprod_matvec_i8::matvec_i8(out, w, x) },
+            Int8Kernel::NeonDotprod => unsafe {
+                aarch64::matvec_i8_neondotprod::matvec_i8(out, w, x)
+            },
             // Safety: compiled only where the target has the DSP extension;
             // shape checked above.
             #[cfg(all(target_arch = "arm", target_feature = "dsp"))]
-            Int8Kernel::ArmDsp => unsafe { arm_dsp_matvec_i8::matvec_i8(out, w, x) },
+            Int8Kernel::ArmDsp => unsafe { arm::matvec_i8_dsp::matvec_i8(out, w, x) },
             _ => generic::matvec_i8(out, w, x),
         }
     }
@@ -455,7 +425,7 @@ impl Resolved {
             // enabled at compile time); every vector's bounds checked above.
             #[cfg(target_arch = "x86_64")]
             Int8Kernel::Avx512Vnni | Int8Kernel::Amx => unsafe {
-                avx512vnni_matvec_i8::matmul_i8_512(
+                x86_64::matvec_i8_avx512vnni::matmul_i8_512(
                     out, out_stride, w, rows, x.data, x.stride, x.count,
                 )
             },
@@ -490,7 +460,7 @@ impl Resolved {
             // Safety: resolved, so AVX-512 F/BW/VL/VNNI were detected (or
             // enabled at compile time); every vector's bounds checked above.
             return unsafe {
-                avx512vnni_packed_i8::matmul(
+                x86_64::matmul_packed_avx512vnni::matmul(
                     out,
                     out_stride,
                     p,

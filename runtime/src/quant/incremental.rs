@@ -11,9 +11,9 @@
 //! is the executor [`IncrementalI8`].
 
 use super::weights::{QuantWeights, RequantPoint};
-use super::{PRE_MAX, PRE_MIN, UNIT_SCALE};
 use crate::arch::Arch;
 use crate::error::Error;
+use crate::int8::{clamp_i16, quantize_level, PRE_MAX, PRE_MIN};
 use crate::kernels::{
     ColumnMap, Columns, Gated, GatedStep, Head, Matrix, Narrow, Piece, Residual, ResidualOut,
     Resolved, Scales, StepScratch, Wide,
@@ -718,18 +718,6 @@ fn gather(
             }
         }
     }
-}
-
-/// A level as the int8 image value `round(127 · level / (K − 1))`.
-#[inline]
-pub fn quantize_level(level: u8, levels: usize) -> i8 {
-    let k1 = (levels - 1) as u32;
-    ((u32::from(level) * UNIT_SCALE as u32 + k1 / 2) / k1) as i8
-}
-
-#[inline]
-fn clamp_i16(x: i32) -> i16 {
-    x.clamp(i32::from(i16::MIN), i32::from(i16::MAX)) as i16
 }
 
 /// The gate inputs' clamp, as int16.

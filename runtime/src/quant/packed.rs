@@ -1,6 +1,6 @@
 //! An int8 model's weight matrices repacked once, at load
 //! ([`super::QuantWeights`] builds them), in the order a kernel reads them: on x86_64 hosts with AVX-512 VNNI, the 16-row blocks
-//! of [`crate::kernels::avx512vnni_packed_i8`] (one more copy of the
+//! of [`crate::kernels::x86_64::matmul_packed_avx512vnni`] (one more copy of the
 //! weights on the heap). Other builds (MCUs, aarch64, no heap) have no
 //! packed form, and the kernels read the model's row-major bytes in place.
 

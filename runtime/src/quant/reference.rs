@@ -7,10 +7,10 @@
 use alloc::vec;
 use alloc::vec::Vec;
 
-use super::incremental::quantize_level;
 use super::weights::{QuantLayer, QuantWeights, RequantPoint};
 use super::{clamp_i8, clamp_pre, gate_i8};
 use crate::error::Error;
+use crate::int8::{clamp_i16, quantize_level};
 use crate::params::TensorKind;
 use crate::reference::check_image;
 use crate::state::check_class;
@@ -186,8 +186,4 @@ pub fn forward_i8(
         }
     }
     Ok(logits)
-}
-
-fn clamp_i16(x: i32) -> i16 {
-    x.clamp(i32::from(i16::MIN), i32::from(i16::MAX)) as i16
 }

@@ -11,7 +11,7 @@ use crate::backend::{self, BackendKind};
 use crate::checkpoint::OptimizerState;
 use crate::cli::BenchArgs;
 use crate::engine::Example;
-use crate::model::initial_params;
+use crate::init::initial_params;
 
 /// Warm-up steps before timing.
 const WARMUP: usize = 3;

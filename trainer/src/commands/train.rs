@@ -21,7 +21,7 @@ use crate::cli::TrainArgs;
 use crate::commands::eval::score;
 use crate::data::{self, Images, Split};
 use crate::engine::Example;
-use crate::model::initial_params;
+use crate::init::initial_params;
 use crate::plot::{save_chart, Series};
 use crate::samples::save_sample_grid;
 
@@ -173,6 +173,8 @@ fn end_session(
 
 /// Refuses options that would fail only after work was done.
 fn check_options(args: &TrainArgs) -> anyhow::Result<()> {
+    #[cfg(not(feature = "burn"))]
+    ensure!(args.backend != backend::BackendKind::Burn, "{}", backend::BURN_MISSING);
     ensure!(args.valid_images != Some(0), "--valid-images must be at least 1");
     if let Some(d) = args.ema {
         ensure!(

@@ -1,5 +1,5 @@
 //! x86_64 AVX-512 requantization epilogues, bit-identical to their
-//! namesakes in [`super::generic`]: int32 accumulators to int8 or int16
+//! namesakes in [`crate::kernels::generic`]: int32 accumulators to int8 or int16
 //! through per-channel `(multiplier, shift)` pairs, with the clamps and
 //! additions that follow each requantization point.
 //!
@@ -15,7 +15,7 @@ use core::arch::x86_64::*;
 
 /// The mask of the first `min(left, 8)` lanes.
 #[inline]
-pub(super) fn lanes(left: usize) -> __mmask8 {
+pub(crate) fn lanes(left: usize) -> __mmask8 {
     if left >= 8 {
         u8::MAX
     } else {
@@ -23,7 +23,7 @@ pub(super) fn lanes(left: usize) -> __mmask8 {
     }
 }
 
-/// `requantize(a, multiplier, shift)` of [`super::generic::requantize`] in
+/// `requantize(a, multiplier, shift)` of [`crate::kernels::generic::requantize`] in
 /// each int64 lane: `a` holds the accumulator in its low 32 bits, `pair` the
 /// multiplier in its low 32 bits and the shift in the low byte of its high
 /// word (as the model stores a pair). The result is saturated to i32.
@@ -35,9 +35,9 @@ fn requantize8(a: __m512i, pair: __m512i) -> __m512i {
 
 /// Eight rows' requantization constants, as int64 lanes: the stored pair
 /// (the multiplier in its low word), the right shift and its rounding term
-/// (see [`super::generic::requantize`]).
+/// (see [`crate::kernels::generic::requantize`]).
 #[derive(Clone, Copy)]
-pub(super) struct Params {
+pub(crate) struct Params {
     pair: __m512i,
     right: __m512i,
     half: __m512i,
@@ -53,7 +53,7 @@ impl Params {
     #[cfg(feature = "alloc")] // for the packed kernel
     #[inline]
     #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn rows16(pairs: *const i32, first: usize, halves: [u8; 2]) -> [Params; 2] {
+    pub(crate) unsafe fn rows16(pairs: *const i32, first: usize, halves: [u8; 2]) -> [Params; 2] {
         // Safety: the caller's bounds; masked-off pairs are not read.
         let load = |h: usize| unsafe {
             _mm512_maskz_loadu_epi64(halves[h], pairs.add(2 * (first + 8 * h)).cast())
@@ -64,7 +64,7 @@ impl Params {
     /// The constants of the eight stored pairs in `pair`'s int64 lanes.
     #[inline]
     #[target_feature(enable = "avx512f")]
-    pub(super) fn of(pair: __m512i) -> Params {
+    pub(crate) fn of(pair: __m512i) -> Params {
         // The shift is the stored word's low byte, sign-extended (`as i8`).
         let shift = _mm512_srai_epi64::<56>(_mm512_slli_epi64::<24>(pair));
         let right = _mm512_min_epi64(
@@ -80,7 +80,7 @@ impl Params {
     /// saturated (at most 2^62 in magnitude).
     #[inline]
     #[target_feature(enable = "avx512f")]
-    pub(super) fn apply(&self, a: __m512i) -> __m512i {
+    pub(crate) fn apply(&self, a: __m512i) -> __m512i {
         // Signed 32 × 32 → 64 of the low halves: the exact product.
         let prod = _mm512_mul_epi32(a, self.pair);
         _mm512_srav_epi64(_mm512_add_epi64(prod, self.half), self.right)
@@ -91,7 +91,7 @@ impl Params {
 /// sixteen rows at once (one pair for every row), as the residual epilogues
 /// add it to the requantized accumulator.
 #[derive(Clone, Copy)]
-pub(super) struct StreamTerm {
+pub(crate) struct StreamTerm {
     /// The pair in every int64 lane, laid out as a stored pair.
     pair: __m512i,
     params: Params,
@@ -101,7 +101,7 @@ impl StreamTerm {
     /// The term of the stream's `(multiplier, shift)`.
     #[inline]
     #[target_feature(enable = "avx512f")]
-    pub(super) fn of((multiplier, shift): (i32, i8)) -> StreamTerm {
+    pub(crate) fn of((multiplier, shift): (i32, i8)) -> StreamTerm {
         let pair = _mm512_set1_epi64((i64::from(shift) << 32) | i64::from(multiplier as u32));
         StreamTerm { pair, params: Params::of(pair) }
     }
@@ -112,7 +112,7 @@ impl StreamTerm {
     /// the two then fits int32.
     #[inline]
     #[target_feature(enable = "avx512f")]
-    pub(super) fn apply(&self, stream: __m512i) -> __m512i {
+    pub(crate) fn apply(&self, stream: __m512i) -> __m512i {
         // In the low words of int64 lanes: rows 0, 2, … and rows 1, 3, …
         let even = clamp(self.params.apply(stream), -(3 << 29), 3 << 29);
         let odd = clamp(self.params.apply(_mm512_srli_epi64::<32>(stream)), -(3 << 29), 3 << 29);
@@ -127,7 +127,7 @@ impl StreamTerm {
 /// word cannot carry into it), which fits int32: two `vpmuldq` give the
 /// sixteen high words, and no int64 shift, clamp or narrowing is needed.
 #[derive(Clone, Copy)]
-pub(super) struct Fast {
+pub(crate) struct Fast {
     /// Multipliers of rows 0, 2, … (low words of the int64 lanes) and of
     /// rows 1, 3, … (high words).
     multipliers: __m512i,
@@ -146,7 +146,7 @@ impl Fast {
     /// `pairs + 2 · row`.
     #[inline]
     #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn rows16(pairs: *const i32, first: usize, mask: __mmask16) -> Option<Fast> {
+    pub(crate) unsafe fn rows16(pairs: *const i32, first: usize, mask: __mmask16) -> Option<Fast> {
         // Safety: the caller's bounds; masked-off pairs are not read.
         let (p0, p1) = unsafe {
             (
@@ -174,7 +174,7 @@ impl Fast {
     /// `requantize(a)` of each int32 lane (exact, so already within int32).
     #[inline]
     #[target_feature(enable = "avx512f")]
-    pub(super) fn apply(&self, a: __m512i) -> __m512i {
+    pub(crate) fn apply(&self, a: __m512i) -> __m512i {
         let even = mul_epi32(a, self.multipliers);
         let odd = mul_epi32(_mm512_srli_epi64::<32>(a), self.odd_multipliers);
         // High words: the even rows' shifted down, the odd rows' in place.
@@ -205,7 +205,8 @@ impl PreparedScales {
     /// CPU lacks AVX-512, the rows are not whole blocks of 16, or a row's
     /// right shift is under 33 (those go the int64 way).
     pub fn prepare(pairs: &[i32]) -> Option<PreparedScales> {
-        if !super::has_avx512vnni() || pairs.is_empty() || !pairs.len().is_multiple_of(32) {
+        if !crate::kernels::cpu::avx512vnni() || pairs.is_empty() || !pairs.len().is_multiple_of(32)
+        {
             return None;
         }
         // Safety: AVX-512F detected; every block's sixteen pairs lie
@@ -215,7 +216,7 @@ impl PreparedScales {
 
     /// Rows `16 · b .. 16 · b + 16`.
     #[inline]
-    pub(super) fn block(&self, b: usize) -> Fast {
+    pub(crate) fn block(&self, b: usize) -> Fast {
         self.blocks[b]
     }
 
@@ -261,7 +262,7 @@ fn mul_epi32(a: __m512i, b: __m512i) -> __m512i {
 
 /// The mask of the first `min(left, 16)` lanes.
 #[inline]
-pub(super) fn lanes16(left: usize) -> __mmask16 {
+pub(crate) fn lanes16(left: usize) -> __mmask16 {
     if left >= 16 {
         u16::MAX
     } else {
@@ -271,7 +272,7 @@ pub(super) fn lanes16(left: usize) -> __mmask16 {
 
 #[inline]
 #[target_feature(enable = "avx512f")]
-pub(super) fn clamp(v: __m512i, lo: i64, hi: i64) -> __m512i {
+pub(crate) fn clamp(v: __m512i, lo: i64, hi: i64) -> __m512i {
     _mm512_min_epi64(_mm512_max_epi64(v, _mm512_set1_epi64(lo)), _mm512_set1_epi64(hi))
 }
 
@@ -281,7 +282,7 @@ pub(super) fn clamp(v: __m512i, lo: i64, hi: i64) -> __m512i {
 /// AVX-512F/VL; the lanes of `m` lie inside `acc[i..]` and `pairs[2i..]`.
 #[inline]
 #[target_feature(enable = "avx512f,avx512vl")]
-pub(super) unsafe fn group(acc: &[i32], pairs: &[i32], i: usize, m: __mmask8) -> __m512i {
+pub(crate) unsafe fn group(acc: &[i32], pairs: &[i32], i: usize, m: __mmask8) -> __m512i {
     // Safety: the caller's lanes lie inside both slices; masked-off lanes
     // are not read.
     unsafe {
@@ -291,7 +292,7 @@ pub(super) unsafe fn group(acc: &[i32], pairs: &[i32], i: usize, m: __mmask8) ->
     }
 }
 
-/// [`super::generic::requant_i8`].
+/// [`crate::kernels::generic::requant_i8`].
 ///
 /// # Safety
 /// AVX-512F/BW/VL; `out.len() == acc.len()`, `pairs.len() == 2 · acc.len()`.
@@ -311,7 +312,7 @@ pub unsafe fn requant_i8(out: &mut [i8], acc: &[i32], pairs: &[i32], lo: i8, hi:
     }
 }
 
-/// [`super::generic::requant_i16`].
+/// [`crate::kernels::generic::requant_i16`].
 ///
 /// # Safety
 /// AVX-512F/BW/VL; `out`, `acc` (and `add`) equally long,
@@ -343,7 +344,7 @@ pub unsafe fn requant_i16(
     }
 }
 
-/// [`super::generic::requant_residual_i8`].
+/// [`crate::kernels::generic::requant_residual_i8`].
 ///
 /// # Safety
 /// AVX-512F/BW/VL; `out`, `acc`, `res` equally long,

@@ -1,6 +1,6 @@
 //! aarch64 NEON int8 matrix-vector product (any ARMv8-A core, such as the
 //! Raspberry Pi 4's Cortex-A72), bit-identical to
-//! [`super::generic::matvec_i8`].
+//! [`crate::kernels::generic::matvec_i8`].
 //!
 //! `smull`/`smull2` multiply int8 into int16 exactly (|128²| < 2^15) and
 //! `sadalp` adds pairs into int32 lanes, with wrapping like the scalar

@@ -1,7 +1,7 @@
 //! 32-bit Arm int8 matrix-vector product with the DSP extension's `SMLAD`
 //! (Cortex-M4/M7/M33 with DSP, and ARMv7-A such as a Raspberry Pi's 32-bit
 //! OS), in the way of CMSIS-NN's `arm_nn_vec_mat_mult_t_s8`;
-//! bit-identical to [`super::generic::matvec_i8`].
+//! bit-identical to [`crate::kernels::generic::matvec_i8`].
 //!
 //! Four int8 of a row are one 32-bit load. `SXTB16` sign-extends bytes 0
 //! and 2 into two int16 halves, `SXTB16 …, ROR #8` bytes 1 and 3, and each

@@ -1,8 +1,8 @@
 //! x86_64 AVX-512 VBMI integer gate, bit-identical to
-//! [`crate::quant::gate::gate_i8_slice`]: 32 channels at a time in int16
+//! [`crate::int8::gate_i8_slice`]: 32 channels at a time in int16
 //! lanes, the tables read with `vpermi2b` from registers instead of
 //! gathered from memory (a `vpgatherdd` of sixteen words is the slowest
-//! step of [`super::avx512_gate_s16_s8`]).
+//! step of [`super::gate_avx512`]).
 //!
 //! Both tables are odd around the middle input 0 (`tanh(−x) = −tanh(x)`,
 //! `σ(−x) = 1 − σ(x)`, and the rounded tables keep it), so each is read at
@@ -14,9 +14,9 @@
 
 use core::arch::x86_64::*;
 
-use super::avx512_requant_s32::{clamp, group, lanes, lanes16, Fast};
-use crate::quant::gate::{PRE_MAX, PRE_MIN};
-use crate::quant::tables::{SIGMOID, TANH};
+use super::requant_avx512::{clamp, group, lanes, lanes16, Fast};
+use crate::int8::tables::{SIGMOID, TANH};
+use crate::int8::{PRE_MAX, PRE_MIN};
 
 /// The table index of gate input 0.
 const MIDDLE: usize = (-PRE_MIN) as usize;
@@ -69,7 +69,7 @@ fn lookup256(i: __m512i, t: &[__m512i; 4]) -> __m512i {
 }
 
 /// The tables in registers.
-pub(super) struct Tables {
+pub(crate) struct Tables {
     tanh: [__m512i; 4],
     sigmoid_low: [__m512i; 4],
     sigmoid_high: [__m512i; 4],
@@ -78,7 +78,7 @@ pub(super) struct Tables {
 impl Tables {
     #[inline]
     #[target_feature(enable = "avx512f")]
-    pub(super) fn load() -> Tables {
+    pub(crate) fn load() -> Tables {
         let s: [__m512i; 8] = registers(&SIGMOID_HALF);
         Tables {
             tanh: registers(&TANH_HALF),
@@ -93,7 +93,7 @@ impl Tables {
 /// of the result's int16 lanes.
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vbmi")]
-pub(super) fn gate32(t: &Tables, a: __m512i, b: __m512i) -> __m512i {
+pub(crate) fn gate32(t: &Tables, a: __m512i, b: __m512i) -> __m512i {
     let (c128, c256, c511) =
         (_mm512_set1_epi16(128), _mm512_set1_epi16(256), _mm512_set1_epi16(511));
     // |a| saturated to a byte: from 255 on, tanh is 127.
@@ -127,7 +127,7 @@ pub(super) fn gate32(t: &Tables, a: __m512i, b: __m512i) -> __m512i {
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw")]
 #[cfg_attr(not(feature = "alloc"), allow(dead_code))]
-pub(super) fn gate_lanes<const RB: usize>(
+pub(crate) fn gate_lanes<const RB: usize>(
     pre: &[__m512i; RB],
     first: usize,
     count: usize,
@@ -176,7 +176,7 @@ pub unsafe fn gate_i8(out: &mut [i8], pre: &[i16]) {
     }
 }
 
-/// [`super::avx512_requant_s32::requant_i16`] of the gate inputs (`add`
+/// [`super::requant_avx512::requant_i16`] of the gate inputs (`add`
 /// added, clamped to `PRE_MIN ..= PRE_MAX`) followed by [`gate_i8`], the
 /// inputs kept in registers: `p = out.len()`, channels `c` and `p + c` of
 /// `acc` make output `c`.
@@ -290,7 +290,7 @@ unsafe fn inputs16_wide(
 
 #[cfg(all(test, feature = "std"))]
 mod tests {
-    use crate::quant::gate::gate_i8_slice;
+    use crate::int8::gate_i8_slice;
 
     fn has_vbmi() -> bool {
         std::is_x86_feature_detected!("avx512f")
@@ -320,7 +320,7 @@ mod tests {
             assert_eq!(got, want, "b = {b}");
             // The gather gate, which CPUs without VBMI use, on the same.
             // Safety: as above.
-            unsafe { crate::kernels::avx512_gate_s16_s8::gate_i8(&mut gathered, &pre) };
+            unsafe { crate::kernels::x86_64::gate_avx512::gate_i8(&mut gathered, &pre) };
             assert_eq!(gathered, want, "gathered, b = {b}");
         }
     }

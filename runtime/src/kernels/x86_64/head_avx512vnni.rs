@@ -1,4 +1,4 @@
-//! x86_64 AVX-512 VNNI: one image's output head ([`super::Resolved::head`])
+//! x86_64 AVX-512 VNNI: one image's output head ([`crate::kernels::Resolved::head`])
 //! with the hidden layer kept in registers, bit-identical to the separate
 //! kernels it replaces.
 //!
@@ -11,23 +11,23 @@
 //! Used for 32 channels in, 32 hidden and at most 16 logits, packed weights
 //! and right shifts of 33 or more; anything else goes the separate way.
 //!
-//! [`Fast`]: super::avx512_requant_s32::Fast
+//! [`Fast`]: super::requant_avx512::Fast
 #![allow(unsafe_code)]
 
 use core::arch::x86_64::*;
 
-use super::avx512vnni_gated_step_i8::{load32, prepared_rows, product};
-use super::avx512vnni_packed_i8::step as product_step;
-use super::Head;
+use super::gated_step_avx512vnni::{load32, prepared_rows, product};
+use super::matmul_packed_avx512vnni::step as product_step;
+use crate::kernels::Head;
 
 /// The fused head, or `false` (nothing written) where it does not apply.
 ///
 /// # Safety
 /// AVX-512F/BW/VL/VNNI; the row-major shapes of `head` agree with `top`,
-/// `hidden` and `logits` as [`super::Resolved::head`] checks them (the
+/// `hidden` and `logits` as [`crate::kernels::Resolved::head`] checks them (the
 /// packed ones are checked here).
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
-pub(super) unsafe fn head(
+pub(crate) unsafe fn head(
     head: &Head<'_>,
     top: &[i8],
     hidden: &mut [i8],

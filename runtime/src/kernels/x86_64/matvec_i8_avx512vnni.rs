@@ -1,5 +1,5 @@
 //! x86_64 AVX-512 VNNI int8 matrix-vector products, 512-bit and 256-bit,
-//! bit-identical to [`super::generic::matvec_i8`].
+//! bit-identical to [`crate::kernels::generic::matvec_i8`].
 //!
 //! `vpdpbusd` multiplies unsigned by signed bytes, four products per int32
 //! lane. Weights are signed, so each weight byte has its sign bit flipped,
@@ -17,7 +17,7 @@
 
 use core::arch::x86_64::*;
 
-use super::avxvnni_matvec_i8::{bias_correction, hsum};
+use super::matvec_i8_avxvnni::{bias_correction, hsum};
 
 /// `out[o] += w[o] · x` for every row `o` of `w` (`out.len()` rows of
 /// `x.len()` int8 each), 64 bytes per instruction.

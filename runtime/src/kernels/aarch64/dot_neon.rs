@@ -1,7 +1,7 @@
 //! aarch64 NEON float dot products: f32 weights, and f16 weights widened by
 //! `FCVTL`/`FCVTL2` (base ARMv8-A floating point, exact for every finite
 //! f16, so every Raspberry Pi 3 to 5 has it). Bit-identical to
-//! [`super::generic::dot_f32`] and [`super::generic::dot_f16`]: the same
+//! [`crate::kernels::generic::dot_f32`] and [`crate::kernels::generic::dot_f16`]: the same
 //! eight lanes (two vectors of four), separate multiplies and adds (no
 //! fused multiply-add), the lanes combined in the portable kernels' order
 //! and the tail added last, sequentially.
@@ -22,7 +22,7 @@ fn combine(lo: float32x4_t, hi: float32x4_t) -> f32 {
     vget_lane_f32::<0>(halves) + vget_lane_f32::<1>(halves)
 }
 
-/// `Σ a[i] · b[i]` as [`super::generic::dot_f32`] computes it.
+/// `Σ a[i] · b[i]` as [`crate::kernels::generic::dot_f32`] computes it.
 ///
 /// # Safety
 /// `a.len() == b.len()` (NEON is part of every aarch64 CPU).
@@ -68,7 +68,7 @@ fn widen(h: uint16x8_t) -> (float32x4_t, float32x4_t) {
     (lo, hi)
 }
 
-/// `Σ w[i] · x[i]` for f16 weights, as [`super::generic::dot_f16`]
+/// `Σ w[i] · x[i]` for f16 weights, as [`crate::kernels::generic::dot_f16`]
 /// computes it.
 ///
 /// # Safety
@@ -92,7 +92,7 @@ pub unsafe fn dot_f16(w: &[half::f16], x: &[f32]) -> f32 {
     }
     let mut tail = 0.0f32;
     for (&a, b) in w[i..].iter().zip(&x[i..]) {
-        tail += super::generic::finite_f16_to_f32(a) * b;
+        tail += crate::kernels::generic::finite_f16_to_f32(a) * b;
     }
     combine(lo, hi) + tail
 }

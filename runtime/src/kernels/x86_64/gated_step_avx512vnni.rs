@@ -1,5 +1,5 @@
 //! x86_64 AVX-512 VNNI and VBMI: one image's gated step
-//! ([`super::Resolved::gated_step`]) with every intermediate in registers,
+//! ([`crate::kernels::Resolved::gated_step`]) with every intermediate in registers,
 //! bit-identical to the separate kernels it replaces.
 //!
 //! At batch 1 a pixel is a chain of dependent layers, each a 64-row product
@@ -7,7 +7,7 @@
 //! residual. Run as five calls, each step stores its result and the next
 //! loads it back, and each call derives its own constants. Here the left
 //! kernel's sums go straight into the requantization
-//! ([`super::avx512_requant_s32::Fast`], its constants prepared at load),
+//! ([`super::requant_avx512::Fast`], its constants prepared at load),
 //! the gate inputs into the register tables ([`gate32`]), the gate's bytes
 //! are broadcast into the residual block's product, and only the layer's
 //! output is stored. A pixel's nine steps are one dependent chain, so the
@@ -21,12 +21,12 @@
 
 use core::arch::x86_64::*;
 
-use super::avx512_requant_s32::StreamTerm;
-use super::avx512vbmi_gate_s16_s8::{gate32, gate_lanes, Tables};
-use super::avx512vnni_packed_i8::{step as product_step, PackedI8};
-use super::GatedStep;
-use super::{PreparedScales, Scales};
-use crate::quant::{PRE_MAX, PRE_MIN};
+use super::gate_avx512vbmi::{gate32, gate_lanes, Tables};
+use super::matmul_packed_avx512vnni::{step as product_step, PackedI8};
+use super::requant_avx512::StreamTerm;
+use crate::int8::{PRE_MAX, PRE_MIN};
+use crate::kernels::GatedStep;
+use crate::kernels::{PreparedScales, Scales};
 
 /// Independent accumulator sets of the left kernel's product: one input
 /// gives each row block a single chain of `vpdpbusd`s, and a pixel's steps
@@ -43,10 +43,10 @@ const RES_SETS: usize = 4;
 ///
 /// # Safety
 /// AVX-512F/BW/VL/VNNI/VBMI; the row-major shapes of `step` agree with
-/// `p = out.len()` as [`super::Resolved::gated_step`] checks them (the
+/// `p = out.len()` as [`crate::kernels::Resolved::gated_step`] checks them (the
 /// packed ones are checked here).
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx512vbmi")]
-pub(super) unsafe fn gated_step(step: &GatedStep<'_>, out: &mut [i8]) -> bool {
+pub(crate) unsafe fn gated_step(step: &GatedStep<'_>, out: &mut [i8]) -> bool {
     // Safety (each): the caller's features and shapes. The shapes of the
     // layers there are (the first layer's left kernel reads a few pixels,
     // the others two positions of p channels) are unrolled in full.
@@ -159,7 +159,7 @@ unsafe fn fused<const PB: usize, const RB: usize, const G: usize>(
 /// `4 · G` (and at most 64) bytes.
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
-pub(super) unsafe fn product<const RB: usize, const G: usize>(
+pub(crate) unsafe fn product<const RB: usize, const G: usize>(
     w: &PackedI8,
     x: &[i8],
 ) -> ([__m512i; RB], __m512i) {
@@ -207,9 +207,9 @@ struct Aligned([i32; 16]);
 /// leave out of line: deriving them in the step once cost pixels 9%
 /// where it did.
 ///
-/// [`Fast`]: super::avx512_requant_s32::Fast
+/// [`Fast`]: super::requant_avx512::Fast
 #[inline]
-pub(super) fn prepared_rows<const B: usize>(scales: Scales<'_>) -> Option<&PreparedScales> {
+pub(crate) fn prepared_rows<const B: usize>(scales: Scales<'_>) -> Option<&PreparedScales> {
     scales.prepared.filter(|p| p.rows() == 16 * B)
 }
 
@@ -219,7 +219,7 @@ pub(super) fn prepared_rows<const B: usize>(scales: Scales<'_>) -> Option<&Prepa
 /// AVX-512F; `v[at..at + 16]` in bounds.
 #[inline]
 #[target_feature(enable = "avx512f")]
-pub(super) unsafe fn load32(v: &[i32], at: usize) -> __m512i {
+pub(crate) unsafe fn load32(v: &[i32], at: usize) -> __m512i {
     // Safety: the caller's bounds.
     unsafe { _mm512_loadu_si512(v.as_ptr().add(at).cast()) }
 }

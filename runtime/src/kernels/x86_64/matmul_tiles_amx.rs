@@ -1,5 +1,5 @@
 //! x86_64 AMX-INT8: the packed products' sums of 16 columns at a time as
-//! tile products (`tdpbsud`), for [`super::Int8Kernel::Amx`].
+//! tile products (`tdpbsud`), for [`crate::kernels::Int8Kernel::Amx`].
 //!
 //! One `tdpbsud` multiplies a 16 × 64 tile of signed bytes by a 64 × 16
 //! tile of unsigned bytes into 16 × 16 int32: 16,384 MACs, where one
@@ -26,16 +26,16 @@ use core::arch::asm;
 use core::sync::atomic::{AtomicU8, Ordering};
 
 /// Columns of one tile product.
-pub(super) const COLS: usize = 16;
+pub(crate) const COLS: usize = 16;
 /// Row blocks (of 16 rows) one pass accumulates: tiles `tmm0 ..= tmm3`.
-pub(super) const BLOCKS: usize = 4;
+pub(crate) const BLOCKS: usize = 4;
 
 /// 0 unknown, 1 usable, 2 not.
 static STATE: AtomicU8 = AtomicU8::new(0);
 
 /// Whether this CPU has AMX-TILE and AMX-INT8 and the OS lets this process
 /// use them (asked once).
-pub(super) fn available() -> bool {
+pub(crate) fn available() -> bool {
     match STATE.load(Ordering::Relaxed) {
         1 => true,
         2 => false,
@@ -102,7 +102,7 @@ const CONFIG: Config = {
 /// One piece of one or two A tiles' inputs: column `m` of tile `t` has
 /// `len` bytes at `at[t] + m · stride`; `len` a multiple of 32.
 #[derive(Clone, Copy)]
-pub(super) struct TilePiece {
+pub(crate) struct TilePiece {
     pub at: [*const i8; 2],
     pub stride: usize,
     pub len: usize,
@@ -117,7 +117,7 @@ pub(super) struct TilePiece {
 /// # Safety
 /// [`available`] returned true.
 #[inline]
-pub(super) unsafe fn configure() {
+pub(crate) unsafe fn configure() {
     let mut now = Config([0; 64]);
     // Safety: the caller's AMX; 64 writable (then readable) aligned bytes.
     unsafe {
@@ -141,14 +141,14 @@ pub(super) unsafe fn configure() {
 /// # Safety
 /// Configured ([`configure`]) on this thread.
 #[inline(always)]
-pub(super) unsafe fn keep_awake() {
+pub(crate) unsafe fn keep_awake() {
     // Safety: the caller's configuration; tmm0 holds nothing needed (each
     // pass zeroes it), tmm4 and tmm6 are read as they are.
     unsafe { asm!("tdpbssd tmm0, tmm4, tmm6", options(nostack, nomem)) };
 }
 
 /// The sums of one or two A tiles (16 columns each) by row blocks.
-pub(super) type Sums = [[[[i32; 16]; COLS]; 2]; BLOCKS];
+pub(crate) type Sums = [[[[i32; 16]; COLS]; 2]; BLOCKS];
 
 /// Defines a tile-sums function over one tile product instruction.
 macro_rules! tile_sums {
@@ -164,7 +164,7 @@ macro_rules! tile_sums {
         /// blocks` and at least the pieces' groups; every piece's columns of each
         /// tile used readable; each `len` a multiple of 32.
         $(#[$doc])*
-        pub(super) unsafe fn $name(
+        pub(crate) unsafe fn $name(
             weights: *const u8,
             groups: usize,
             (b, blocks): (usize, usize),
@@ -247,7 +247,7 @@ tile_sums!(
     "tdpbsud"
 );
 tile_sums!(
-    /// With the signed weights ([`super::avx512vnni_packed_i8::PackedI8`]'s
+    /// With the signed weights ([`super::matmul_packed_avx512vnni::PackedI8`]'s
     /// copy for the tiles, `tdpbssd`): the sums `w · x` themselves, no
     /// correction to compute or subtract.
     signed_sums,

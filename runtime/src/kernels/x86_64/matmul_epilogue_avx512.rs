@@ -1,6 +1,6 @@
 //! x86_64 AVX-512: what becomes of a packed product's int32 sums (the
-//! epilogues of [`super::avx512vnni_packed_i8`]'s register tiles and of
-//! [`super::amx_tiles_i8`]'s tile products): accumulated, requantized into
+//! epilogues of [`super::matmul_packed_avx512vnni`]'s register tiles and of
+//! [`super::matmul_tiles_amx`]'s tile products): accumulated, requantized into
 //! int16 and int8 outputs, gated, or ended in a residual block, each while
 //! the sums are still in registers and bit for bit as the generic kernels
 //! compute it. One type per kind of epilogue, so each product is compiled
@@ -9,15 +9,15 @@
 
 use core::arch::x86_64::*;
 
-use super::avx512_requant_s32::{clamp, Fast, Params, PreparedScales, StreamTerm};
-use super::avx512vbmi_gate_s16_s8::{gate32, gate_lanes, Tables};
-use super::ColumnMap;
-use crate::quant::{PRE_MAX, PRE_MIN};
+use super::gate_avx512vbmi::{gate32, gate_lanes, Tables};
+use super::requant_avx512::{clamp, Fast, Params, PreparedScales, StreamTerm};
+use crate::int8::{PRE_MAX, PRE_MIN};
+use crate::kernels::ColumnMap;
 
 /// One int16 output of [`matmul_requant`]: column `c`'s rows at
 /// `out + map.offset(c)`, `clamp(requant(a) (+ add), lo, hi)`.
 ///
-/// [`matmul_requant`]: super::avx512vnni_packed_i8::matmul_requant
+/// [`matmul_requant`]: super::matmul_packed_avx512vnni::matmul_requant
 #[derive(Clone, Copy, Debug)]
 pub struct Out16 {
     /// Where column 0 starts.
@@ -39,7 +39,7 @@ pub struct Out16 {
 
 /// One int8 output of [`matmul_requant`]: `clamp(requant(a), lo, hi)`.
 ///
-/// [`matmul_requant`]: super::avx512vnni_packed_i8::matmul_requant
+/// [`matmul_requant`]: super::matmul_packed_avx512vnni::matmul_requant
 #[derive(Clone, Copy, Debug)]
 pub struct Out8 {
     /// Where column 0 starts.
@@ -60,7 +60,7 @@ pub struct Out8 {
 /// gates at `out + map.offset(c)`, from its rows `c` (tanh) and `p + c`
 /// (sigmoid) requantized and clamped to the gate's inputs.
 ///
-/// [`matmul_requant_gate`]: super::avx512vnni_packed_i8::matmul_requant_gate
+/// [`matmul_requant_gate`]: super::matmul_packed_avx512vnni::matmul_requant_gate
 #[derive(Clone, Copy, Debug)]
 pub struct OutGate {
     /// Where column 0 starts.
@@ -77,9 +77,9 @@ pub struct OutGate {
 
 /// The residual block's output of [`matmul_requant_residual`]: column `c`'s
 /// rows at `out + map.offset(c)`, `clamp(requant(a) + requant(stream), −127,
-/// 127)` as [`super::generic::requant_residual_i8`] computes it.
+/// 127)` as [`crate::kernels::generic::requant_residual_i8`] computes it.
 ///
-/// [`matmul_requant_residual`]: super::avx512vnni_packed_i8::matmul_requant_residual
+/// [`matmul_requant_residual`]: super::matmul_packed_avx512vnni::matmul_requant_residual
 #[derive(Clone, Copy, Debug)]
 pub struct OutResidual {
     /// Where column 0 starts.
@@ -96,7 +96,7 @@ pub struct OutResidual {
 
 /// What happens to a tile's sums (the exact wrapping products): a type
 /// per kind, so each product is compiled with its own, nothing dispatched.
-pub(super) trait Epilogue {
+pub(crate) trait Epilogue {
     /// Row blocks `b .. b + RB` (of a matrix of `rows` rows) of the columns
     /// of `targets`: by default each block in turn through
     /// [`Epilogue::block`].
@@ -139,30 +139,30 @@ pub(super) trait Epilogue {
 }
 
 /// `out[c · stride + o] += sum`.
-pub(super) struct Accumulate {
-    pub(super) out: *mut i32,
-    pub(super) stride: usize,
+pub(crate) struct Accumulate {
+    pub(crate) out: *mut i32,
+    pub(crate) stride: usize,
 }
 
 /// `a = bias + sum`, requantized into one or two outputs.
-pub(super) struct Requant {
-    pub(super) bias: *const i32,
-    pub(super) bias_map: ColumnMap,
-    pub(super) wide: Option<Out16>,
-    pub(super) narrow: Option<Out8>,
+pub(crate) struct Requant {
+    pub(crate) bias: *const i32,
+    pub(crate) bias_map: ColumnMap,
+    pub(crate) wide: Option<Out16>,
+    pub(crate) narrow: Option<Out8>,
 }
 
 /// Where a tile's columns start in each buffer of an epilogue, worked out
 /// once per tile rather than once per row block.
-pub(super) struct Targets<const C: usize> {
+pub(crate) struct Targets<const C: usize> {
     /// The output ([`Accumulate`]) or the bias ([`Requant`]).
-    pub(super) first: [usize; C],
+    pub(crate) first: [usize; C],
     /// The int16 output, or the gated one ([`GateRequant`]).
-    pub(super) wide: [usize; C],
+    pub(crate) wide: [usize; C],
     /// The int16 output's addend.
-    pub(super) add: [usize; C],
+    pub(crate) add: [usize; C],
     /// The int8 output.
-    pub(super) narrow: [usize; C],
+    pub(crate) narrow: [usize; C],
 }
 
 impl Epilogue for Accumulate {
@@ -321,11 +321,11 @@ unsafe fn narrow_block<const C: usize>(
 }
 
 /// `a = bias + sum`, requantized, the residual stream's term added.
-pub(super) struct ResidualRequant {
-    pub(super) bias: *const i32,
-    pub(super) bias_map: ColumnMap,
-    pub(super) out: OutResidual,
-    pub(super) term: StreamTerm,
+pub(crate) struct ResidualRequant {
+    pub(crate) bias: *const i32,
+    pub(crate) bias_map: ColumnMap,
+    pub(crate) out: OutResidual,
+    pub(crate) term: StreamTerm,
 }
 
 impl Epilogue for ResidualRequant {
@@ -375,12 +375,12 @@ impl Epilogue for ResidualRequant {
 /// (`2p` is at most [`TILE_BLOCKS`] blocks), so a column's tanh and sigmoid
 /// rows meet in one call.
 ///
-/// [`TILE_BLOCKS`]: super::avx512vnni_packed_i8::TILE_BLOCKS
-pub(super) struct GateRequant {
-    pub(super) bias: *const i32,
-    pub(super) bias_map: ColumnMap,
-    pub(super) gate: OutGate,
-    pub(super) narrow: Option<Out8>,
+/// [`TILE_BLOCKS`]: super::matmul_packed_avx512vnni::TILE_BLOCKS
+pub(crate) struct GateRequant {
+    pub(crate) bias: *const i32,
+    pub(crate) bias_map: ColumnMap,
+    pub(crate) gate: OutGate,
+    pub(crate) narrow: Option<Out8>,
 }
 
 impl Epilogue for GateRequant {

@@ -1,6 +1,6 @@
 //! aarch64 int8 matrix-vector product with the ARMv8.2 dot-product
 //! instruction `sdot` (Raspberry Pi 5's Cortex-A76 and later), bit-identical
-//! to [`super::generic::matvec_i8`]. `sdot` sums four exact int8 products
+//! to [`crate::kernels::generic::matvec_i8`]. `sdot` sums four exact int8 products
 //! into each int32 lane. Written with `asm!` because the `vdotq_s32`
 //! intrinsic is not stable Rust.
 #![allow(unsafe_code)]

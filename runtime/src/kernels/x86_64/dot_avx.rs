@@ -1,6 +1,6 @@
 //! x86_64 AVX float dot products: f32 weights, and f16 weights widened by
 //! F16C (`vcvtph2ps`, exact for every finite f16). Bit-identical to
-//! [`super::generic::dot_f32`] and [`super::generic::dot_f16`]: the same
+//! [`crate::kernels::generic::dot_f32`] and [`crate::kernels::generic::dot_f16`]: the same
 //! eight lanes (element `i` into lane `i mod 8`), separate multiplies and
 //! adds (no fused multiply-add, which would round differently), the lanes
 //! combined in the portable kernels' order and the tail added last,
@@ -21,7 +21,7 @@ fn combine(acc: __m256) -> f32 {
     _mm_cvtss_f32(halves) + _mm_cvtss_f32(_mm_shuffle_ps::<0b01>(halves, halves))
 }
 
-/// `Σ a[i] · b[i]` as [`super::generic::dot_f32`] computes it.
+/// `Σ a[i] · b[i]` as [`crate::kernels::generic::dot_f32`] computes it.
 ///
 /// # Safety
 /// The CPU must support AVX; `a.len() == b.len()`.
@@ -49,7 +49,7 @@ pub unsafe fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
     combine(acc) + tail
 }
 
-/// `Σ w[i] · x[i]` for f16 weights, as [`super::generic::dot_f16`]
+/// `Σ w[i] · x[i]` for f16 weights, as [`crate::kernels::generic::dot_f16`]
 /// computes it.
 ///
 /// # Safety
@@ -71,7 +71,7 @@ pub unsafe fn dot_f16(w: &[half::f16], x: &[f32]) -> f32 {
     }
     let mut tail = 0.0f32;
     for (&a, b) in w[i..].iter().zip(&x[i..]) {
-        tail += super::generic::finite_f16_to_f32(a) * b;
+        tail += crate::kernels::generic::finite_f16_to_f32(a) * b;
     }
     combine(acc) + tail
 }

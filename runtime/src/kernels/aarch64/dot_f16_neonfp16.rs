@@ -180,7 +180,7 @@ pub unsafe fn matvec_f16(out: &mut [f32], w: &[half::f16], x: &[f32]) {
 fn tail(w: &[half::f16], x: &[f32]) -> f32 {
     let mut sum = 0.0f32;
     for (&a, b) in w.iter().zip(x) {
-        sum += super::generic::finite_f16_to_f32(a) * b;
+        sum += crate::kernels::generic::finite_f16_to_f32(a) * b;
     }
     sum
 }

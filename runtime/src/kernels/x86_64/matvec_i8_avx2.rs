@@ -1,5 +1,5 @@
 //! x86_64 AVX2 int8 matrix-vector product, bit-identical to
-//! [`super::generic::matvec_i8`].
+//! [`crate::kernels::generic::matvec_i8`].
 //!
 //! Four weight rows share each load of the input: int8 is widened to int16
 //! (`vpmovsxbw`) and multiplied pairwise into int32 (`vpmaddwd`), which is

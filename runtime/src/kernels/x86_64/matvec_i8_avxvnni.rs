@@ -1,8 +1,8 @@
 //! x86_64 AVX-VNNI int8 matrix-vector product (VEX-encoded 256-bit
 //! `vpdpbusd`, for CPUs that have VNNI without AVX-512, such as Alder Lake),
-//! bit-identical to [`super::generic::matvec_i8`].
+//! bit-identical to [`crate::kernels::generic::matvec_i8`].
 //!
-//! The arithmetic is that of [`super::avx512vnni_matvec_i8`]: weights read
+//! The arithmetic is that of [`super::matvec_i8_avx512vnni`]: weights read
 //! as `w + 128` by flipping their sign bit, the correction `128 · Σx`
 //! subtracted once per row, everything wrapping modulo 2^32. Without
 //! AVX-512's byte masks, the last `n mod 32` bytes of a row are summed in
@@ -73,14 +73,14 @@ unsafe fn rows<const R: usize>(out: &mut [i32], w: *const i8, x: &[i8], corr: i3
 
 /// `128 · Σx` with wrapping, the term each row's biased product carries.
 #[inline]
-pub(super) fn bias_correction(x: &[i8]) -> i32 {
+pub(crate) fn bias_correction(x: &[i8]) -> i32 {
     x.iter().fold(0i32, |s, &v| s.wrapping_add(i32::from(v))).wrapping_mul(128)
 }
 
 /// Wrapping sum of the eight int32 lanes.
 #[inline]
 #[target_feature(enable = "avx2")]
-pub(super) fn hsum(v: __m256i) -> i32 {
+pub(crate) fn hsum(v: __m256i) -> i32 {
     let s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
     let s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0b01_00_11_10));
     let s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0b10_11_00_01));

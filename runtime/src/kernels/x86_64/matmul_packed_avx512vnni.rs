@@ -1,8 +1,8 @@
 //! x86_64 AVX-512 VNNI int8 matrix products over weights packed in the
 //! order the kernel reads them; per input, bit-identical to
-//! [`super::generic::matvec_i8`].
+//! [`crate::kernels::generic::matvec_i8`].
 //!
-//! The row-major kernels ([`super::avx512vnni_matvec_i8`]) hold one row per
+//! The row-major kernels ([`super::matvec_i8_avx512vnni`]) hold one row per
 //! accumulator and end every sixteen rows with a 15-step horizontal
 //! reduction. Here an accumulator holds sixteen *rows* in its lanes: the
 //! weights of rows `16b .. 16b + 16` and inputs `4g .. 4g + 4` are one
@@ -30,23 +30,24 @@
 use alloc::vec::Vec;
 use core::arch::x86_64::*;
 
-use super::avx512_requant_s32::StreamTerm;
-use super::avx512_tile_epilogue_s32::{
+use super::matmul_epilogue_avx512::{
     Accumulate, Epilogue, GateRequant, Requant, ResidualRequant, Targets,
 };
-pub use super::avx512_tile_epilogue_s32::{Out16, Out8, OutGate, OutResidual};
-use super::avxvnni_matvec_i8::bias_correction;
-use super::{amx_tiles_i8, ColumnMap};
+pub use super::matmul_epilogue_avx512::{Out16, Out8, OutGate, OutResidual};
+use super::matmul_tiles_amx;
+use super::matvec_i8_avxvnni::bias_correction;
+use super::requant_avx512::StreamTerm;
+use crate::kernels::ColumnMap;
 
 /// One 64-byte block of packed weights: 16 rows by 4 inputs.
 #[derive(Clone, Copy)]
 #[repr(C, align(64))]
-pub(super) struct Block([u8; 64]);
+pub(crate) struct Block([u8; 64]);
 
 /// Most inputs one register tile holds.
 const TILE_COLS: usize = 6;
 /// Most row blocks one register tile holds.
-pub(super) const TILE_BLOCKS: usize = 4;
+pub(crate) const TILE_BLOCKS: usize = 4;
 
 /// An int8 weight matrix packed for [`matmul`]: `rows` rows of `len`
 /// inputs, in 16-row by 4-input blocks, block-row major.
@@ -97,7 +98,7 @@ impl PackedI8 {
     /// they spread the ones a pixel reads (which are not copied) over
     /// twice the memory, and pixels were 2–4% slower.
     pub fn add_signed(&mut self) {
-        if amx_tiles_i8::available() && self.signed.is_empty() {
+        if matmul_tiles_amx::available() && self.signed.is_empty() {
             self.signed = self.blocks.iter().map(|b| Block(b.0.map(|u| u ^ 0x80))).collect();
         }
     }
@@ -119,7 +120,7 @@ impl PackedI8 {
 
     /// The first block and the number of 4-input groups per row block:
     /// block `(r, g)` is at `first + r · groups + g`.
-    pub(super) fn blocks(&self) -> (*const Block, usize) {
+    pub(crate) fn blocks(&self) -> (*const Block, usize) {
         (self.blocks.as_ptr(), self.groups)
     }
 }
@@ -150,7 +151,7 @@ pub unsafe fn matmul(
 /// `a = bias_c + w · x_c` (wrapping int32, `bias_c` at
 /// `bias + bias_map.offset(c)`), requantized into `wide` and `narrow`
 /// while the sums are still in registers. Each output equals
-/// [`super::generic::requant_i16`] / [`super::generic::requant_i8`] of the
+/// [`crate::kernels::generic::requant_i16`] / [`crate::kernels::generic::requant_i8`] of the
 /// accumulator, bit for bit.
 ///
 /// # Safety
@@ -271,13 +272,13 @@ pub unsafe fn matmul_requant_residual(
 
 /// Every column through every row block, tiles of up to [`TILE_COLS`]
 /// columns by [`TILE_BLOCKS`] blocks, each tile's sums handed to
-/// `epilogue`; with `tiles` (AMX usable, [`super::Int8Kernel::Amx`]),
+/// `epilogue`; with `tiles` (AMX usable, [`crate::kernels::Int8Kernel::Amx`]),
 /// runs of 16 columns as tile products.
 ///
 /// # Safety
 /// As [`matmul`] and [`matmul_requant`]: features, and every column's
 /// input and outputs in bounds; `tiles` only where
-/// [`amx_tiles_i8::available`].
+/// [`matmul_tiles_amx::available`].
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
 unsafe fn product<E: Epilogue, const S: usize>(
     p: &PackedI8,
@@ -287,7 +288,7 @@ unsafe fn product<E: Epilogue, const S: usize>(
     tiles: bool,
 ) {
     let mut c = 0;
-    if tiles && cols >= amx_tiles_i8::COLS {
+    if tiles && cols >= matmul_tiles_amx::COLS {
         // Safety: the caller's features, bounds and AMX.
         c = unsafe { tile_columns(p, pieces, cols, epilogue) };
     }
@@ -324,7 +325,7 @@ unsafe fn tile_columns<E: Epilogue, const S: usize>(
     cols: usize,
     epilogue: &mut E,
 ) -> usize {
-    use amx_tiles_i8::{TilePiece, COLS};
+    use matmul_tiles_amx::{TilePiece, COLS};
     if pieces.iter().any(|pc| !pc.len.is_multiple_of(32) || pc.len == 0) {
         return 0;
     }
@@ -341,13 +342,13 @@ unsafe fn tile_columns<E: Epilogue, const S: usize>(
     };
     // Written by the tile stores before any of it is read (8 KB: not
     // zeroed for every product).
-    let mut sums = core::mem::MaybeUninit::<amx_tiles_i8::Sums>::uninit();
+    let mut sums = core::mem::MaybeUninit::<matmul_tiles_amx::Sums>::uninit();
     // Every loaded model's matrices have the signed copy (`packed::collect`
     // adds it); a matrix packed alone, as some tests do, has not.
     let signed = !p.signed.is_empty();
     let row_blocks = p.rows.div_ceil(16);
     // Safety: the caller's AMX.
-    unsafe { amx_tiles_i8::configure() };
+    unsafe { matmul_tiles_amx::configure() };
     let mut done = 0;
     while done < cols {
         // One or two A tiles: columns starts[t] .. starts[t] + 16.
@@ -388,10 +389,17 @@ unsafe fn tile_columns<E: Epilogue, const S: usize>(
             unsafe {
                 if signed {
                     let w = p.signed.as_ptr().cast();
-                    amx_tiles_i8::signed_sums(w, p.groups, (b, nb), &tile_pieces, two, &mut sums);
+                    matmul_tiles_amx::signed_sums(
+                        w,
+                        p.groups,
+                        (b, nb),
+                        &tile_pieces,
+                        two,
+                        &mut sums,
+                    );
                 } else {
                     let w = p.blocks.as_ptr().cast();
-                    amx_tiles_i8::sums(w, p.groups, (b, nb), &tile_pieces, two, &mut sums);
+                    matmul_tiles_amx::sums(w, p.groups, (b, nb), &tile_pieces, two, &mut sums);
                 }
             }
             for t in 0..1 + usize::from(two) {
@@ -404,7 +412,7 @@ unsafe fn tile_columns<E: Epilogue, const S: usize>(
                     // Safety: configured above; the caller's bounds for
                     // these columns.
                     m += unsafe {
-                        amx_tiles_i8::keep_awake();
+                        matmul_tiles_amx::keep_awake();
                         match COLS - m {
                             8.. => tile_epilogue::<E, 8>(
                                 epilogue,
@@ -451,8 +459,8 @@ unsafe fn tile_columns<E: Epilogue, const S: usize>(
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
 unsafe fn tile_epilogue<E: Epilogue, const C: usize>(
     epilogue: &mut E,
-    sums: &core::mem::MaybeUninit<amx_tiles_i8::Sums>,
-    corr: &[i32; amx_tiles_i8::COLS],
+    sums: &core::mem::MaybeUninit<matmul_tiles_amx::Sums>,
+    corr: &[i32; matmul_tiles_amx::COLS],
     (t, c0, m): (usize, usize, usize),
     (b, nb): (usize, usize),
     rows: usize,
@@ -460,7 +468,7 @@ unsafe fn tile_epilogue<E: Epilogue, const C: usize>(
     let targets = epilogue.targets::<C>(c0 + m);
     let block = |r: usize| -> [__m512i; C] {
         core::array::from_fn(|c| {
-            // Safety: 16 int32, stored by `amx_tiles_i8::sums` for row
+            // Safety: 16 int32, stored by `matmul_tiles_amx::sums` for row
             // block r < nb and tile t.
             let v = unsafe {
                 _mm512_loadu_si512(core::ptr::addr_of!((*sums.as_ptr())[r][t][m + c]).cast())
@@ -649,7 +657,7 @@ impl<const S: usize, const C: usize> Tile<S, C> {
 /// every `r < RB`.
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
-pub(super) unsafe fn step<const RB: usize, const C: usize>(
+pub(crate) unsafe fn step<const RB: usize, const C: usize>(
     acc: &mut [[__m512i; C]; RB],
     base: *const Block,
     groups: usize,

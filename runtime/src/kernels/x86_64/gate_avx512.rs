@@ -1,5 +1,5 @@
 //! x86_64 AVX-512 integer gate, bit-identical to
-//! [`crate::quant::gate::gate_i8_slice`]: sixteen channels at a time, the
+//! [`crate::int8::gate_i8_slice`]: sixteen channels at a time, the
 //! tanh and logistic tables read with `vpgatherdd` from int32 copies of
 //! them (a gather reads 32-bit words, so the byte and int16 tables are
 //! widened once, at compile time).
@@ -7,8 +7,8 @@
 
 use core::arch::x86_64::*;
 
-use crate::quant::gate::{PRE_MAX, PRE_MIN};
-use crate::quant::tables::{SIGMOID, TANH};
+use crate::int8::tables::{SIGMOID, TANH};
+use crate::int8::{PRE_MAX, PRE_MIN};
 
 const LEN: usize = TANH.len();
 
