@@ -12,30 +12,29 @@ pub mod arch;
 #[cfg(feature = "json")]
 pub mod arch_json;
 pub mod codec;
-#[cfg(feature = "data")]
-pub mod data;
 pub mod error;
+pub mod exec;
 pub mod format;
-pub mod incremental;
+#[cfg(feature = "alloc")]
+pub mod host;
 pub mod int8;
 pub mod kernels;
 pub mod model;
 pub mod params;
-pub mod plain;
 pub mod quant;
-pub mod raster;
 pub mod rng;
 pub mod sampler;
 pub mod state;
 
+// The modules' earlier paths, before the executors and the host-only parts
+// had folders of their own.
+pub use exec::{gated as incremental, plain, raster};
+#[cfg(feature = "data")]
+pub use host::data;
 #[cfg(feature = "onnx")]
-pub mod onnx;
+pub use host::onnx;
 #[cfg(feature = "alloc")]
-pub mod random_weights;
-#[cfg(feature = "alloc")]
-pub mod receptive_field;
-#[cfg(feature = "alloc")]
-pub mod reference;
+pub use host::{random_weights, receptive_field, reference};
 
 pub use arch::{Arch, ArchError, Variant};
 pub use error::Error;

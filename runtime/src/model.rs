@@ -5,9 +5,9 @@ use half::f16;
 
 use crate::arch::{Arch, Variant};
 use crate::error::Error;
-use crate::incremental::Incremental;
+use crate::exec::gated::Incremental;
+use crate::exec::plain::PlainIncremental;
 use crate::params::Weights;
-use crate::plain::PlainIncremental;
 use crate::quant::{IncrementalI8, QuantWeights};
 use crate::rng::Rng;
 use crate::sampler::PixelExecutor;

@@ -9,7 +9,7 @@ use crate::rng::{uniform_f32, Rng};
 use crate::state::check_temperature;
 
 /// A network evaluated pixel by pixel in raster order: the one incremental
-/// executor, [`crate::raster::Raster`], over any network, and
+/// executor, [`crate::exec::raster::Raster`], over any network, and
 /// [`crate::Executor`], which holds one of them.
 pub trait PixelExecutor {
     /// The architecture.

@@ -51,6 +51,17 @@ impl FloatKernel {
         }
     }
 
+    /// What it needs of the CPU (or, without `std`, of the build), for
+    /// reports of why it cannot run.
+    pub const fn requires(self) -> &'static str {
+        match self {
+            FloatKernel::Portable => "nothing",
+            FloatKernel::Avx => "x86_64 with AVX and F16C",
+            FloatKernel::Neon => "aarch64",
+            FloatKernel::NeonFp16 => "aarch64 with half-precision arithmetic (fp16)",
+        }
+    }
+
     /// True when this CPU (or, without `std`, this build) can run it.
     pub fn is_available(self) -> bool {
         match self {
@@ -201,63 +212,65 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    proptest! {
-        #[test]
-        fn every_float_kernel_equals_portable(
-            a in proptest::collection::vec(-1e3f32..1e3, 0..80),
-            seed in any::<u64>(),
-        ) {
-            let mut bits = xorshift(seed);
-            let b: Vec<f32> = a.iter().map(|_| (bits() % 20_001) as f32 / 1000.0 - 10.0).collect();
-            let halves: Vec<half::f16> = a.iter().map(|&v| half::f16::from_f32(v)).collect();
-            let portable = ResolvedFloat(FloatKernel::Portable);
-            for kernel in FloatKernel::available().filter(|k| k.is_exact()).filter_map(FloatKernel::resolve) {
-                // Bits, not closeness: the same sums in the same order.
-                prop_assert_eq!(
-                    kernel.dot_f32(&a, &b).to_bits(),
-                    portable.dot_f32(&a, &b).to_bits(),
-                    "{:?} f32", kernel
-                );
-                prop_assert_eq!(
-                    kernel.dot_f16(&halves, &b).to_bits(),
-                    portable.dot_f16(&halves, &b).to_bits(),
-                    "{:?} f16", kernel
-                );
+    per_float_kernel! {
+        proptest! {
+            #[test]
+            fn dot_equals_portable(
+                a in proptest::collection::vec(-1e3f32..1e3, 0..80),
+                seed in any::<u64>(),
+            ) {
+                let mut bits = xorshift(seed);
+                let b: Vec<f32> = a.iter().map(|_| (bits() % 20_001) as f32 / 1000.0 - 10.0).collect();
+                let halves: Vec<half::f16> = a.iter().map(|&v| half::f16::from_f32(v)).collect();
+                let portable = ResolvedFloat(FloatKernel::Portable);
+                if let Some(kernel) = kernel().filter(|k| k.0.is_exact()) {
+                    // Bits, not closeness: the same sums in the same order.
+                    prop_assert_eq!(
+                        kernel.dot_f32(&a, &b).to_bits(),
+                        portable.dot_f32(&a, &b).to_bits(),
+                        "{:?} f32", kernel
+                    );
+                    prop_assert_eq!(
+                        kernel.dot_f16(&halves, &b).to_bits(),
+                        portable.dot_f16(&halves, &b).to_bits(),
+                        "{:?} f16", kernel
+                    );
+                }
             }
         }
-    }
 
-    proptest! {
-        /// The f16-arithmetic kernel against the exact f16 dot product: the
-        /// activations rounded to f16 (relative error 2^-11 each) and f16
-        /// sums over runs of 32 bound its error by a few parts in a
-        /// thousand of `Σ |w · x|`. Its matrix-vector product is its dot
-        /// product row by row, bit for bit.
-        #[test]
-        fn the_fp16_kernel_tracks_the_exact_one(
-            rows in 1usize..5,
-            n in 0usize..600,
-            seed in any::<u64>(),
-        ) {
-            let mut bits = xorshift(seed);
-            let mut next = || (bits() % 20_001) as f32 / 10_000.0 - 1.0;
-            let w: Vec<half::f16> = (0..rows * n).map(|_| half::f16::from_f32(next())).collect();
-            let x: Vec<f32> = (0..n).map(|_| 4.0 * next()).collect();
-            let exact = ResolvedFloat(FloatKernel::Portable);
-            for kernel in FloatKernel::available().filter(|k| !k.is_exact()).filter_map(FloatKernel::resolve) {
-                let mut out = vec![0.5f32; rows];
-                kernel.matvec_f16(&mut out, &w, &x);
-                for o in 0..rows {
-                    let row = &w[o * n..(o + 1) * n];
-                    let got = kernel.dot_f16(row, &x);
-                    let want = exact.dot_f16(row, &x);
-                    let scale: f32 = row.iter().zip(&x).map(|(a, b)| (a.to_f32() * b).abs()).sum();
-                    let tol = 4e-3 * scale + 1e-6;
-                    prop_assert!((got - want).abs() <= tol, "{:?}: {} vs {} (scale {})", kernel, got, want, scale);
-                    if n <= 256 {
-                        prop_assert_eq!(out[o].to_bits(), (0.5f32 + got).to_bits(), "{:?} matvec row {}", kernel, o);
-                    } else {
-                        prop_assert!((out[o] - 0.5 - want).abs() <= tol + 1e-6, "{:?} matvec row {}", kernel, o);
+        proptest! {
+            /// The f16-arithmetic kernel against the exact f16 dot product: the
+            /// activations rounded to f16 (relative error 2^-11 each) and f16
+            /// sums over runs of 32 bound its error by a few parts in a
+            /// thousand of `Σ |w · x|`. Its matrix-vector product is its dot
+            /// product row by row, bit for bit.
+            #[test]
+            fn the_fp16_kernel_tracks_the_exact_one(
+                rows in 1usize..5,
+                n in 0usize..600,
+                seed in any::<u64>(),
+            ) {
+                let mut bits = xorshift(seed);
+                let mut next = || (bits() % 20_001) as f32 / 10_000.0 - 1.0;
+                let w: Vec<half::f16> = (0..rows * n).map(|_| half::f16::from_f32(next())).collect();
+                let x: Vec<f32> = (0..n).map(|_| 4.0 * next()).collect();
+                let exact = ResolvedFloat(FloatKernel::Portable);
+                if let Some(kernel) = kernel().filter(|k| !k.0.is_exact()) {
+                    let mut out = vec![0.5f32; rows];
+                    kernel.matvec_f16(&mut out, &w, &x);
+                    for o in 0..rows {
+                        let row = &w[o * n..(o + 1) * n];
+                        let got = kernel.dot_f16(row, &x);
+                        let want = exact.dot_f16(row, &x);
+                        let scale: f32 = row.iter().zip(&x).map(|(a, b)| (a.to_f32() * b).abs()).sum();
+                        let tol = 4e-3 * scale + 1e-6;
+                        prop_assert!((got - want).abs() <= tol, "{:?}: {} vs {} (scale {})", kernel, got, want, scale);
+                        if n <= 256 {
+                            prop_assert_eq!(out[o].to_bits(), (0.5f32 + got).to_bits(), "{:?} matvec row {}", kernel, o);
+                        } else {
+                            prop_assert!((out[o] - 0.5 - want).abs() <= tol + 1e-6, "{:?} matvec row {}", kernel, o);
+                        }
                     }
                 }
             }

@@ -71,7 +71,7 @@ mod tests {
     use super::super::tests::{pair_from, prepared_if, xorshift};
     #[cfg(all(feature = "alloc", target_arch = "x86_64"))]
     use super::super::PackedI8;
-    use super::super::{generic, Int8Kernel, Matrix, Residual, Scales};
+    use super::super::{generic, Matrix, Residual, Scales};
     use super::*;
     use crate::int8::gate_i8_slice;
     use crate::int8::{PRE_MAX, PRE_MIN};
@@ -94,79 +94,81 @@ mod tests {
         out
     }
 
-    proptest! {
-        #[test]
-        fn every_gated_step_equals_generic(
-            p in prop_oneof![Just(16usize), Just(32), 1usize..40],
-            n_kind in 0usize..3,
-            any_n in 0usize..80,
-            residual in any::<bool>(),
-            small in any::<bool>(),
-            packed in any::<bool>(),
-            prepare in any::<bool>(),
-            seed in any::<u64>(),
-        ) {
-            // The executor's shapes (two positions of p channels; a few
-            // pixels of the first layer), then any.
-            let n = [2 * p, 1 + any_n % 4, any_n][n_kind];
-            // `small`: a trained model's ranges (right shifts of 33 to 38,
-            // small weights), where every value lands inside the clamps and
-            // the gate's slopes; otherwise anything at all.
-            let mut next = xorshift(seed);
-            let shrink = if small { 3 } else { 0 };
-            let mut bytes = |len: usize| -> Vec<i8> { (0..len).map(|_| (next() as i8) >> shrink).collect() };
-            let (hw, input, ow, stream) = (bytes(2 * p * n), bytes(n), bytes(p * p), bytes(p << shrink));
-            let stream = &stream[..p];
-            let mut next = xorshift(seed ^ 0x5eed);
-            let bias: Vec<i32> = (0..3 * p)
-                .map(|_| if small { (next() as i32) >> 20 } else { (next() as i32) >> (next() % 24) })
-                .collect();
-            let links: Vec<i16> = (0..2 * p)
-                .map(|_| if small { (next() as i16) >> 7 } else { (next() as i16) >> (next() % 8) })
-                .collect();
-            let mut pair = || {
-                let [m, shift] = pair_from(next());
-                if small { [m | 1 << 30, -2 - shift.rem_euclid(6)] } else { [m, shift] }
-            };
-            let pairs: Vec<i32> = (0..3 * p).flat_map(|_| pair()).collect();
-            let stream_pair = pair();
-            // (A packed matrix has at least one input.)
-            #[cfg(all(feature = "alloc", target_arch = "x86_64"))]
-            let packs = (packed && n > 0).then(|| (PackedI8::pack(&hw, 2 * p), PackedI8::pack(&ow, p)));
-            #[cfg(all(feature = "alloc", target_arch = "x86_64"))]
-            let (hm, om) = match &packs {
-                Some((hp, op)) => (Matrix { w: &hw, packed: Some(hp) }, Matrix { w: &ow, packed: Some(op) }),
-                None => (Matrix::row_major(&hw), Matrix::row_major(&ow)),
-            };
-            #[cfg(not(all(feature = "alloc", target_arch = "x86_64")))]
-            let (hm, om) = {
-                let _ = packed;
-                (Matrix::row_major(&hw), Matrix::row_major(&ow))
-            };
-            // Constants prepared at load, or derived in the kernel.
-            let prepared = (prepared_if(prepare, &pairs[..4 * p]), prepared_if(prepare, &pairs[4 * p..]));
-            let step = GatedStep {
-                weights: hm,
-                input: &input,
-                bias: &bias[..2 * p],
-                scales: Scales { pairs: &pairs[..4 * p], prepared: prepared.0.as_ref() },
-                links: &links,
-                residual: residual.then(|| Residual {
-                    weights: om,
-                    bias: &bias[2 * p..],
-                    scales: Scales { pairs: &pairs[4 * p..], prepared: prepared.1.as_ref() },
-                    stream,
-                    stream_pair: (stream_pair[0], stream_pair[1] as i8),
-                }),
-            };
-            let want = reference(&step, p);
-            for kernel in Int8Kernel::available().filter_map(Int8Kernel::resolve) {
-                let (mut acc, mut pre, mut gated) = (vec![0; 2 * p], vec![0; 2 * p], vec![0; p]);
-                let mut out = vec![0i8; p + 3];
-                let scratch = StepScratch { acc: &mut acc, pre: &mut pre, gated: &mut gated };
-                kernel.gated_step(&step, &mut out[..p], scratch);
-                prop_assert_eq!(&out[..p], &want[..], "{:?}, p = {}, n = {}", kernel, p, n);
-                prop_assert_eq!(&out[p..], &[0i8; 3][..], "{:?} wrote past its output", kernel);
+    per_int8_kernel! {
+        proptest! {
+            #[test]
+            fn gated_step_equals_generic(
+                p in prop_oneof![Just(16usize), Just(32), 1usize..40],
+                n_kind in 0usize..3,
+                any_n in 0usize..80,
+                residual in any::<bool>(),
+                small in any::<bool>(),
+                packed in any::<bool>(),
+                prepare in any::<bool>(),
+                seed in any::<u64>(),
+            ) {
+                // The executor's shapes (two positions of p channels; a few
+                // pixels of the first layer), then any.
+                let n = [2 * p, 1 + any_n % 4, any_n][n_kind];
+                // `small`: a trained model's ranges (right shifts of 33 to 38,
+                // small weights), where every value lands inside the clamps and
+                // the gate's slopes; otherwise anything at all.
+                let mut next = xorshift(seed);
+                let shrink = if small { 3 } else { 0 };
+                let mut bytes = |len: usize| -> Vec<i8> { (0..len).map(|_| (next() as i8) >> shrink).collect() };
+                let (hw, input, ow, stream) = (bytes(2 * p * n), bytes(n), bytes(p * p), bytes(p << shrink));
+                let stream = &stream[..p];
+                let mut next = xorshift(seed ^ 0x5eed);
+                let bias: Vec<i32> = (0..3 * p)
+                    .map(|_| if small { (next() as i32) >> 20 } else { (next() as i32) >> (next() % 24) })
+                    .collect();
+                let links: Vec<i16> = (0..2 * p)
+                    .map(|_| if small { (next() as i16) >> 7 } else { (next() as i16) >> (next() % 8) })
+                    .collect();
+                let mut pair = || {
+                    let [m, shift] = pair_from(next());
+                    if small { [m | 1 << 30, -2 - shift.rem_euclid(6)] } else { [m, shift] }
+                };
+                let pairs: Vec<i32> = (0..3 * p).flat_map(|_| pair()).collect();
+                let stream_pair = pair();
+                // (A packed matrix has at least one input.)
+                #[cfg(all(feature = "alloc", target_arch = "x86_64"))]
+                let packs = (packed && n > 0).then(|| (PackedI8::pack(&hw, 2 * p), PackedI8::pack(&ow, p)));
+                #[cfg(all(feature = "alloc", target_arch = "x86_64"))]
+                let (hm, om) = match &packs {
+                    Some((hp, op)) => (Matrix { w: &hw, packed: Some(hp) }, Matrix { w: &ow, packed: Some(op) }),
+                    None => (Matrix::row_major(&hw), Matrix::row_major(&ow)),
+                };
+                #[cfg(not(all(feature = "alloc", target_arch = "x86_64")))]
+                let (hm, om) = {
+                    let _ = packed;
+                    (Matrix::row_major(&hw), Matrix::row_major(&ow))
+                };
+                // Constants prepared at load, or derived in the kernel.
+                let prepared = (prepared_if(prepare, &pairs[..4 * p]), prepared_if(prepare, &pairs[4 * p..]));
+                let step = GatedStep {
+                    weights: hm,
+                    input: &input,
+                    bias: &bias[..2 * p],
+                    scales: Scales { pairs: &pairs[..4 * p], prepared: prepared.0.as_ref() },
+                    links: &links,
+                    residual: residual.then(|| Residual {
+                        weights: om,
+                        bias: &bias[2 * p..],
+                        scales: Scales { pairs: &pairs[4 * p..], prepared: prepared.1.as_ref() },
+                        stream,
+                        stream_pair: (stream_pair[0], stream_pair[1] as i8),
+                    }),
+                };
+                let want = reference(&step, p);
+                if let Some(kernel) = kernel() {
+                    let (mut acc, mut pre, mut gated) = (vec![0; 2 * p], vec![0; 2 * p], vec![0; p]);
+                    let mut out = vec![0i8; p + 3];
+                    let scratch = StepScratch { acc: &mut acc, pre: &mut pre, gated: &mut gated };
+                    kernel.gated_step(&step, &mut out[..p], scratch);
+                    prop_assert_eq!(&out[..p], &want[..], "{:?}, p = {}, n = {}", kernel, p, n);
+                    prop_assert_eq!(&out[p..], &[0i8; 3][..], "{:?} wrote past its output", kernel);
+                }
             }
         }
     }

@@ -79,65 +79,67 @@ mod tests {
     use super::super::tests::{pair_from, prepared_if, scaled_down_if, xorshift};
     #[cfg(all(feature = "alloc", target_arch = "x86_64"))]
     use super::super::PackedI8;
-    use super::super::{generic, Int8Kernel, Matrix, Scales};
+    use super::super::{generic, Matrix, Scales};
     use super::*;
     use proptest::prelude::*;
 
-    proptest! {
-        /// Every kernel, packed or not, constants prepared or not: the
-        /// executor's shapes (32 in, 32 hidden, 2 to 16 logits) and any.
-        #[test]
-        fn every_head_equals_generic(
-            p in prop_oneof![Just(32usize), 1usize..40],
-            h in prop_oneof![Just(32usize), 1usize..40],
-            k in prop_oneof![Just(2usize), 1usize..20],
-            scaled_down in any::<bool>(),
-            small in any::<bool>(),
-            packed in any::<bool>(),
-            prepare in any::<bool>(),
-            seed in any::<u64>(),
-        ) {
-            let mut next = xorshift(seed);
-            let shrink = if small { 3 } else { 0 };
-            let mut bytes = |len: usize| -> Vec<i8> { (0..len).map(|_| (next() as i8) >> shrink).collect() };
-            // The executor's top is after the ReLU.
-            let (w1, w2, top) = (bytes(h * p), bytes(k * h), bytes(p));
-            let top: Vec<i8> = top.iter().map(|&t| t.max(0)).collect();
-            let mut next = xorshift(seed ^ 0x5eed);
-            let b1: Vec<i32> = (0..h).map(|_| next() as i32 >> if small { 16 } else { 0 }).collect();
-            let b2: Vec<i32> = (0..k).map(|_| next() as i32).collect();
-            let pairs: Vec<i32> = (0..h).flat_map(|_| scaled_down_if(scaled_down, pair_from(next()))).collect();
-            // The reference: the generic kernels in turn.
-            let mut acc = b1.clone();
-            generic::matvec_i8(&mut acc, &w1, &top);
-            let mut want_hidden = vec![0i8; h];
-            generic::requant_i8(&mut want_hidden, &acc, &pairs, 0, 127);
-            let mut want = b2.clone();
-            generic::matvec_i8(&mut want, &w2, &want_hidden);
-            #[cfg(all(feature = "alloc", target_arch = "x86_64"))]
-            let packs = packed.then(|| (PackedI8::pack(&w1, h), PackedI8::pack(&w2, k)));
-            #[cfg(not(all(feature = "alloc", target_arch = "x86_64")))]
-            let _ = packed;
-            let prepared = prepared_if(prepare, &pairs);
-            #[cfg(all(feature = "alloc", target_arch = "x86_64"))]
-            let matrices = match &packs {
-                Some((p1, p2)) => (Matrix { w: &w1, packed: Some(p1) }, Matrix { w: &w2, packed: Some(p2) }),
-                None => (Matrix::row_major(&w1), Matrix::row_major(&w2)),
-            };
-            #[cfg(not(all(feature = "alloc", target_arch = "x86_64")))]
-            let matrices = (Matrix::row_major(&w1), Matrix::row_major(&w2));
-            let head = Head {
-                hidden_weights: matrices.0,
-                hidden_bias: &b1,
-                hidden_scales: Scales { pairs: &pairs, prepared: prepared.as_ref() },
-                logit_weights: matrices.1,
-                logit_bias: &b2,
-            };
-            for kernel in Int8Kernel::available().filter_map(Int8Kernel::resolve) {
-                let (mut hidden, mut logits, mut acc) = (vec![9i8; h], vec![9i32; k], vec![0i32; h]);
-                kernel.head(&head, &top, &mut hidden, &mut logits, &mut acc);
-                prop_assert_eq!(&hidden, &want_hidden, "{:?} hidden", kernel);
-                prop_assert_eq!(&logits, &want, "{:?} logits", kernel);
+    per_int8_kernel! {
+        proptest! {
+            /// Every kernel, packed or not, constants prepared or not: the
+            /// executor's shapes (32 in, 32 hidden, 2 to 16 logits) and any.
+            #[test]
+            fn head_equals_generic(
+                p in prop_oneof![Just(32usize), 1usize..40],
+                h in prop_oneof![Just(32usize), 1usize..40],
+                k in prop_oneof![Just(2usize), 1usize..20],
+                scaled_down in any::<bool>(),
+                small in any::<bool>(),
+                packed in any::<bool>(),
+                prepare in any::<bool>(),
+                seed in any::<u64>(),
+            ) {
+                let mut next = xorshift(seed);
+                let shrink = if small { 3 } else { 0 };
+                let mut bytes = |len: usize| -> Vec<i8> { (0..len).map(|_| (next() as i8) >> shrink).collect() };
+                // The executor's top is after the ReLU.
+                let (w1, w2, top) = (bytes(h * p), bytes(k * h), bytes(p));
+                let top: Vec<i8> = top.iter().map(|&t| t.max(0)).collect();
+                let mut next = xorshift(seed ^ 0x5eed);
+                let b1: Vec<i32> = (0..h).map(|_| next() as i32 >> if small { 16 } else { 0 }).collect();
+                let b2: Vec<i32> = (0..k).map(|_| next() as i32).collect();
+                let pairs: Vec<i32> = (0..h).flat_map(|_| scaled_down_if(scaled_down, pair_from(next()))).collect();
+                // The reference: the generic kernels in turn.
+                let mut acc = b1.clone();
+                generic::matvec_i8(&mut acc, &w1, &top);
+                let mut want_hidden = vec![0i8; h];
+                generic::requant_i8(&mut want_hidden, &acc, &pairs, 0, 127);
+                let mut want = b2.clone();
+                generic::matvec_i8(&mut want, &w2, &want_hidden);
+                #[cfg(all(feature = "alloc", target_arch = "x86_64"))]
+                let packs = packed.then(|| (PackedI8::pack(&w1, h), PackedI8::pack(&w2, k)));
+                #[cfg(not(all(feature = "alloc", target_arch = "x86_64")))]
+                let _ = packed;
+                let prepared = prepared_if(prepare, &pairs);
+                #[cfg(all(feature = "alloc", target_arch = "x86_64"))]
+                let matrices = match &packs {
+                    Some((p1, p2)) => (Matrix { w: &w1, packed: Some(p1) }, Matrix { w: &w2, packed: Some(p2) }),
+                    None => (Matrix::row_major(&w1), Matrix::row_major(&w2)),
+                };
+                #[cfg(not(all(feature = "alloc", target_arch = "x86_64")))]
+                let matrices = (Matrix::row_major(&w1), Matrix::row_major(&w2));
+                let head = Head {
+                    hidden_weights: matrices.0,
+                    hidden_bias: &b1,
+                    hidden_scales: Scales { pairs: &pairs, prepared: prepared.as_ref() },
+                    logit_weights: matrices.1,
+                    logit_bias: &b2,
+                };
+                if let Some(kernel) = kernel() {
+                    let (mut hidden, mut logits, mut acc) = (vec![9i8; h], vec![9i32; k], vec![0i32; h]);
+                    kernel.head(&head, &top, &mut hidden, &mut logits, &mut acc);
+                    prop_assert_eq!(&hidden, &want_hidden, "{:?} hidden", kernel);
+                    prop_assert_eq!(&logits, &want, "{:?} logits", kernel);
+                }
             }
         }
     }

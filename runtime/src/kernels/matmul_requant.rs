@@ -645,7 +645,7 @@ mod tests {
     use super::super::tests::{pair_from, prepared_if, scaled_down_if, xorshift};
     #[cfg(all(feature = "alloc", target_arch = "x86_64"))]
     use super::super::PackedI8;
-    use super::super::{generic, Int8Kernel, PreparedScales};
+    use super::super::{generic, PreparedScales};
     use super::*;
     use proptest::prelude::*;
 
@@ -677,342 +677,344 @@ mod tests {
         }
     }
 
-    proptest! {
-        #[test]
-        fn every_fused_requantization_equals_product_then_requant(
-            // Whole 16-row blocks often (the executor's shapes, and the only
-            // ones with prepared constants), then any.
-            rows in prop_oneof![Just(64usize), Just(48), 1usize..70],
-            n in prop_oneof![Just(64usize), Just(96), 1usize..100],
-            // Up to 57 columns: 16 and more take AMX tiles where there are.
-            lanes in prop_oneof![1usize..4, Just(16), Just(17)],
-            positions in prop_oneof![1usize..4, 6usize..20],
-            with_add in any::<bool>(),
-            with_narrow in any::<bool>(),
-            small in any::<bool>(),
-            scaled_down in any::<bool>(),
-            prepare in any::<bool>(),
-            (lo16, hi16) in (any::<i16>(), any::<i16>()).prop_map(|(a, b)| (a.min(b), a.max(b))),
-            (lo8, hi8) in (any::<i8>(), any::<i8>()).prop_map(|(a, b)| (a.min(b), a.max(b))),
-            seed in any::<u64>(),
-        ) {
-            let mut next = xorshift(seed);
-            let count = lanes * positions;
-            let w: Vec<i8> = (0..rows * n).map(|_| next() as i8).collect();
-            let x: Vec<i8> = (0..count * n).map(|_| next() as i8).collect();
-            // Biases per lane (shared by positions), as the executor's.
-            let bias_map = ColumnMap { lanes, lane_stride: rows + 3, step: 0 };
-            let bias: Vec<i32> = (0..lanes * (rows + 3))
-                .map(|_| if small { next() as i32 >> 12 } else { next() as i32 })
-                .collect();
-            // Scales below 1/4 in every row too, as trained models have: the
-            // epilogue's int32 path.
-            let pair = |s| scaled_down_if(scaled_down, pair_from(s));
-            let pairs16: Vec<i32> = (0..rows).flat_map(|_| pair(next())).collect();
-            let pairs8: Vec<i32> = (0..rows).flat_map(|_| pair(next())).collect();
-            // Outputs lane-major with a gap, as the links are.
-            let out_map = ColumnMap { lanes, lane_stride: positions * rows + 5, step: rows };
-            let add_map = ColumnMap { lanes, lane_stride: rows + 1, step: 0 };
-            let add: Vec<i16> = (0..lanes * (rows + 1)).map(|_| next() as i16).collect();
-            let narrow_map = ColumnMap::contiguous(rows + 2);
-            let cols = Columns { data: &x, stride: n, len: n, count };
-            // The reference: the generic product, then the generic epilogues.
-            let mut want16 = vec![7i16; lanes * out_map.lane_stride];
-            let mut want8 = vec![7i8; count * (rows + 2)];
-            for c in 0..count {
-                let mut a = bias[bias_map.offset(c)..][..rows].to_vec();
-                generic::matvec_i8(&mut a, &w, &x[c * n..][..n]);
-                let addend = with_add.then(|| &add[add_map.offset(c)..][..rows]);
-                generic::requant_i16(&mut want16[out_map.offset(c)..][..rows], &a, &pairs16, addend, lo16, hi16);
-                if with_narrow {
-                    generic::requant_i8(&mut want8[narrow_map.offset(c)..][..rows], &a, &pairs8, lo8, hi8);
+    per_int8_kernel! {
+        proptest! {
+            #[test]
+            fn fused_requantization_equals_product_then_requant(
+                // Whole 16-row blocks often (the executor's shapes, and the only
+                // ones with prepared constants), then any.
+                rows in prop_oneof![Just(64usize), Just(48), 1usize..70],
+                n in prop_oneof![Just(64usize), Just(96), 1usize..100],
+                // Up to 57 columns: 16 and more take AMX tiles where there are.
+                lanes in prop_oneof![1usize..4, Just(16), Just(17)],
+                positions in prop_oneof![1usize..4, 6usize..20],
+                with_add in any::<bool>(),
+                with_narrow in any::<bool>(),
+                small in any::<bool>(),
+                scaled_down in any::<bool>(),
+                prepare in any::<bool>(),
+                (lo16, hi16) in (any::<i16>(), any::<i16>()).prop_map(|(a, b)| (a.min(b), a.max(b))),
+                (lo8, hi8) in (any::<i8>(), any::<i8>()).prop_map(|(a, b)| (a.min(b), a.max(b))),
+                seed in any::<u64>(),
+            ) {
+                let mut next = xorshift(seed);
+                let count = lanes * positions;
+                let w: Vec<i8> = (0..rows * n).map(|_| next() as i8).collect();
+                let x: Vec<i8> = (0..count * n).map(|_| next() as i8).collect();
+                // Biases per lane (shared by positions), as the executor's.
+                let bias_map = ColumnMap { lanes, lane_stride: rows + 3, step: 0 };
+                let bias: Vec<i32> = (0..lanes * (rows + 3))
+                    .map(|_| if small { next() as i32 >> 12 } else { next() as i32 })
+                    .collect();
+                // Scales below 1/4 in every row too, as trained models have: the
+                // epilogue's int32 path.
+                let pair = |s| scaled_down_if(scaled_down, pair_from(s));
+                let pairs16: Vec<i32> = (0..rows).flat_map(|_| pair(next())).collect();
+                let pairs8: Vec<i32> = (0..rows).flat_map(|_| pair(next())).collect();
+                // Outputs lane-major with a gap, as the links are.
+                let out_map = ColumnMap { lanes, lane_stride: positions * rows + 5, step: rows };
+                let add_map = ColumnMap { lanes, lane_stride: rows + 1, step: 0 };
+                let add: Vec<i16> = (0..lanes * (rows + 1)).map(|_| next() as i16).collect();
+                let narrow_map = ColumnMap::contiguous(rows + 2);
+                let cols = Columns { data: &x, stride: n, len: n, count };
+                // The reference: the generic product, then the generic epilogues.
+                let mut want16 = vec![7i16; lanes * out_map.lane_stride];
+                let mut want8 = vec![7i8; count * (rows + 2)];
+                for c in 0..count {
+                    let mut a = bias[bias_map.offset(c)..][..rows].to_vec();
+                    generic::matvec_i8(&mut a, &w, &x[c * n..][..n]);
+                    let addend = with_add.then(|| &add[add_map.offset(c)..][..rows]);
+                    generic::requant_i16(&mut want16[out_map.offset(c)..][..rows], &a, &pairs16, addend, lo16, hi16);
+                    if with_narrow {
+                        generic::requant_i8(&mut want8[narrow_map.offset(c)..][..rows], &a, &pairs8, lo8, hi8);
+                    }
                 }
-            }
-            #[cfg(all(feature = "alloc", target_arch = "x86_64"))]
-            let (packed, signed) = (PackedI8::pack(&w, rows), with_signed(PackedI8::pack(&w, rows)));
-            #[cfg(all(feature = "alloc", target_arch = "x86_64"))]
-            let matrices = [
-                Matrix::row_major(&w),
-                Matrix { w: &w, packed: Some(&packed) },
-                Matrix { w: &w, packed: Some(&signed) },
-            ];
-            #[cfg(not(all(feature = "alloc", target_arch = "x86_64")))]
-            let matrices = [Matrix::row_major(&w)];
-            // Constants prepared at load, or derived in the kernel.
-            let (prepared16, prepared8) = (prepared_if(prepare, &pairs16), prepared_if(prepare, &pairs8));
-            fn scales<'a>(pairs: &'a [i32], prepared: &'a Option<PreparedScales>) -> Scales<'a> {
-                Scales { pairs, prepared: prepared.as_ref() }
-            }
-            for kernel in Int8Kernel::available().filter_map(Int8Kernel::resolve) {
-                for m in &matrices {
-                    let (mut got16, mut got8) = (vec![7i16; want16.len()], vec![7i8; want8.len()]);
-                    let mut acc = vec![0i32; count * rows];
-                    let wide = Wide {
-                        out: &mut got16,
-                        map: out_map,
-                        scales: scales(&pairs16, &prepared16),
-                        add: with_add.then_some((&add[..], add_map)),
-                        lo: lo16,
-                        hi: hi16,
-                    };
-                    let narrow = with_narrow.then_some(Narrow {
-                        out: &mut got8,
-                        map: narrow_map,
-                        scales: scales(&pairs8, &prepared8),
-                        lo: lo8,
-                        hi: hi8,
-                    });
-                    kernel.matmul_requant(*m, cols, (&bias, bias_map), Some(wide), narrow, &mut acc);
-                    let packed = m.packed.is_some();
-                    prop_assert_eq!(&got16, &want16, "{:?} (packed {}) int16", kernel, packed);
-                    prop_assert_eq!(&got8, &want8, "{:?} (packed {}) int8", kernel, packed);
+                #[cfg(all(feature = "alloc", target_arch = "x86_64"))]
+                let (packed, signed) = (PackedI8::pack(&w, rows), with_signed(PackedI8::pack(&w, rows)));
+                #[cfg(all(feature = "alloc", target_arch = "x86_64"))]
+                let matrices = [
+                    Matrix::row_major(&w),
+                    Matrix { w: &w, packed: Some(&packed) },
+                    Matrix { w: &w, packed: Some(&signed) },
+                ];
+                #[cfg(not(all(feature = "alloc", target_arch = "x86_64")))]
+                let matrices = [Matrix::row_major(&w)];
+                // Constants prepared at load, or derived in the kernel.
+                let (prepared16, prepared8) = (prepared_if(prepare, &pairs16), prepared_if(prepare, &pairs8));
+                fn scales<'a>(pairs: &'a [i32], prepared: &'a Option<PreparedScales>) -> Scales<'a> {
+                    Scales { pairs, prepared: prepared.as_ref() }
+                }
+                if let Some(kernel) = kernel() {
+                    for m in &matrices {
+                        let (mut got16, mut got8) = (vec![7i16; want16.len()], vec![7i8; want8.len()]);
+                        let mut acc = vec![0i32; count * rows];
+                        let wide = Wide {
+                            out: &mut got16,
+                            map: out_map,
+                            scales: scales(&pairs16, &prepared16),
+                            add: with_add.then_some((&add[..], add_map)),
+                            lo: lo16,
+                            hi: hi16,
+                        };
+                        let narrow = with_narrow.then_some(Narrow {
+                            out: &mut got8,
+                            map: narrow_map,
+                            scales: scales(&pairs8, &prepared8),
+                            lo: lo8,
+                            hi: hi8,
+                        });
+                        kernel.matmul_requant(*m, cols, (&bias, bias_map), Some(wide), narrow, &mut acc);
+                        let packed = m.packed.is_some();
+                        prop_assert_eq!(&got16, &want16, "{:?} (packed {}) int16", kernel, packed);
+                        prop_assert_eq!(&got8, &want8, "{:?} (packed {}) int8", kernel, packed);
+                    }
                 }
             }
         }
-    }
 
-    proptest! {
-        /// Inputs in two pieces (a ring's two rows, lanes and positions
-        /// apart as the executor lays them) give the bits of the same
-        /// vectors gathered into one buffer, on every kernel and both
-        /// layouts of the weights.
-        #[test]
-        fn inputs_in_two_pieces_equal_the_gathered_inputs(
-            rows in prop_oneof![Just(64usize), 1usize..70],
-            // The first piece whole groups (the kernel's condition) or not
-            // (then gathered), the second any length.
-            first in prop_oneof![Just(96usize), (0usize..25).prop_map(|g| 4 * g), 1usize..50],
-            second in prop_oneof![Just(96usize), 0usize..50],
-            lanes in 1usize..4,
-            positions in 1usize..9,
-            step in 1usize..40,
-            prepare in any::<bool>(),
-            seed in any::<u64>(),
-        ) {
-            let mut next = xorshift(seed);
-            let n = first + second;
-            let count = lanes * positions;
-            let w: Vec<i8> = (0..rows * n).map(|_| next() as i8).collect();
-            // Each piece's columns `step` apart (overlapping when step is
-            // shorter than the piece, as a ring's windows are), lanes apart.
-            let lane_stride = positions * step + first + second + 7;
-            let rings: [Vec<i8>; 2] =
-                core::array::from_fn(|_| (0..lanes * lane_stride).map(|_| next() as i8).collect());
-            let map = ColumnMap { lanes, lane_stride, step };
-            let pieces = [
-                Piece { data: &rings[0][3..], map, len: first },
-                Piece { data: &rings[1], map, len: second },
-            ];
-            let gathered: Vec<i8> = (0..count)
-                .flat_map(|c| pieces[0].get(c).iter().chain(pieces[1].get(c)).copied().collect::<Vec<_>>())
-                .collect();
-            let bias_map = ColumnMap { lanes, lane_stride: rows, step: 0 };
-            let bias: Vec<i32> = (0..lanes * rows).map(|_| next() as i32 >> 12).collect();
-            let pairs16: Vec<i32> = (0..rows).flat_map(|_| scaled_down_if(true, pair_from(next()))).collect();
-            let pairs8: Vec<i32> = (0..rows).flat_map(|_| pair_from(next())).collect();
-            let (prepared16, prepared8) = (prepared_if(prepare, &pairs16), prepared_if(prepare, &pairs8));
-            #[cfg(all(feature = "alloc", target_arch = "x86_64"))]
-            let packed = (n > 0).then(|| PackedI8::pack(&w, rows));
-            #[cfg(all(feature = "alloc", target_arch = "x86_64"))]
-            let signed = (n > 0).then(|| with_signed(PackedI8::pack(&w, rows)));
-            #[cfg(all(feature = "alloc", target_arch = "x86_64"))]
-            let matrices = [
-                Matrix::row_major(&w),
-                Matrix { w: &w, packed: packed.as_ref() },
-                Matrix { w: &w, packed: signed.as_ref() },
-            ];
-            #[cfg(not(all(feature = "alloc", target_arch = "x86_64")))]
-            let matrices = [Matrix::row_major(&w)];
-            for kernel in Int8Kernel::available().filter_map(Int8Kernel::resolve) {
-                for m in &matrices {
-                    let run = |pieced: bool| {
-                        let (mut out16, mut out8) = (vec![7i16; count * rows], vec![7i8; count * rows]);
-                        let wide = Some(Wide {
-                            out: &mut out16,
-                            map: ColumnMap::contiguous(rows),
-                            scales: Scales { pairs: &pairs16, prepared: prepared16.as_ref() },
-                            add: None,
-                            lo: -4000,
-                            hi: 4000,
-                        });
-                        let narrow = Some(Narrow {
-                            out: &mut out8,
+        proptest! {
+            /// Inputs in two pieces (a ring's two rows, lanes and positions
+            /// apart as the executor lays them) give the bits of the same
+            /// vectors gathered into one buffer, on every kernel and both
+            /// layouts of the weights.
+            #[test]
+            fn inputs_in_two_pieces_equal_the_gathered_inputs(
+                rows in prop_oneof![Just(64usize), 1usize..70],
+                // The first piece whole groups (the kernel's condition) or not
+                // (then gathered), the second any length.
+                first in prop_oneof![Just(96usize), (0usize..25).prop_map(|g| 4 * g), 1usize..50],
+                second in prop_oneof![Just(96usize), 0usize..50],
+                lanes in 1usize..4,
+                positions in 1usize..9,
+                step in 1usize..40,
+                prepare in any::<bool>(),
+                seed in any::<u64>(),
+            ) {
+                let mut next = xorshift(seed);
+                let n = first + second;
+                let count = lanes * positions;
+                let w: Vec<i8> = (0..rows * n).map(|_| next() as i8).collect();
+                // Each piece's columns `step` apart (overlapping when step is
+                // shorter than the piece, as a ring's windows are), lanes apart.
+                let lane_stride = positions * step + first + second + 7;
+                let rings: [Vec<i8>; 2] =
+                    core::array::from_fn(|_| (0..lanes * lane_stride).map(|_| next() as i8).collect());
+                let map = ColumnMap { lanes, lane_stride, step };
+                let pieces = [
+                    Piece { data: &rings[0][3..], map, len: first },
+                    Piece { data: &rings[1], map, len: second },
+                ];
+                let gathered: Vec<i8> = (0..count)
+                    .flat_map(|c| pieces[0].get(c).iter().chain(pieces[1].get(c)).copied().collect::<Vec<_>>())
+                    .collect();
+                let bias_map = ColumnMap { lanes, lane_stride: rows, step: 0 };
+                let bias: Vec<i32> = (0..lanes * rows).map(|_| next() as i32 >> 12).collect();
+                let pairs16: Vec<i32> = (0..rows).flat_map(|_| scaled_down_if(true, pair_from(next()))).collect();
+                let pairs8: Vec<i32> = (0..rows).flat_map(|_| pair_from(next())).collect();
+                let (prepared16, prepared8) = (prepared_if(prepare, &pairs16), prepared_if(prepare, &pairs8));
+                #[cfg(all(feature = "alloc", target_arch = "x86_64"))]
+                let packed = (n > 0).then(|| PackedI8::pack(&w, rows));
+                #[cfg(all(feature = "alloc", target_arch = "x86_64"))]
+                let signed = (n > 0).then(|| with_signed(PackedI8::pack(&w, rows)));
+                #[cfg(all(feature = "alloc", target_arch = "x86_64"))]
+                let matrices = [
+                    Matrix::row_major(&w),
+                    Matrix { w: &w, packed: packed.as_ref() },
+                    Matrix { w: &w, packed: signed.as_ref() },
+                ];
+                #[cfg(not(all(feature = "alloc", target_arch = "x86_64")))]
+                let matrices = [Matrix::row_major(&w)];
+                if let Some(kernel) = kernel() {
+                    for m in &matrices {
+                        let run = |pieced: bool| {
+                            let (mut out16, mut out8) = (vec![7i16; count * rows], vec![7i8; count * rows]);
+                            let wide = Some(Wide {
+                                out: &mut out16,
+                                map: ColumnMap::contiguous(rows),
+                                scales: Scales { pairs: &pairs16, prepared: prepared16.as_ref() },
+                                add: None,
+                                lo: -4000,
+                                hi: 4000,
+                            });
+                            let narrow = Some(Narrow {
+                                out: &mut out8,
+                                map: ColumnMap::contiguous(rows),
+                                scales: Scales { pairs: &pairs8, prepared: prepared8.as_ref() },
+                                lo: -127,
+                                hi: 127,
+                            });
+                            let mut acc = vec![0i32; count * rows];
+                            let mut window = vec![0i8; count * n];
+                            if pieced {
+                                let scratch = (&mut acc[..], &mut window[..]);
+                                kernel.matmul_requant_pieces(*m, (pieces, count), (&bias, bias_map), wide, narrow, scratch);
+                            } else {
+                                let x = Columns { data: &gathered, stride: n, len: n, count };
+                                kernel.matmul_requant(*m, x, (&bias, bias_map), wide, narrow, &mut acc);
+                            }
+                            (out16, out8)
+                        };
+                        let packed = m.packed.is_some();
+                        prop_assert_eq!(run(true), run(false), "{:?} (packed {})", kernel, packed);
+                    }
+                }
+            }
+        }
+
+        proptest! {
+            /// The gated product (one or two pieces, lanes and positions as the
+            /// executor's rows) against the generic product, requantization and
+            /// gate in turn, on every kernel: fused where it applies (16 or 32
+            /// gates, packed, constants prepared), the separate way otherwise.
+            #[test]
+            fn gated_product_equals_product_requant_then_gate(
+                p in prop_oneof![Just(32usize), Just(16), 1usize..40],
+                two_pieces in any::<bool>(),
+                first in prop_oneof![Just(96usize), (1usize..25).prop_map(|g| 4 * g), 1usize..50],
+                second in prop_oneof![Just(96usize), 1usize..50],
+                lanes in 1usize..4,
+                positions in 1usize..8,
+                with_narrow in any::<bool>(),
+                with_add in any::<bool>(),
+                small in any::<bool>(),
+                prepare in any::<bool>(),
+                seed in any::<u64>(),
+            ) {
+                let mut next = xorshift(seed);
+                let rows = 2 * p;
+                let n = if two_pieces { first + second } else { first };
+                let count = lanes * positions;
+                let shrink = if small { 3 } else { 0 };
+                let w: Vec<i8> = (0..rows * n).map(|_| (next() as i8) >> shrink).collect();
+                let step = 7;
+                let lane_stride = positions * step + n + 5;
+                let rings: [Vec<i8>; 2] =
+                    core::array::from_fn(|_| (0..lanes * lane_stride).map(|_| next() as i8).collect());
+                let map = ColumnMap { lanes, lane_stride, step };
+                let all = [
+                    Piece { data: &rings[0][1..], map, len: first },
+                    Piece { data: &rings[1], map, len: second },
+                ];
+                let pieces = if two_pieces { &all[..] } else { &all[..1] };
+                let bias_map = ColumnMap { lanes, lane_stride: rows, step: 0 };
+                let bias: Vec<i32> = (0..lanes * rows).map(|_| next() as i32 >> if small { 14 } else { 4 }).collect();
+                let pairs: Vec<i32> = (0..rows).flat_map(|_| scaled_down_if(true, pair_from(next()))).collect();
+                let pairs8: Vec<i32> = (0..rows).flat_map(|_| pair_from(next())).collect();
+                // The reference.
+                let out_map = ColumnMap { lanes, lane_stride: positions * p + 3, step: p };
+                // Addends per lane (shared by positions), as a batch's links.
+                let add_map = ColumnMap { lanes, lane_stride: rows + 1, step: 0 };
+                let add: Vec<i16> = (0..lanes * (rows + 1)).map(|_| next() as i16 >> 4).collect();
+                let mut want = vec![5i8; lanes * out_map.lane_stride];
+                let mut want8 = vec![5i8; count * rows];
+                for c in 0..count {
+                    let x: Vec<i8> = pieces.iter().flat_map(|pc| pc.get(c).to_vec()).collect();
+                    let mut a = bias[bias_map.offset(c)..][..rows].to_vec();
+                    generic::matvec_i8(&mut a, &w, &x);
+                    let mut pre = vec![0i16; rows];
+                    let addend = with_add.then(|| &add[add_map.offset(c)..][..rows]);
+                    generic::requant_i16(&mut pre, &a, &pairs, addend, PRE_MIN as i16, PRE_MAX as i16);
+                    crate::int8::gate_i8_slice(&mut want[out_map.offset(c)..][..p], &pre);
+                    if with_narrow {
+                        generic::requant_i8(&mut want8[c * rows..][..rows], &a, &pairs8, -127, 127);
+                    }
+                }
+                #[cfg(all(feature = "alloc", target_arch = "x86_64"))]
+                let (packed, signed) = (PackedI8::pack(&w, rows), with_signed(PackedI8::pack(&w, rows)));
+                #[cfg(all(feature = "alloc", target_arch = "x86_64"))]
+                let matrices = [
+                    Matrix::row_major(&w),
+                    Matrix { w: &w, packed: Some(&packed) },
+                    Matrix { w: &w, packed: Some(&signed) },
+                ];
+                #[cfg(not(all(feature = "alloc", target_arch = "x86_64")))]
+                let matrices = [Matrix::row_major(&w)];
+                let (prepared, prepared8) = (prepared_if(prepare, &pairs), prepared_if(prepare, &pairs8));
+                if let Some(kernel) = kernel() {
+                    for m in &matrices {
+                        let (mut got, mut got8) = (vec![5i8; want.len()], vec![5i8; want8.len()]);
+                        let gated = Gated {
+                            out: &mut got,
+                            map: out_map,
+                            scales: Scales { pairs: &pairs, prepared: prepared.as_ref() },
+                            add: with_add.then_some((&add[..], add_map)),
+                        };
+                        let narrow = with_narrow.then_some(Narrow {
+                            out: &mut got8,
                             map: ColumnMap::contiguous(rows),
                             scales: Scales { pairs: &pairs8, prepared: prepared8.as_ref() },
                             lo: -127,
                             hi: 127,
                         });
-                        let mut acc = vec![0i32; count * rows];
-                        let mut window = vec![0i8; count * n];
-                        if pieced {
-                            let scratch = (&mut acc[..], &mut window[..]);
-                            kernel.matmul_requant_pieces(*m, (pieces, count), (&bias, bias_map), wide, narrow, scratch);
-                        } else {
-                            let x = Columns { data: &gathered, stride: n, len: n, count };
-                            kernel.matmul_requant(*m, x, (&bias, bias_map), wide, narrow, &mut acc);
-                        }
-                        (out16, out8)
-                    };
-                    let packed = m.packed.is_some();
-                    prop_assert_eq!(run(true), run(false), "{:?} (packed {})", kernel, packed);
+                        let (mut acc, mut window, mut pre) =
+                            (vec![0i32; count * rows], vec![0i8; count * n], vec![0i16; count * rows]);
+                        let scratch = (&mut acc[..], &mut window[..], &mut pre[..]);
+                        kernel.matmul_requant_gate(*m, (pieces, count), (&bias, bias_map), gated, narrow, scratch);
+                        let packed = m.packed.is_some();
+                        prop_assert_eq!(&got, &want, "{:?} (packed {}) gates", kernel, packed);
+                        prop_assert_eq!(&got8, &want8, "{:?} (packed {}) narrow", kernel, packed);
+                    }
                 }
             }
         }
-    }
 
-    proptest! {
-        /// The gated product (one or two pieces, lanes and positions as the
-        /// executor's rows) against the generic product, requantization and
-        /// gate in turn, on every kernel: fused where it applies (16 or 32
-        /// gates, packed, constants prepared), the separate way otherwise.
-        #[test]
-        fn every_gated_product_equals_product_requant_then_gate(
-            p in prop_oneof![Just(32usize), Just(16), 1usize..40],
-            two_pieces in any::<bool>(),
-            first in prop_oneof![Just(96usize), (1usize..25).prop_map(|g| 4 * g), 1usize..50],
-            second in prop_oneof![Just(96usize), 1usize..50],
-            lanes in 1usize..4,
-            positions in 1usize..8,
-            with_narrow in any::<bool>(),
-            with_add in any::<bool>(),
-            small in any::<bool>(),
-            prepare in any::<bool>(),
-            seed in any::<u64>(),
-        ) {
-            let mut next = xorshift(seed);
-            let rows = 2 * p;
-            let n = if two_pieces { first + second } else { first };
-            let count = lanes * positions;
-            let shrink = if small { 3 } else { 0 };
-            let w: Vec<i8> = (0..rows * n).map(|_| (next() as i8) >> shrink).collect();
-            let step = 7;
-            let lane_stride = positions * step + n + 5;
-            let rings: [Vec<i8>; 2] =
-                core::array::from_fn(|_| (0..lanes * lane_stride).map(|_| next() as i8).collect());
-            let map = ColumnMap { lanes, lane_stride, step };
-            let all = [
-                Piece { data: &rings[0][1..], map, len: first },
-                Piece { data: &rings[1], map, len: second },
-            ];
-            let pieces = if two_pieces { &all[..] } else { &all[..1] };
-            let bias_map = ColumnMap { lanes, lane_stride: rows, step: 0 };
-            let bias: Vec<i32> = (0..lanes * rows).map(|_| next() as i32 >> if small { 14 } else { 4 }).collect();
-            let pairs: Vec<i32> = (0..rows).flat_map(|_| scaled_down_if(true, pair_from(next()))).collect();
-            let pairs8: Vec<i32> = (0..rows).flat_map(|_| pair_from(next())).collect();
-            // The reference.
-            let out_map = ColumnMap { lanes, lane_stride: positions * p + 3, step: p };
-            // Addends per lane (shared by positions), as a batch's links.
-            let add_map = ColumnMap { lanes, lane_stride: rows + 1, step: 0 };
-            let add: Vec<i16> = (0..lanes * (rows + 1)).map(|_| next() as i16 >> 4).collect();
-            let mut want = vec![5i8; lanes * out_map.lane_stride];
-            let mut want8 = vec![5i8; count * rows];
-            for c in 0..count {
-                let x: Vec<i8> = pieces.iter().flat_map(|pc| pc.get(c).to_vec()).collect();
-                let mut a = bias[bias_map.offset(c)..][..rows].to_vec();
-                generic::matvec_i8(&mut a, &w, &x);
-                let mut pre = vec![0i16; rows];
-                let addend = with_add.then(|| &add[add_map.offset(c)..][..rows]);
-                generic::requant_i16(&mut pre, &a, &pairs, addend, PRE_MIN as i16, PRE_MAX as i16);
-                crate::int8::gate_i8_slice(&mut want[out_map.offset(c)..][..p], &pre);
-                if with_narrow {
-                    generic::requant_i8(&mut want8[c * rows..][..rows], &a, &pairs8, -127, 127);
+        proptest! {
+            /// A batch's residual blocks as one product against the generic
+            /// product and residual epilogue, on every kernel, packed or not,
+            /// constants prepared or not.
+            #[test]
+            fn residual_product_equals_product_then_residual(
+                rows in prop_oneof![Just(32usize), Just(16), 1usize..40],
+                n in prop_oneof![Just(32usize), 1usize..50],
+                lanes in prop_oneof![1usize..12, 16usize..40],
+                small in any::<bool>(),
+                prepare in any::<bool>(),
+                seed in any::<u64>(),
+            ) {
+                let mut next = xorshift(seed);
+                let shrink = if small { 3 } else { 0 };
+                let w: Vec<i8> = (0..rows * n).map(|_| (next() as i8) >> shrink).collect();
+                let x: Vec<i8> = (0..lanes * n).map(|_| next() as i8).collect();
+                let bias: Vec<i32> = (0..rows).map(|_| next() as i32 >> if small { 14 } else { 2 }).collect();
+                let pairs: Vec<i32> = (0..rows).flat_map(|_| scaled_down_if(true, pair_from(next()))).collect();
+                // Streams lanes apart, as windows in each lane's state.
+                let stream_map = ColumnMap::contiguous(rows + 9);
+                let stream: Vec<i8> = (0..lanes * (rows + 9)).map(|_| next() as i8).collect();
+                let stream_pair = (next() as i32 | 1 << 30, (next() % 8) as i8 - 4);
+                let out_map = ColumnMap::contiguous(rows + 1);
+                let mut want = vec![3i8; lanes * (rows + 1)];
+                for c in 0..lanes {
+                    let mut a = bias.clone();
+                    generic::matvec_i8(&mut a, &w, &x[c * n..][..n]);
+                    let s = &stream[stream_map.offset(c)..][..rows];
+                    generic::requant_residual_i8(&mut want[out_map.offset(c)..][..rows], &a, &pairs, s, stream_pair);
                 }
-            }
-            #[cfg(all(feature = "alloc", target_arch = "x86_64"))]
-            let (packed, signed) = (PackedI8::pack(&w, rows), with_signed(PackedI8::pack(&w, rows)));
-            #[cfg(all(feature = "alloc", target_arch = "x86_64"))]
-            let matrices = [
-                Matrix::row_major(&w),
-                Matrix { w: &w, packed: Some(&packed) },
-                Matrix { w: &w, packed: Some(&signed) },
-            ];
-            #[cfg(not(all(feature = "alloc", target_arch = "x86_64")))]
-            let matrices = [Matrix::row_major(&w)];
-            let (prepared, prepared8) = (prepared_if(prepare, &pairs), prepared_if(prepare, &pairs8));
-            for kernel in Int8Kernel::available().filter_map(Int8Kernel::resolve) {
-                for m in &matrices {
-                    let (mut got, mut got8) = (vec![5i8; want.len()], vec![5i8; want8.len()]);
-                    let gated = Gated {
-                        out: &mut got,
-                        map: out_map,
-                        scales: Scales { pairs: &pairs, prepared: prepared.as_ref() },
-                        add: with_add.then_some((&add[..], add_map)),
-                    };
-                    let narrow = with_narrow.then_some(Narrow {
-                        out: &mut got8,
-                        map: ColumnMap::contiguous(rows),
-                        scales: Scales { pairs: &pairs8, prepared: prepared8.as_ref() },
-                        lo: -127,
-                        hi: 127,
-                    });
-                    let (mut acc, mut window, mut pre) =
-                        (vec![0i32; count * rows], vec![0i8; count * n], vec![0i16; count * rows]);
-                    let scratch = (&mut acc[..], &mut window[..], &mut pre[..]);
-                    kernel.matmul_requant_gate(*m, (pieces, count), (&bias, bias_map), gated, narrow, scratch);
-                    let packed = m.packed.is_some();
-                    prop_assert_eq!(&got, &want, "{:?} (packed {}) gates", kernel, packed);
-                    prop_assert_eq!(&got8, &want8, "{:?} (packed {}) narrow", kernel, packed);
-                }
-            }
-        }
-    }
-
-    proptest! {
-        /// A batch's residual blocks as one product against the generic
-        /// product and residual epilogue, on every kernel, packed or not,
-        /// constants prepared or not.
-        #[test]
-        fn every_residual_product_equals_product_then_residual(
-            rows in prop_oneof![Just(32usize), Just(16), 1usize..40],
-            n in prop_oneof![Just(32usize), 1usize..50],
-            lanes in prop_oneof![1usize..12, 16usize..40],
-            small in any::<bool>(),
-            prepare in any::<bool>(),
-            seed in any::<u64>(),
-        ) {
-            let mut next = xorshift(seed);
-            let shrink = if small { 3 } else { 0 };
-            let w: Vec<i8> = (0..rows * n).map(|_| (next() as i8) >> shrink).collect();
-            let x: Vec<i8> = (0..lanes * n).map(|_| next() as i8).collect();
-            let bias: Vec<i32> = (0..rows).map(|_| next() as i32 >> if small { 14 } else { 2 }).collect();
-            let pairs: Vec<i32> = (0..rows).flat_map(|_| scaled_down_if(true, pair_from(next()))).collect();
-            // Streams lanes apart, as windows in each lane's state.
-            let stream_map = ColumnMap::contiguous(rows + 9);
-            let stream: Vec<i8> = (0..lanes * (rows + 9)).map(|_| next() as i8).collect();
-            let stream_pair = (next() as i32 | 1 << 30, (next() % 8) as i8 - 4);
-            let out_map = ColumnMap::contiguous(rows + 1);
-            let mut want = vec![3i8; lanes * (rows + 1)];
-            for c in 0..lanes {
-                let mut a = bias.clone();
-                generic::matvec_i8(&mut a, &w, &x[c * n..][..n]);
-                let s = &stream[stream_map.offset(c)..][..rows];
-                generic::requant_residual_i8(&mut want[out_map.offset(c)..][..rows], &a, &pairs, s, stream_pair);
-            }
-            #[cfg(all(feature = "alloc", target_arch = "x86_64"))]
-            let (packed, signed) = (PackedI8::pack(&w, rows), with_signed(PackedI8::pack(&w, rows)));
-            #[cfg(all(feature = "alloc", target_arch = "x86_64"))]
-            let matrices = [
-                Matrix::row_major(&w),
-                Matrix { w: &w, packed: Some(&packed) },
-                Matrix { w: &w, packed: Some(&signed) },
-            ];
-            #[cfg(not(all(feature = "alloc", target_arch = "x86_64")))]
-            let matrices = [Matrix::row_major(&w)];
-            let prepared = prepared_if(prepare, &pairs);
-            for kernel in Int8Kernel::available().filter_map(Int8Kernel::resolve) {
-                for m in &matrices {
-                    let mut got = vec![3i8; want.len()];
-                    let out = ResidualOut {
-                        out: &mut got,
-                        map: out_map,
-                        scales: Scales { pairs: &pairs, prepared: prepared.as_ref() },
-                        stream: (&stream, stream_map),
-                        stream_pair,
-                    };
-                    let cols = Columns { data: &x, stride: n, len: n, count: lanes };
-                    let mut acc = vec![0i32; lanes * rows];
-                    kernel.matmul_requant_residual(*m, cols, (&bias, ColumnMap::contiguous(0)), out, &mut acc);
-                    prop_assert_eq!(&got, &want, "{:?} (packed {})", kernel, m.packed.is_some());
+                #[cfg(all(feature = "alloc", target_arch = "x86_64"))]
+                let (packed, signed) = (PackedI8::pack(&w, rows), with_signed(PackedI8::pack(&w, rows)));
+                #[cfg(all(feature = "alloc", target_arch = "x86_64"))]
+                let matrices = [
+                    Matrix::row_major(&w),
+                    Matrix { w: &w, packed: Some(&packed) },
+                    Matrix { w: &w, packed: Some(&signed) },
+                ];
+                #[cfg(not(all(feature = "alloc", target_arch = "x86_64")))]
+                let matrices = [Matrix::row_major(&w)];
+                let prepared = prepared_if(prepare, &pairs);
+                if let Some(kernel) = kernel() {
+                    for m in &matrices {
+                        let mut got = vec![3i8; want.len()];
+                        let out = ResidualOut {
+                            out: &mut got,
+                            map: out_map,
+                            scales: Scales { pairs: &pairs, prepared: prepared.as_ref() },
+                            stream: (&stream, stream_map),
+                            stream_pair,
+                        };
+                        let cols = Columns { data: &x, stride: n, len: n, count: lanes };
+                        let mut acc = vec![0i32; lanes * rows];
+                        kernel.matmul_requant_residual(*m, cols, (&bias, ColumnMap::contiguous(0)), out, &mut acc);
+                        prop_assert_eq!(&got, &want, "{:?} (packed {})", kernel, m.packed.is_some());
+                    }
                 }
             }
         }

@@ -4,12 +4,14 @@
 //!
 //! ```text
 //! kernels/
-//!   mod.rs            Int8Kernel and its selection (Resolved); matvec_i8, matmul
+//!   mod.rs            Int8Kernel and its selection (Resolved)
+//!   matvec.rs         the int8 matrix-vector product, and matmul (several inputs)
 //!   cpu.rs            the one table of CPU features, detected or compiled in
 //!   report.rs         which code runs for each operation (`pixelcnn inspect --kernels`)
 //!   generic.rs        the portable reference of every operation, always built
 //!   float.rs          FloatKernel and the f32/f16 dot products
-//!   epilogue.rs       requantize (i8, i16, residual) and the gate
+//!   requantize.rs     requantization of int32 accumulators (i8, i16, residual)
+//!   gate.rs           the gate, and the requantization that feeds it
 //!   matmul_requant.rs a product and its requantization, fused where it pays
 //!   gated_step.rs     one pixel's gated layer
 //!   head.rs           one pixel's logits
@@ -32,6 +34,74 @@
 //! operation's file, named after the kernel, and under qemu for aarch64 and
 //! Arm in `scripts/cross-test.sh`).
 
+/// Test suites generated per int8 kernel, as XNNPACK generates one per
+/// microkernel: `per_int8_kernel! { proptest! { .. } }` puts the tests in
+/// one module named after each kernel (`..::tests::on_avx512_vnni::..`), where
+/// `kernel()` is that kernel, or `None` on a CPU that lacks it: then the
+/// tests pass without checking anything and the kernel is reported
+/// skipped, with the reason, on stderr (past libtest's capture).
+#[cfg(test)]
+macro_rules! per_int8_kernel {
+    (@one $kmod:ident $kernel:ident { $($body:tt)* }) => {
+        mod $kmod {
+            #[allow(unused_imports)]
+            use super::*;
+
+            /// This module's kernel, or `None` (reported skipped).
+            #[allow(dead_code)]
+            fn kernel() -> Option<$crate::kernels::Resolved> {
+                $crate::kernels::tests::kernel_or_skip(
+                    $crate::kernels::Int8Kernel::$kernel,
+                    module_path!(),
+                )
+            }
+
+            $($body)*
+        }
+    };
+    ($($body:tt)*) => {
+        per_int8_kernel!(@one on_generic Generic { $($body)* });
+        per_int8_kernel!(@one on_arm_dsp ArmDsp { $($body)* });
+        per_int8_kernel!(@one on_avx2 Avx2 { $($body)* });
+        per_int8_kernel!(@one on_avx_vnni AvxVnni { $($body)* });
+        per_int8_kernel!(@one on_avx512_vnni_256 Avx512Vnni256 { $($body)* });
+        per_int8_kernel!(@one on_avx512_vnni Avx512Vnni { $($body)* });
+        per_int8_kernel!(@one on_neon Neon { $($body)* });
+        per_int8_kernel!(@one on_neon_dotprod NeonDotprod { $($body)* });
+        #[cfg(target_arch = "x86_64")]
+        per_int8_kernel!(@one on_amx Amx { $($body)* });
+    };
+}
+
+/// [`per_int8_kernel`]'s twin for the float kernels: one module per
+/// [`FloatKernel`], `kernel()` its [`ResolvedFloat`] or `None` (skipped).
+#[cfg(test)]
+macro_rules! per_float_kernel {
+    (@one $kmod:ident $kernel:ident { $($body:tt)* }) => {
+        mod $kmod {
+            #[allow(unused_imports)]
+            use super::*;
+
+            /// This module's kernel, or `None` (reported skipped).
+            #[allow(dead_code)]
+            fn kernel() -> Option<$crate::kernels::ResolvedFloat> {
+                $crate::kernels::tests::float_kernel_or_skip(
+                    $crate::kernels::FloatKernel::$kernel,
+                    module_path!(),
+                )
+            }
+
+            $($body)*
+        }
+    };
+    ($($body:tt)*) => {
+        per_float_kernel!(@one on_portable Portable { $($body)* });
+        per_float_kernel!(@one on_avx Avx { $($body)* });
+        per_float_kernel!(@one on_neon_float Neon { $($body)* });
+        per_float_kernel!(@one on_neon_fp16 NeonFp16 { $($body)* });
+    };
+}
+
 pub mod cpu;
 pub mod generic;
 pub mod report;
@@ -43,12 +113,14 @@ pub mod arm;
 #[cfg(target_arch = "x86_64")]
 pub mod x86_64;
 
-mod epilogue;
 pub mod float;
+mod gate;
 mod gated_step;
 mod head;
 mod matmul_requant;
+mod matvec;
 mod operands;
+mod requantize;
 
 // The kernels' earlier paths (one flat folder), kept for users' code.
 #[cfg(target_arch = "aarch64")]
@@ -73,6 +145,7 @@ use core::sync::atomic::{AtomicU8, Ordering};
 
 pub use float::{FloatKernel, ResolvedFloat};
 pub use matmul_requant::{ColumnMap, Gated, Narrow, Piece, ResidualOut, Wide};
+pub use matvec::{matvec_i8, Columns};
 pub use operands::{GatedStep, Head, Residual, StepScratch};
 
 /// Weights packed in a kernel's own reading order: on x86_64 hosts, the
@@ -203,6 +276,24 @@ impl Int8Kernel {
         }
     }
 
+    /// What it needs of the CPU (or, without `std`, of the build), for
+    /// reports of why it cannot run.
+    pub const fn requires(self) -> &'static str {
+        match self {
+            Int8Kernel::Generic => "nothing",
+            Int8Kernel::Avx2 => "x86_64 with AVX2",
+            Int8Kernel::AvxVnni => "x86_64 with AVX2 and AVX-VNNI",
+            Int8Kernel::Avx512Vnni256 | Int8Kernel::Avx512Vnni => {
+                "x86_64 with AVX-512 F, BW, VL and VNNI"
+            }
+            #[cfg(target_arch = "x86_64")]
+            Int8Kernel::Amx => "x86_64 with AVX-512 VBMI and AMX-INT8 enabled by the OS (Linux)",
+            Int8Kernel::Neon => "aarch64",
+            Int8Kernel::NeonDotprod => "aarch64 with the dot product extension",
+            Int8Kernel::ArmDsp => "32-bit Arm built with the DSP extension",
+        }
+    }
+
     /// True when this CPU (or, without `std`, this build) can run it.
     pub fn is_available(self) -> bool {
         match self {
@@ -324,194 +415,58 @@ impl Resolved {
     pub fn kernel(self) -> Int8Kernel {
         self.0
     }
-
-    /// `out[o] += w[o] · x` (wrapping int32).
-    ///
-    /// # Panics
-    /// If `w.len() != out.len() * x.len()`.
-    #[inline]
-    #[allow(unsafe_code)]
-    pub fn matvec_i8(self, out: &mut [i32], w: &[i8], x: &[i8]) {
-        assert_eq!(w.len(), out.len() * x.len(), "matvec_i8 shape mismatch");
-        match self.0 {
-            // Safety: a `Resolved` is only made for an available kernel
-            // (AVX2 detected or enabled at compile time); shape checked above.
-            #[cfg(target_arch = "x86_64")]
-            Int8Kernel::Avx2 => unsafe { x86_64::matvec_i8_avx2::matvec_i8(out, w, x) },
-            // Safety: resolved, so AVX2 and AVX-VNNI were detected (or enabled
-            // at compile time); shape checked above.
-            #[cfg(target_arch = "x86_64")]
-            Int8Kernel::AvxVnni => unsafe { x86_64::matvec_i8_avxvnni::matvec_i8(out, w, x) },
-            // Safety: resolved, so AVX-512 F/BW/VL/VNNI were detected (or
-            // enabled at compile time); shape checked above.
-            #[cfg(target_arch = "x86_64")]
-            Int8Kernel::Avx512Vnni256 => unsafe {
-                x86_64::matvec_i8_avx512vnni::matvec_i8_256(out, w, x)
-            },
-            // Safety: as above.
-            #[cfg(target_arch = "x86_64")]
-            Int8Kernel::Avx512Vnni | Int8Kernel::Amx => unsafe {
-                x86_64::matvec_i8_avx512vnni::matvec_i8_512(out, w, x)
-            },
-            // Safety: NEON is part of every aarch64 CPU; shape checked above.
-            #[cfg(target_arch = "aarch64")]
-            Int8Kernel::Neon => unsafe { aarch64::matvec_i8_neon::matvec_i8(out, w, x) },
-            // Safety: resolved, so dotprod was detected (or enabled at compile
-            // time); shape checked above.
-            #[cfg(target_arch = "aarch64")]
-            Int8Kernel::NeonDotprod => unsafe {
-                aarch64::matvec_i8_neondotprod::matvec_i8(out, w, x)
-            },
-            // Safety: compiled only where the target has the DSP extension;
-            // shape checked above.
-            #[cfg(all(target_arch = "arm", target_feature = "dsp"))]
-            Int8Kernel::ArmDsp => unsafe { arm::matvec_i8_dsp::matvec_i8(out, w, x) },
-            _ => generic::matvec_i8(out, w, x),
-        }
-    }
-}
-
-/// `count` int8 vectors of `len` bytes each, vector `c` at
-/// `data[c · stride ..][..len]`: the inputs of [`Resolved::matmul_i8`] (one
-/// per image of a lockstep batch, in each image's own part of a buffer).
-#[derive(Clone, Copy, Debug)]
-pub struct Columns<'a> {
-    /// The bytes the vectors lie in.
-    pub data: &'a [i8],
-    /// Distance between the starts of consecutive vectors.
-    pub stride: usize,
-    /// Length of each vector.
-    pub len: usize,
-    /// Number of vectors.
-    pub count: usize,
-}
-
-impl Columns<'_> {
-    /// True when every vector lies inside `data`.
-    fn in_bounds(&self) -> bool {
-        self.count == 0
-            || (self.count - 1)
-                .checked_mul(self.stride)
-                .and_then(|s| s.checked_add(self.len))
-                .is_some_and(|end| end <= self.data.len())
-    }
-
-    /// Vector `c`.
-    fn get(&self, c: usize) -> &[i8] {
-        &self.data[c * self.stride..][..self.len]
-    }
-}
-
-impl Resolved {
-    /// Several inputs through the same weight rows, as one product:
-    /// `out[c · out_stride + o] += w[o] · x_c` (wrapping int32) for every row
-    /// `o` of `w` (`x.len` bytes each) and every vector `x_c` of `x`. The
-    /// AVX-512 VNNI kernel shares each weight load among four inputs; the
-    /// others run one matrix-vector product per input. Equal to `x.count`
-    /// calls of [`Resolved::matvec_i8`], bit for bit.
-    ///
-    /// # Panics
-    /// If `w.len()` is not a multiple of `x.len`, or a vector of `x` or of
-    /// `out` is out of bounds.
-    #[inline]
-    #[allow(unsafe_code)]
-    pub fn matmul_i8(self, out: &mut [i32], out_stride: usize, w: &[i8], x: Columns<'_>) {
-        if x.len == 0 || x.count == 0 {
-            return;
-        }
-        let rows = check_matmul(out.len(), out_stride, w.len(), x);
-        match self.0 {
-            // Safety: resolved, so AVX-512 F/BW/VL/VNNI were detected (or
-            // enabled at compile time); every vector's bounds checked above.
-            #[cfg(target_arch = "x86_64")]
-            Int8Kernel::Avx512Vnni | Int8Kernel::Amx => unsafe {
-                x86_64::matvec_i8_avx512vnni::matmul_i8_512(
-                    out, out_stride, w, rows, x.data, x.stride, x.count,
-                )
-            },
-            _ => {
-                for c in 0..x.count {
-                    self.matvec_i8(&mut out[c * out_stride..][..rows], w, x.get(c));
-                }
-            }
-        }
-    }
-}
-
-impl Resolved {
-    /// [`Resolved::matmul_i8`] over `m`: from its packed form when this is
-    /// the kernel it was packed for (AVX-512 VNNI), else from its row-major
-    /// bytes. Equal to `x.count` calls of [`Resolved::matvec_i8`], bit for
-    /// bit, either way.
-    ///
-    /// # Panics
-    /// As [`Resolved::matmul_i8`], and if the packed form's shape is not
-    /// the row-major one's.
-    #[inline]
-    #[allow(unsafe_code)]
-    pub fn matmul(self, out: &mut [i32], out_stride: usize, m: Matrix<'_>, x: Columns<'_>) {
-        #[cfg(all(feature = "alloc", target_arch = "x86_64"))]
-        if let (true, Some(p)) = (self.vnni512(), m.packed) {
-            if x.len == 0 || x.count == 0 {
-                return;
-            }
-            let rows = check_matmul(out.len(), out_stride, m.w.len(), x);
-            assert!(p.rows() == rows && p.len() == x.len, "matmul: packed shape mismatch");
-            // Safety: resolved, so AVX-512 F/BW/VL/VNNI were detected (or
-            // enabled at compile time); every vector's bounds checked above.
-            return unsafe {
-                x86_64::matmul_packed_avx512vnni::matmul(
-                    out,
-                    out_stride,
-                    p,
-                    x.data,
-                    x.stride,
-                    x.count,
-                    self.tiles(),
-                )
-            };
-        }
-        self.matmul_i8(out, out_stride, m.w, x)
-    }
-}
-
-/// Checks the shapes of a product of `w_len` weights with `x` into `out`
-/// and returns its number of rows.
-///
-/// # Panics
-/// If `w_len` is not a multiple of `x.len`, or a vector of `x` or of `out`
-/// is out of bounds.
-fn check_matmul(out_len: usize, out_stride: usize, w_len: usize, x: Columns<'_>) -> usize {
-    assert!(w_len.is_multiple_of(x.len), "matmul_i8: weights are not whole rows");
-    let rows = w_len / x.len;
-    let out_end = (x.count - 1).checked_mul(out_stride).and_then(|s| s.checked_add(rows));
-    assert!(x.in_bounds(), "matmul_i8: an input vector is out of bounds");
-    assert!(out_end.is_some_and(|e| e <= out_len), "matmul_i8: an output is out of bounds");
-    rows
-}
-
-/// `out[o] += w[o] · x` with the fastest kernel available.
-///
-/// # Panics
-/// If `w.len() != out.len() * x.len()`.
-#[inline]
-pub fn matvec_i8(out: &mut [i32], w: &[i8], x: &[i8]) {
-    Resolved::best().matvec_i8(out, w, x);
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    /// `kernel`, resolved, or `None` where this CPU cannot run it; then the
+    /// suite `suite` is reported skipped once, on stderr past libtest's
+    /// capture, so that a missing kernel is seen and not silently passed.
+    pub(crate) fn kernel_or_skip(kernel: Int8Kernel, suite: &str) -> Option<Resolved> {
+        let resolved = kernel.resolve();
+        if resolved.is_none() {
+            report_skipped(suite, kernel.name(), kernel.requires());
+        }
+        resolved
+    }
+
+    /// [`kernel_or_skip`] for the float kernels.
+    pub(crate) fn float_kernel_or_skip(kernel: FloatKernel, suite: &str) -> Option<ResolvedFloat> {
+        let resolved = kernel.resolve();
+        if resolved.is_none() {
+            report_skipped(suite, kernel.name(), kernel.requires());
+        }
+        resolved
+    }
+
+    /// Says once per suite, on stderr past libtest's capture, that it was
+    /// skipped and why.
+    fn report_skipped(suite: &str, kernel: &str, requires: &str) {
+        use std::io::Write as _;
+        static REPORTED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+        let mut reported = REPORTED.lock().unwrap_or_else(|e| e.into_inner());
+        if !reported.iter().any(|s| s == suite) {
+            reported.push(suite.to_string());
+            let _ = writeln!(std::io::stderr(), "skipped: {suite} ({kernel} needs {requires})");
+        }
+    }
+
     fn check_all(rows: usize, w: &[i8], x: &[i8], start: &[i32]) {
+        for kernel in Int8Kernel::available() {
+            check_matvec(kernel, rows, w, x, start);
+        }
+    }
+
+    /// `kernel`'s matrix-vector product against the generic one.
+    fn check_matvec(kernel: Int8Kernel, rows: usize, w: &[i8], x: &[i8], start: &[i32]) {
         let mut want = start[..rows].to_vec();
         generic::matvec_i8(&mut want, w, x);
-        for kernel in Int8Kernel::available() {
-            let mut got = start[..rows].to_vec();
-            kernel.matvec_i8(&mut got, w, x);
-            assert_eq!(got, want, "{kernel:?}, {rows} rows of {}", x.len());
-        }
+        let mut got = start[..rows].to_vec();
+        kernel.matvec_i8(&mut got, w, x);
+        assert_eq!(got, want, "{kernel:?}, {rows} rows of {}", x.len());
     }
 
     /// The packed product of one input against the generic one, with every
@@ -546,55 +501,59 @@ mod tests {
         }
     }
 
-    proptest! {
-        #[test]
-        fn every_kernel_equals_generic(
-            rows in 0usize..37,
-            n in 0usize..300,
-            seed in any::<u64>(),
-            start in proptest::collection::vec(any::<i32>(), 37),
-        ) {
-            let mut bits = xorshift(seed);
-            let mut next = || bits() as i8;
-            let w: Vec<i8> = (0..rows * n).map(|_| next()).collect();
-            let x: Vec<i8> = (0..n).map(|_| next()).collect();
-            check_all(rows, &w, &x, &start);
-        }
-    }
-
-    proptest! {
-        #[test]
-        fn every_matmul_equals_one_matvec_per_input(
-            rows in 1usize..70,
-            // Whole 32-byte tile rows often (AMX runs those, from 16
-            // columns on), then any.
-            n in prop_oneof![Just(32usize), Just(64), Just(96), Just(192), 1usize..200],
-            cols in prop_oneof![0usize..14, 16usize..50],
-            pad in 0usize..5,
-            out_pad in 0usize..3,
-            seed in any::<u64>(),
-        ) {
-            let mut next = xorshift(seed);
-            let (stride, out_stride) = (n + pad, rows + out_pad);
-            let w: Vec<i8> = (0..rows * n).map(|_| next() as i8).collect();
-            let data: Vec<i8> = (0..cols * stride).map(|_| next() as i8).collect();
-            let start: Vec<i32> = (0..cols * out_stride).map(|_| next() as i32).collect();
-            let x = Columns { data: &data, stride, len: n, count: cols };
-            let mut want = start.clone();
-            for c in 0..cols {
-                generic::matvec_i8(&mut want[c * out_stride..][..rows], &w, x.get(c));
+    per_int8_kernel! {
+        proptest! {
+            #[test]
+            fn matvec_equals_generic(
+                rows in 0usize..37,
+                n in 0usize..300,
+                seed in any::<u64>(),
+                start in proptest::collection::vec(any::<i32>(), 37),
+            ) {
+                let mut bits = xorshift(seed);
+                let mut next = || bits() as i8;
+                let w: Vec<i8> = (0..rows * n).map(|_| next()).collect();
+                let x: Vec<i8> = (0..n).map(|_| next()).collect();
+                if let Some(kernel) = kernel() {
+                    check_matvec(kernel.kernel(), rows, &w, &x, &start);
+                }
             }
-            for kernel in Int8Kernel::available().filter_map(Int8Kernel::resolve) {
-                let mut got = start.clone();
-                kernel.matmul_i8(&mut got, out_stride, &w, x);
-                prop_assert_eq!(&got, &want, "{:?}, {} rows of {}, {} columns", kernel, rows, n, cols);
-                #[cfg(all(feature = "alloc", target_arch = "x86_64"))]
-                {
-                    let packed = PackedI8::pack(&w, rows);
-                    let m = Matrix { w: &w, packed: Some(&packed) };
+        }
+
+        proptest! {
+            #[test]
+            fn matmul_equals_one_matvec_per_input(
+                rows in 1usize..70,
+                // Whole 32-byte tile rows often (AMX runs those, from 16
+                // columns on), then any.
+                n in prop_oneof![Just(32usize), Just(64), Just(96), Just(192), 1usize..200],
+                cols in prop_oneof![0usize..14, 16usize..50],
+                pad in 0usize..5,
+                out_pad in 0usize..3,
+                seed in any::<u64>(),
+            ) {
+                let mut next = xorshift(seed);
+                let (stride, out_stride) = (n + pad, rows + out_pad);
+                let w: Vec<i8> = (0..rows * n).map(|_| next() as i8).collect();
+                let data: Vec<i8> = (0..cols * stride).map(|_| next() as i8).collect();
+                let start: Vec<i32> = (0..cols * out_stride).map(|_| next() as i32).collect();
+                let x = Columns { data: &data, stride, len: n, count: cols };
+                let mut want = start.clone();
+                for c in 0..cols {
+                    generic::matvec_i8(&mut want[c * out_stride..][..rows], &w, x.get(c));
+                }
+                if let Some(kernel) = kernel() {
                     let mut got = start.clone();
-                    kernel.matmul(&mut got, out_stride, m, x);
-                    prop_assert_eq!(&got, &want, "{:?} packed, {} rows of {}, {} columns", kernel, rows, n, cols);
+                    kernel.matmul_i8(&mut got, out_stride, &w, x);
+                    prop_assert_eq!(&got, &want, "{:?}, {} rows of {}, {} columns", kernel, rows, n, cols);
+                    #[cfg(all(feature = "alloc", target_arch = "x86_64"))]
+                    {
+                        let packed = PackedI8::pack(&w, rows);
+                        let m = Matrix { w: &w, packed: Some(&packed) };
+                        let mut got = start.clone();
+                        kernel.matmul(&mut got, out_stride, m, x);
+                        prop_assert_eq!(&got, &want, "{:?} packed, {} rows of {}, {} columns", kernel, rows, n, cols);
+                    }
                 }
             }
         }

@@ -81,7 +81,7 @@ fn detect() -> bool {
 /// Inputs go 32 at a time because a row's pieces are 96 bytes; inside a
 /// product the time follows the MACs either way (a 64 × 192 × 32 product
 /// in this blocking: 296 ns with 32-byte A rows, 309 ns with 64-byte
-/// ones, `docs/performance.md`, eighth session).
+/// ones, `docs/performance-log.md`, eighth session).
 #[repr(C, align(64))]
 struct Config([u8; 64]);
 
@@ -134,7 +134,7 @@ pub(crate) unsafe fn configure() {
 /// took 0.28–0.32 µs longer over the next product than over the same one
 /// right after another (`rdtsc` between `lfence`s in the executor; a
 /// product issued just before it took that wait away, a `tilezero` did
-/// not): `docs/performance.md`, ninth session. Issued before each
+/// not): `docs/performance-log.md`, ninth session. Issued before each
 /// epilogue call, it keeps the unit up through the epilogue, and the
 /// next product starts at once.
 ///

@@ -1,16 +1,16 @@
 //! Host side of int8: measure activation ranges on images, then quantize a
-//! float model into the integer format of [`super::QuantWeights`].
+//! float model into the integer format of [`crate::quant::QuantWeights`].
 
 use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
 
-use super::weights::{requant_entries, requant_range, QuantWeights, RequantPoint};
-use super::{QuantMultiplier, LOGIT_SCALE, PRE_SCALE, UNIT_SCALE};
 use crate::arch::{Arch, Variant};
 use crate::error::Error;
+use crate::host::reference;
+use crate::int8::{QuantMultiplier, LOGIT_SCALE, PRE_SCALE, UNIT_SCALE};
 use crate::params::{TensorKind, TensorSpec, Weights};
-use crate::reference;
+use crate::quant::weights::{requant_entries, requant_range, QuantWeights, RequantPoint};
 
 /// Largest absolute activations seen on calibration images.
 #[derive(Clone, Debug, PartialEq)]

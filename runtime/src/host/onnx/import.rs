@@ -8,8 +8,8 @@ use prost::Message;
 use tract_onnx::pb;
 use tract_onnx::prelude::*;
 
+use crate::host::calibrate::Calibration;
 use crate::params::TensorKind;
-use crate::quant::calibrate::Calibration;
 use crate::{reference, Arch, TensorSpec, Weights};
 
 /// Why an ONNX file cannot be used.

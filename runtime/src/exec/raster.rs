@@ -12,9 +12,9 @@
 //!
 //! | network | name of the executor | logits |
 //! |---|---|---|
-//! | [`crate::incremental::GatedFloat`] (f32 or f16 weights) | [`crate::Incremental`] | f32 |
+//! | [`crate::exec::gated::GatedFloat`] (f32 or f16 weights) | [`crate::Incremental`] | f32 |
 //! | [`crate::quant::GatedInt8`] (integer only) | [`crate::IncrementalI8`] | i32, 1/256 nat |
-//! | [`crate::plain::PlainFloat`] (f32 or f16 weights) | [`crate::PlainIncremental`] | f32 |
+//! | [`crate::exec::plain::PlainFloat`] (f32 or f16 weights) | [`crate::PlainIncremental`] | f32 |
 //!
 //! Like heapless's `Vec` over one `VecInner`, the executors are names for
 //! `Raster<N>`; the protocol, and the [`PixelExecutor`] implementation that

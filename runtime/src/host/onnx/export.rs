@@ -2,8 +2,8 @@
 
 use std::path::Path;
 
+use crate::host::calibrate::Calibration;
 use crate::params::{Layer, TensorKind};
-use crate::quant::calibrate::Calibration;
 use crate::{Variant, Weights};
 use prost::Message;
 use tract_onnx::pb;

@@ -5,21 +5,23 @@
 //!
 //! State is one caller-provided `&mut [i32]` of [`Arch::quant_state_words`]
 //! words, cut into int8, int16 and int32 parts. The same network runs
-//! several images in lockstep ([`super::LockstepI8`]): every part then
+//! several images in lockstep ([`crate::quant::LockstepI8`]): every part then
 //! holds one copy per image ("lane"), side by side, and each weight row is
 //! applied to every lane's input in one [`Resolved::matmul_i8`]. One lane
 //! is the executor [`IncrementalI8`].
 
-use super::weights::{QuantWeights, RequantPoint};
 use crate::arch::Arch;
 use crate::error::Error;
+use crate::exec::raster::{
+    check_buffer, columns_inside, shift_window, take, Network, Raster, Sealed,
+};
 use crate::int8::{clamp_i16, quantize_level, PRE_MAX, PRE_MIN};
 use crate::kernels::{
     ColumnMap, Columns, Gated, GatedStep, Head, Matrix, Narrow, Piece, Residual, ResidualOut,
     Resolved, Scales, StepScratch, Wide,
 };
 use crate::params::TensorKind;
-use crate::raster::{check_buffer, columns_inside, shift_window, take, Network, Raster, Sealed};
+use crate::quant::weights::{QuantWeights, RequantPoint};
 use crate::state::{acc_len, gather_len, QuantStateLayout};
 
 /// The int8 incremental executor: the one executor, [`Raster`], over

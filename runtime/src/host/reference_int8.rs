@@ -1,5 +1,5 @@
 //! The int8 model's full forward pass: every layer over the whole image at
-//! once, in the same integer arithmetic as [`super::IncrementalI8`] but none
+//! once, in the same integer arithmetic as [`crate::quant::IncrementalI8`] but none
 //! of its caches (no rings, no left windows, no row-by-row links). The
 //! incremental executor must equal it bit for bit at every pixel; a cache
 //! bug cannot hide behind a tolerance.
@@ -7,12 +7,12 @@
 use alloc::vec;
 use alloc::vec::Vec;
 
-use super::weights::{QuantLayer, QuantWeights, RequantPoint};
-use super::{clamp_i8, clamp_pre, gate_i8};
 use crate::error::Error;
+use crate::host::reference::check_image;
 use crate::int8::{clamp_i16, quantize_level};
+use crate::int8::{clamp_i8, clamp_pre, gate_i8};
 use crate::params::TensorKind;
-use crate::reference::check_image;
+use crate::quant::weights::{QuantLayer, QuantWeights, RequantPoint};
 use crate::state::check_class;
 
 /// Wrapping int32 dot product, the arithmetic of every int8 kernel.
@@ -38,7 +38,7 @@ fn with_class(
 /// Logits (units of 1/256 nat) of every pixel of `image`, pixel-major.
 ///
 /// # Errors
-/// Image size, level and label errors, as [`crate::reference::forward`].
+/// Image size, level and label errors, as [`crate::host::reference::forward`].
 pub fn forward_i8(
     weights: &QuantWeights<'_>,
     image: &[u8],

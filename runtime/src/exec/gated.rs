@@ -23,10 +23,12 @@
 
 use crate::arch::{Arch, Variant};
 use crate::error::Error;
+use crate::exec::raster::{
+    check_buffer, columns_inside, shift_window, take, Network, Raster, Sealed,
+};
 use crate::kernels::ResolvedFloat;
 use crate::kernels::{gate_f32, relu_f32};
 use crate::params::{Param, TensorKind, Weights};
-use crate::raster::{check_buffer, columns_inside, shift_window, take, Network, Raster, Sealed};
 use crate::state::StateLayout;
 
 /// The incremental executor of a Gated PixelCNN with float weights (f32 or

@@ -8,12 +8,12 @@
 //! lane of any batch. The raster-order protocol is that of
 //! [`crate::Raster`], for every lane at once.
 
-use super::incremental::GatedInt8;
-use super::softmax::{inverse_temperature, sample};
-use super::weights::QuantWeights;
+use super::gated_int8::GatedInt8;
 use crate::arch::Arch;
 use crate::error::Error;
-use crate::raster::{compute, Network, Stage};
+use crate::exec::raster::{compute, Network, Stage};
+use crate::int8::softmax::{inverse_temperature, sample};
+use crate::quant::weights::QuantWeights;
 use crate::rng::Rng;
 use crate::state::check_class;
 

@@ -7,7 +7,7 @@ use alloc::vec::Vec;
 
 use serde_json::{json, Value};
 
-use crate::quant::calibrate::Calibration;
+use crate::host::calibrate::Calibration;
 use crate::Arch;
 
 /// The calibration as JSON.

@@ -7,8 +7,8 @@
 
 use crate::arch::{Arch, Variant};
 use crate::error::Error;
+use crate::host::reference::forward;
 use crate::params::Weights;
-use crate::reference::forward;
 use alloc::vec;
 use alloc::vec::Vec;
 use core::ops::RangeInclusive;

@@ -9,14 +9,14 @@
 //! per pixel: O(1) work per pixel, the same as one pixel of a full pass.
 //! This is the per-layer caching of Fast PixelCNN++ (Ramachandran et al.,
 //! 2017) applied to the plain stack; results equal
-//! [`crate::reference::forward`] to float rounding.
+//! [`crate::host::reference::forward`] to float rounding.
 
 use crate::arch::{Arch, Variant};
 use crate::error::Error;
+use crate::exec::raster::{check_buffer, columns_inside, take, Network, Raster, Sealed};
 use crate::kernels::relu_f32;
 use crate::kernels::ResolvedFloat;
 use crate::params::{Param, TensorKind, Weights};
-use crate::raster::{check_buffer, columns_inside, take, Network, Raster, Sealed};
 use crate::state::PlainLayout;
 
 /// The incremental executor of a plain PixelCNN, with f32 or f16 weights:
