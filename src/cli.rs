@@ -92,6 +92,10 @@ pub struct DecompressArgs {
     /// Also write one PNG per image.
     #[arg(long)]
     pub png: bool,
+    /// Write over files of the same names already in the --out folder
+    /// (without it, decompress refuses before decoding anything).
+    #[arg(long)]
+    pub force: bool,
     /// Worker threads (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,

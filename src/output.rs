@@ -1,12 +1,13 @@
 //! Checks on an output path, made before any work: the extension says what
-//! is written, and no input is overwritten.
+//! is written, no input is overwritten, and the folder it goes in exists
+//! (created if missing, as for every command that writes a file).
 
 use std::path::Path;
 
 use anyhow::{bail, ensure};
 
 /// Refuses `out` when it has an extension other than `.{extension}`, or is
-/// one of `inputs`.
+/// one of `inputs`; creates the folder it goes in when that is missing.
 pub fn check(out: &Path, extension: &str, inputs: &[&Path]) -> anyhow::Result<()> {
     let matches = out.extension().is_none_or(|e| e.eq_ignore_ascii_case(extension));
     ensure!(
@@ -23,6 +24,10 @@ pub fn check(out: &Path, extension: &str, inputs: &[&Path]) -> anyhow::Result<()
         if same {
             bail!("refusing to write over the input {}: choose another output", input.display());
         }
+    }
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| anyhow::anyhow!("cannot create the folder {}: {e}", dir.display()))?;
     }
     Ok(())
 }

@@ -28,16 +28,25 @@ impl Canvas {
     /// # Errors
     /// When it would hold more than [`Canvas::MAX_PIXELS`] pixels.
     pub fn new(width: u64, height: u64, background: Rgb888) -> anyhow::Result<Self> {
-        let pixels = width.checked_mul(height).filter(|&p| p <= Self::MAX_PIXELS);
-        let Some(pixels) = pixels else {
-            anyhow::bail!(
-                "a {width}x{height} picture is too large (at most {} pixels): lower --scale, --cell or the number of images",
-                Self::MAX_PIXELS
-            );
-        };
+        let pixels = Self::check_size(width, height)?;
         let rgb = [background.r(), background.g(), background.b()].repeat(pixels as usize);
         // Both sides fit u32: their product is at most 2^26 and neither is 0 here.
         Ok(Canvas { width: width as u32, height: height as u32, rgb })
+    }
+
+    /// The pixels of a `width × height` canvas, checked before any work
+    /// goes into what it will show.
+    ///
+    /// # Errors
+    /// When it would hold more than [`Canvas::MAX_PIXELS`] pixels.
+    pub fn check_size(width: u64, height: u64) -> anyhow::Result<u64> {
+        let pixels = width.checked_mul(height).filter(|&p| p <= Self::MAX_PIXELS);
+        pixels.ok_or_else(|| {
+            anyhow::anyhow!(
+                "a {width}x{height} picture is too large (at most {} pixels): lower --scale, --cell or the number of images",
+                Self::MAX_PIXELS
+            )
+        })
     }
 
     /// Fills a rectangle.

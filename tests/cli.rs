@@ -1,6 +1,6 @@
 //! The `pixelcnn` binary: output, files and exit codes.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn pixelcnn(args: &[&str]) -> Output {
@@ -292,6 +292,12 @@ fn picture_sizes_are_checked_before_any_work() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("5000 is not in 4..=256"), "{err}");
+    // A picture too large for its count is refused before any sampling.
+    let big = ["sample", "--model", "models/gated-mnist-int8.pcnn", "--count", "20000"];
+    let out = pixelcnn(&[&big[..], &["--columns", "10", "-o", "big.png"]].concat());
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("picture is too large") && !err.contains("sampling"), "{err}");
 }
 
 #[test]
@@ -310,6 +316,18 @@ fn outputs_never_overwrite_inputs_and_match_their_extension() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("x.jpg would hold PNG bytes: give it the .png extension"), "{err}");
     assert!(!std::path::Path::new("x.jpg").exists());
+    // A missing folder is created for every command that writes a file.
+    let dir = temp_png("new-folder").with_extension("");
+    let _ = std::fs::remove_dir_all(&dir);
+    let target = |name: &str| dir.join("a").join(name).to_str().unwrap().to_string();
+    let (png, pcnn, pcnz) = (target("s.png"), target("m.pcnn"), target("d.pcnz"));
+    stdout_of(&pixelcnn(&["sample", "--model", m, "--count", "1", "-o", &png]));
+    stdout_of(&pixelcnn(&["convert", m, "--precision", "int8", "-o", &pcnn]));
+    let compress = ["compress", "--model", m, "--data", MINI, "--limit", "2", "-o", &pcnz];
+    stdout_of(&pixelcnn(&compress));
+    for file in [&png, &pcnn, &pcnz] {
+        assert!(std::path::Path::new(file).is_file(), "{file}");
+    }
 }
 
 #[test]
@@ -580,6 +598,47 @@ fn compress_and_decompress_round_trip_with_the_json_contract() {
     ]));
     assert!(
         back.join("t10k-images-idx3-ubyte").is_file() && back.join("image-00029.png").is_file()
+    );
+    // A second run into the same folder refuses before decoding, and
+    // leaves the files as they were; --force writes over them.
+    let before = std::fs::read(back.join("t10k-images-idx3-ubyte")).unwrap();
+    let again_into = |extra: &[&str]| {
+        let mut args = vec![
+            "decompress",
+            "--model",
+            "models/gated-mnist-int8.pcnn",
+            file.to_str().unwrap(),
+            "-o",
+            back.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        pixelcnn(&args)
+    };
+    let refused = again_into(&[]);
+    assert!(!refused.status.success());
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        err.contains("already holds t10k-images-idx3-ubyte and 1 more of its output names: decompress would write")
+            && err.contains("--force"),
+        "{err}"
+    );
+    assert!(!err.contains("decompressing"), "refused before any work: {err}");
+    assert_eq!(std::fs::read(back.join("t10k-images-idx3-ubyte")).unwrap(), before);
+    stdout_of(&again_into(&["--force"]));
+    // A folder of gzipped MNIST files is refused too: the loaders read either.
+    let gz = dir.join("gz");
+    std::fs::create_dir_all(&gz).unwrap();
+    std::fs::copy(
+        Path::new(MINI).join("t10k-images-idx3-ubyte.gz"),
+        gz.join("t10k-images-idx3-ubyte.gz"),
+    )
+    .unwrap();
+    let args = ["decompress", "--model", "models/gated-mnist-int8.pcnn", file.to_str().unwrap()];
+    let out = pixelcnn(&[&args[..], &["-o", gz.to_str().unwrap()]].concat());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("already holds t10k-images-idx3-ubyte.gz"),
+        "{err}"
     );
     let again = dir.join("again.pcnz");
     stdout_of(&pixelcnn(&[

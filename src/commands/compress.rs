@@ -33,6 +33,9 @@ pub fn int8<'a, 'm>(model: &'a Model<'m>) -> anyhow::Result<&'a QuantWeights<'m>
 }
 
 pub fn run(args: &CompressArgs) -> anyhow::Result<()> {
+    if args.out.as_os_str() != "-" {
+        crate::output::check(&args.out, "pcnz", &[args.model.model.as_path()])?;
+    }
     let file = model_file::load(&args.model)?;
     let model = file.model()?;
     let q = int8(&model)?;
@@ -107,7 +110,6 @@ pub fn run(args: &CompressArgs) -> anyhow::Result<()> {
     if args.out.as_os_str() == "-" {
         std::io::stdout().lock().write_all(&bytes).context("cannot write to standard output")?;
     } else {
-        crate::output::check(&args.out, "pcnz", &[file.path.as_path()])?;
         std::fs::write(&args.out, &bytes)
             .with_context(|| format!("cannot write {}", args.out.display()))?;
     }

@@ -5,13 +5,35 @@
 use std::io::{Read as _, Write as _};
 use std::path::Path;
 
-use anyhow::{ensure, Context};
+use anyhow::{bail, ensure, Context};
 use pixelcnn_runtime::codec::{self, container};
 use pixelcnn_runtime::IncrementalI8;
 
 use crate::cli::DecompressArgs;
 use crate::commands::compress::int8;
 use crate::model_file;
+
+/// The images' IDX file.
+const IMAGES: &str = "t10k-images-idx3-ubyte";
+/// The classes' IDX file.
+const LABELS: &str = "t10k-labels-idx1-ubyte";
+
+/// The PNG of image `i`.
+fn png_name(i: usize) -> String {
+    format!("image-{i:05}.png")
+}
+
+/// Every file name decompress writes into its folder.
+fn output_names(count: usize, labels: bool, png: bool) -> Vec<String> {
+    let mut names = vec![IMAGES.to_string()];
+    if labels {
+        names.push(LABELS.to_string());
+    }
+    if png {
+        names.extend((0..count).map(png_name));
+    }
+    names
+}
 
 /// An IDX file: magic, dimensions (big-endian u32), then the bytes.
 fn idx(kind: u8, dims: &[usize], data: &[u8]) -> Vec<u8> {
@@ -43,6 +65,37 @@ pub fn run(args: &DecompressArgs) -> anyhow::Result<()> {
         .check_model(&arch, container::model_id(file.pcnn_bytes()))
         .with_context(|| format!("cannot decompress {name} with {}", file.path.display()))?;
     let count = parsed.header.count as usize;
+    // Before any decoding: the files it would write must not be there
+    // already (a folder of MNIST files is a likely --out by mistake).
+    let names = output_names(count, arch.classes > 0, args.png);
+    if args.out.as_os_str() != "-" && !args.force {
+        // An IDX file's gzip twin counts too: the data loaders read either,
+        // so a folder holding both would hold two datasets.
+        let taken = |n: &String| {
+            let gz = format!("{n}.gz");
+            if args.out.join(n).exists() {
+                Some(n.clone())
+            } else if !n.ends_with(".png") && args.out.join(&gz).exists() {
+                Some(gz)
+            } else {
+                None
+            }
+        };
+        let existing: Vec<String> = names.iter().filter_map(taken).collect();
+        if let Some(first) = existing.first() {
+            bail!(
+                "{} already holds {first}{}: decompress would write {} there; choose another \
+                 --out, or pass --force to write over {}",
+                args.out.display(),
+                match existing.len() {
+                    1 => String::new(),
+                    n => format!(" and {} more of its output names", n - 1),
+                },
+                if names.len() == 1 { "that file" } else { "files of those names" },
+                if existing.len() == 1 { "it" } else { "them" }
+            );
+        }
+    }
     let threads = args
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
@@ -99,13 +152,13 @@ pub fn run(args: &DecompressArgs) -> anyhow::Result<()> {
         let path = dir.join(name);
         std::fs::write(&path, data).with_context(|| format!("cannot write {}", path.display()))
     };
-    write("t10k-images-idx3-ubyte", &image_file)?;
+    write(IMAGES, &image_file)?;
     if arch.classes > 0 {
-        write("t10k-labels-idx1-ubyte", &idx(1, &[count], &labels))?;
+        write(LABELS, &idx(1, &[count], &labels))?;
     }
     if args.png {
         for (i, g) in gray.chunks(pixels).enumerate() {
-            let path = dir.join(format!("image-{i:05}.png"));
+            let path = dir.join(png_name(i));
             save_gray_png(&path, arch.width, arch.height, g)?;
         }
     }

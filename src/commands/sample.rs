@@ -59,6 +59,7 @@ fn sample_all(
     model: &Model<'_>,
     args: &SampleArgs,
     threads: usize,
+    bar: &indicatif::ProgressBar,
 ) -> anyhow::Result<Vec<Vec<u8>>> {
     let arch = *model.arch();
     let batch = usize::from(args.batch);
@@ -80,6 +81,7 @@ fn sample_all(
                     if let (Some(q), true) = (quant, batch > 1) {
                         for g in (t..groups).step_by(threads) {
                             out.extend(sample_batch(q, args, ids(g))?);
+                            bar.inc(ids(g).len() as u64);
                         }
                         return Ok(out);
                     }
@@ -89,6 +91,7 @@ fn sample_all(
                     for g in (t..groups).step_by(threads) {
                         for i in ids(g) {
                             out.push(sample_one(&mut exec, args, i)?);
+                            bar.inc(1);
                         }
                     }
                     Ok(out)
@@ -127,17 +130,24 @@ pub fn run(args: &SampleArgs) -> anyhow::Result<()> {
     let threads = args
         .threads
         .map_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()), usize::from);
-    let start = Instant::now();
-    let images = sample_all(&model, args, threads)?;
-    let elapsed = start.elapsed();
+    // The picture's size is known before any sampling: check it first.
     let cols = args.columns.min(args.count);
     let rows = args.count.div_ceil(cols);
-    let (cw, ch) = (arch.width as u32 * args.scale + 2, arch.height as u32 * args.scale + 2);
-    let (width, height) = (cols as u64 * u64::from(cw) + 2, rows as u64 * u64::from(ch) + 2);
+    let (cw, ch) = (
+        arch.width as u64 * u64::from(args.scale) + 2,
+        arch.height as u64 * u64::from(args.scale) + 2,
+    );
+    let (width, height) = (cols as u64 * cw + 2, rows as u64 * ch + 2);
+    Canvas::check_size(width, height)?;
+    let start = Instant::now();
+    let bar = crate::progress::bar(args.count as u64, "sampling");
+    let images = sample_all(&model, args, threads, &bar)?;
+    bar.finish_and_clear();
+    let elapsed = start.elapsed();
     let mut canvas = Canvas::new(width, height, Rgb888::new(60, 60, 60))?;
     for (i, image) in images.iter().enumerate() {
         let at =
-            Point::new(((i % cols) as u32 * cw + 2) as i32, ((i / cols) as u32 * ch + 2) as i32);
+            Point::new(((i % cols) as u64 * cw + 2) as i32, ((i / cols) as u64 * ch + 2) as i32);
         canvas.image(at, image, arch.width, arch.levels, args.scale, |_| false);
     }
     canvas.save_png(&args.out).with_context(|| format!("cannot save {}", args.out.display()))?;

@@ -29,6 +29,10 @@ pub mod plot;
 // every few seconds in logs. One file, shared, so both tools behave alike.
 #[path = "../../src/progress.rs"]
 pub mod progress;
+// The output checks of the `pixelcnn` tool: the extension says what is
+// written, and no input is overwritten.
+#[path = "../../src/output.rs"]
+pub mod output;
 // int8 calibration as `pixelcnn` runs it, so an export stores the same ranges.
 #[path = "../../src/calibration.rs"]
 pub mod calibration;

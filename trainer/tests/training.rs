@@ -171,6 +171,16 @@ fn a_resumed_run_equals_an_uninterrupted_one() {
 }
 
 #[test]
+fn a_new_run_does_not_append_to_the_log_of_a_run_that_saved_nothing() {
+    let run = temp_dir("stale");
+    std::fs::write(run.join("metrics.jsonl"), "{\"kind\":\"train\",\"step\":900}\n").unwrap();
+    let out = ok(&train(&run, &["--epochs", "1", "--max-steps", "2", "--valid-images", "5"]));
+    assert!(out.contains("removed"), "{out}");
+    let log = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
+    assert!(!log.contains("\"step\":900"), "{log}");
+}
+
+#[test]
 fn a_second_run_in_the_same_folder_needs_resume() {
     let run = temp_dir("twice");
     ok(&train(&run, &["--epochs", "1", "--max-steps", "2"]));
@@ -533,6 +543,12 @@ fn export_stores_the_int8_ranges_measured_on_training_images() {
     assert_eq!(cal.images, 7);
     assert_eq!(cal.layer_out.len(), imported.arch.layers());
     assert!(cal.layer_out.iter().chain(&cal.vertical_pre).all(|r| *r > 0.0), "{cal:?}");
+    // An ONNX file never lands on a .pcnn model or the checkpoint.
+    let model = run.join("model.pcnn");
+    std::fs::write(&model, b"a device model").unwrap();
+    let err = failure(&trainer(&["export", "--run", r, "--out", model.to_str().unwrap()]));
+    assert!(err.contains("give it the .onnx extension"), "{err}");
+    assert_eq!(std::fs::read(&model).unwrap(), b"a device model");
 }
 
 #[test]

@@ -22,6 +22,9 @@ const GRID_COLUMNS: usize = 10;
 const CLASSIFIER_SEED: u64 = 0xd161_7501;
 
 pub fn run(args: &CheckSamplesArgs) -> anyhow::Result<()> {
+    if let Some(grid) = &args.grid {
+        crate::output::check(grid, "png", &[])?;
+    }
     let ckpt = Checkpoint::load(&args.run)?;
     let arch = ckpt.arch;
     ensure!(

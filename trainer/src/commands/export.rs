@@ -9,6 +9,10 @@ use crate::checkpoint::Checkpoint;
 use crate::cli::ExportArgs;
 
 pub fn run(args: &ExportArgs) -> anyhow::Result<()> {
+    // Before any work: an ONNX file gets the .onnx extension (so it cannot
+    // land on a .pcnn model), and no checkpoint is written over.
+    let ckpt_path = crate::checkpoint::path(&args.run);
+    crate::output::check(&args.out, "onnx", &[&ckpt_path])?;
     let ckpt = Checkpoint::load(&args.run)?;
     let (params, which) = ckpt.inference_params(args.raw_weights);
     let weights = Weights::new(ckpt.arch, params)?;

@@ -59,6 +59,20 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     // Only now: a run refused for its options or data leaves no folder.
     fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
+    if !args.resume {
+        // A new run starts its log afresh: what is there came from a run
+        // that died before its first checkpoint (else it would be refused
+        // above), and would mix into this run's curves.
+        let metrics = args.out.join("metrics.jsonl");
+        if metrics.exists() {
+            fs::remove_file(&metrics)
+                .with_context(|| format!("cannot remove {}", metrics.display()))?;
+            say!(
+                "note: removed {}, left by an earlier run that saved no checkpoint",
+                metrics.display()
+            );
+        }
+    }
     announce(&arch, &settings, &data);
     if let Some(decay) = settings.ema {
         say!("keeping a moving average of the weights, decay {decay} per step");

@@ -10,7 +10,7 @@
 //! in f32, which bounds how much an f16 sum can lose. The tail of a row
 //! (its last `len mod 8` inputs) is summed in f32. It is never chosen by
 //! default; `--kernel neon-fp16` asks for it, and its NLL against f32 is in
-//! `docs/performance.md`.
+//! `docs/performance-log.md`.
 //!
 //! Inline assembly, because Rust's f16 NEON intrinsics are not stable; the
 //! f16 lanes travel in `uint16x8_t` registers.
