@@ -731,3 +731,17 @@ fn zeroed(part: &mut [i8]) -> &mut [i8] {
     part.fill(0);
     part
 }
+
+impl crate::exec::raster::Sealed for i32 {}
+
+/// int8 logits, in units of 1/256 nat, sampled and scored by the integer
+/// softmax of the spec ([`crate::int8::softmax`]).
+impl crate::exec::raster::Logit for i32 {
+    fn sample(logits: &[i32], temperature: f32, rng: &mut crate::rng::Rng) -> Result<u8, Error> {
+        let inverse = crate::int8::softmax::inverse_temperature(temperature)?;
+        Ok(crate::int8::softmax::sample(logits, inverse, rng))
+    }
+    fn log_probability(logits: &[i32], level: usize) -> f64 {
+        crate::int8::softmax::log_probability(logits, level)
+    }
+}

@@ -68,19 +68,6 @@ pub fn log_probability(logits: &[i32], level: usize) -> f64 {
     libm::log(f64::from(w)) - libm::log(total_weight(logits, 1 << 16) as f64)
 }
 
-impl crate::exec::raster::Sealed for i32 {}
-
-/// int8 logits, in units of 1/256 nat, sampled and scored by the tables
-/// above.
-impl crate::exec::raster::Logit for i32 {
-    fn sample(logits: &[i32], temperature: f32, rng: &mut Rng) -> Result<u8, Error> {
-        Ok(sample(logits, inverse_temperature(temperature)?, rng))
-    }
-    fn log_probability(logits: &[i32], level: usize) -> f64 {
-        log_probability(logits, level)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
