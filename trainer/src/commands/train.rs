@@ -679,7 +679,7 @@ fn plot_curves(out: &Path) -> anyhow::Result<()> {
             },
             Series { label: "validation", color: Rgb888::new(214, 39, 40), points: &valid },
             Series {
-                label: "validation, moving average of the weights",
+                label: "validation, EMA weights",
                 color: Rgb888::new(44, 160, 44),
                 points: &valid_ema,
             },
