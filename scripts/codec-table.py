@@ -2,7 +2,9 @@
 """The README's compression table: our int8 model against classical codecs
 on the same binarized MNIST test digits, every row measured here.
 
-    python3 scripts/codec-table.py [--data ../shared/data/mnist] [--limit N]
+    python3 scripts/codec-table.py --data MNIST_DIR [--limit N]
+
+MNIST_DIR holds the MNIST IDX files (README, "Data").
 
 Needs `pbmtojbg` (Debian: jbigkit-bin), gzip, xz and bzip2 on PATH, and the
 built `pixelcnn` (target/release). The digits are the test split binarized
@@ -61,7 +63,7 @@ def png_1bit(bits, width, height):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--data", default=os.path.join(ROOT, "..", "shared", "data", "mnist"))
+    ap.add_argument("--data", required=True, help="folder with the MNIST IDX files")
     ap.add_argument("--model", default=os.path.join(ROOT, "models", "gated-mnist-int8.pcnn"))
     ap.add_argument("--limit", type=int, default=None)
     args = ap.parse_args()

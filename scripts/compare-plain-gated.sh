@@ -4,7 +4,9 @@
 # on the same budget, side by side: test NLL, class-conditional samples from
 # the same seeds, and completions of the same occluded test digits.
 #
-#   scripts/compare-plain-gated.sh [MNIST_DIR]     (default ../shared/data/mnist)
+#   scripts/compare-plain-gated.sh MNIST_DIR
+#
+# MNIST_DIR holds the four MNIST IDX files (README, "Data").
 #
 # Writes docs/compare-samples-{plain,gated}.png and
 # docs/compare-completions-{plain,gated}.png, and prints the test NLL of
@@ -12,12 +14,14 @@
 # is for gated models), with the incremental executor of each.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-data=${1:-../shared/data/mnist}
+data=${1:?usage: scripts/compare-plain-gated.sh MNIST_DIR (a folder with the MNIST IDX files; README, "Data")}
 plain_run=${PLAIN_RUN:-models/runs/pixelcnn-b8}
 gated_run=${GATED_RUN:-models/runs/gated-mnist-b8}
 
-cargo build --release -q -p pixelcnn-trainer --bin trainer
-cargo build --release -q -p pixelcnn-edge --bin pixelcnn
+# One build of the whole workspace's binaries: the features it unifies are
+# those of the README's test command, so a warm target is used as it is
+# (building each package alone resolves other features and rebuilds both).
+cargo build --release -q --workspace --bins
 trainer=target/release/trainer
 pixelcnn=target/release/pixelcnn
 work=$(mktemp -d)

@@ -3,11 +3,14 @@
 images of MNIST (with labels) as gzip IDX files, for tests that must not
 depend on files outside the repository.
 
-usage: scripts/make-mnist-fixture.py [MNIST_DIR] [OUT_DIR]
+usage: scripts/make-mnist-fixture.py MNIST_DIR [OUT_DIR]
+(MNIST_DIR: the MNIST IDX files, gzipped; README, "Data")
 """
 import gzip, struct, sys, pathlib
 
-src = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else "../shared/data/mnist")
+if len(sys.argv) < 2:
+    sys.exit(__doc__)
+src = pathlib.Path(sys.argv[1])
 out = pathlib.Path(sys.argv[2] if len(sys.argv) > 2 else "tests/fixtures/mnist-mini")
 out.mkdir(parents=True, exist_ok=True)
 

@@ -23,10 +23,17 @@ pub fn calibrate(
     ensure!(n > 0, "--calib-images must be at least 1");
     let (images, source) = match dir {
         Some(dir) => {
-            let images = data::load(dir, data::detect(dir)?, Split::Train, arch.levels)?;
+            let kind = data::detect(dir)?;
+            let images = data::load(dir, kind, Split::Train, arch.levels)?;
             images.check_fits(&arch)?;
             let pairs = images.first_labelled(n, &arch);
-            let source = format!("{} training images from {}", pairs.len(), dir.display());
+            // The model file records the data, not this machine's path to it.
+            let folder = dir.file_name().map_or_else(|| ".".into(), |n| n.to_string_lossy());
+            let what = match kind {
+                data::DatasetKind::PngDir => "PNGs",
+                _ => "IDX images",
+            };
+            let source = format!("{} training {what} from a folder named {folder}", pairs.len());
             (pairs, source)
         }
         None => {

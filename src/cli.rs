@@ -3,6 +3,8 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::numbers::{at_least_one, at_least_one_u64, temperature, whole};
 use pixelcnn_runtime::data::Split;
 use pixelcnn_runtime::Precision;
 
@@ -16,6 +18,8 @@ pub struct Cli {
 }
 
 /// Subcommands.
+// Each reads negative numbers as values, so `--count -1` gets the option's
+// range message rather than clap's "unexpected argument '-1'".
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Draw the receptive field of one pixel as a PNG: which earlier pixels
@@ -24,30 +28,41 @@ pub enum Command {
     /// The gated network sees every earlier pixel within its reach; the
     /// plain masked-convolution PixelCNN misses a wedge above and to the
     /// right (its blind spot, drawn hatched).
+    #[command(allow_negative_numbers = true)]
     ReceptiveField(ReceptiveFieldArgs),
     /// Convert a model (ONNX from `trainer export`, or an f32 .pcnn) to the
     /// device format, in f32, f16 or integer-only int8.
+    #[command(allow_negative_numbers = true)]
     Convert(ConvertArgs),
     /// Sample images and save them as a PNG grid.
+    #[command(allow_negative_numbers = true)]
     Sample(SampleArgs),
     /// Fill in the lower part of given images (the seed blog's occluded
     /// digits): original, what the model was given, and its completions.
+    #[command(allow_negative_numbers = true)]
     Complete(CompleteArgs),
     /// Negative log-likelihood of a dataset split, in nats per image and
     /// bits per dimension.
+    #[command(allow_negative_numbers = true)]
     Eval(EvalArgs),
     /// Measure per-pixel sampling latency (p50/p99 per pixel, per row, per
     /// image), MACs per pixel and GMAC/s; with --baseline, also the full
     /// forward pass per pixel of the runtime's naive path and of tract-onnx.
+    #[command(allow_negative_numbers = true)]
     Bench(BenchArgs),
     /// Describe a model: architecture, parameters, flash and RAM bytes, MACs
     /// per pixel.
+    #[command(allow_negative_numbers = true)]
     Inspect(InspectArgs),
     /// Compress images losslessly with the int8 model as the entropy model
     /// (an arithmetic coder on its integer probabilities) into a .pcnz file
     /// that decodes the same on every machine.
+    #[command(allow_negative_numbers = true)]
+    #[command(mut_arg("model", |a| a.default_value(DEFAULT_INT8)))]
     Compress(CompressArgs),
     /// Decompress a .pcnz file to MNIST-style IDX files (and PNGs with --png).
+    #[command(allow_negative_numbers = true)]
+    #[command(mut_arg("model", |a| a.default_value(DEFAULT_INT8)))]
     Decompress(DecompressArgs),
 }
 
@@ -67,7 +82,7 @@ pub struct CompressArgs {
     #[arg(long)]
     pub verify: bool,
     /// Worker threads (default: all cores).
-    #[arg(long)]
+    #[arg(long, value_parser = at_least_one)]
     pub threads: Option<usize>,
     /// Where to write the .pcnz file (`-`: standard output).
     #[arg(long, short, default_value = "images.pcnz")]
@@ -97,15 +112,22 @@ pub struct DecompressArgs {
     #[arg(long)]
     pub force: bool,
     /// Worker threads (default: all cores).
-    #[arg(long)]
+    #[arg(long, value_parser = at_least_one)]
     pub threads: Option<usize>,
 }
+
+/// The bundled float model: the default where ONNX can be read.
+pub const DEFAULT_ONNX: &str = "models/gated-mnist.onnx";
+/// The bundled int8 model: the default of `compress` and `decompress` (the
+/// coder runs integer-only) and of builds without the `onnx` feature.
+pub const DEFAULT_INT8: &str = "models/gated-mnist-int8.pcnn";
 
 /// Which model to run, in which precision.
 #[derive(Debug, Args)]
 pub struct ModelArgs {
     /// Model file: ONNX (from `trainer export`) or .pcnn (from `convert`).
-    #[arg(long, short, default_value = "models/gated-mnist.onnx")]
+    #[cfg_attr(feature = "onnx", arg(long, short, default_value = DEFAULT_ONNX))]
+    #[cfg_attr(not(feature = "onnx"), arg(long, short, default_value = DEFAULT_INT8))]
     pub model: PathBuf,
     /// Precision to run in. An ONNX or f32 .pcnn model is converted at load;
     /// default: the file's own precision (f32 for ONNX).
@@ -158,20 +180,21 @@ pub struct SampleArgs {
     #[command(flatten)]
     pub model: ModelArgs,
     /// Number of images.
-    #[arg(long, short = 'n', default_value_t = 10)]
+    #[arg(long, short = 'n', default_value_t = 10, value_parser = at_least_one)]
     pub count: usize,
-    /// Class of every image (class-conditional models); default: cycle
-    /// through the classes.
+    /// Class of every image (class-conditional models): its number, or its
+    /// name when the model names its classes (`inspect` lists them);
+    /// default: cycle through the classes.
     #[arg(long)]
-    pub class: Option<usize>,
+    pub class: Option<String>,
     /// Random seed: the same seed gives the same images.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// Sampling temperature: below 1 sharper, above 1 more varied.
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, value_parser = temperature)]
     pub temperature: f32,
     /// Images per row of the grid.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, value_parser = at_least_one)]
     pub columns: usize,
     /// Screen pixels per image pixel (1 to 64).
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=64))]
@@ -204,12 +227,13 @@ pub struct DataArgs {
     #[arg(long, num_args = 1.., conflicts_with = "data")]
     pub images: Vec<PathBuf>,
     /// Use only the first N images.
-    #[arg(long)]
+    #[arg(long, value_parser = at_least_one)]
     pub limit: Option<usize>,
-    /// Class of every image, for class-conditional models (overrides the
-    /// data's labels; needed for unlabelled images in `complete`).
+    /// Class of every image, for class-conditional models, by number or
+    /// name (overrides the data's labels; needed for unlabelled images in
+    /// `complete`).
     #[arg(long)]
-    pub class: Option<usize>,
+    pub class: Option<String>,
 }
 
 /// Arguments of `pixelcnn complete`.
@@ -220,16 +244,16 @@ pub struct CompleteArgs {
     #[command(flatten)]
     pub data: DataArgs,
     /// Image rows given to the model, from the top (default: half).
-    #[arg(long)]
+    #[arg(long, value_parser = whole)]
     pub rows: Option<usize>,
     /// Completions drawn per image.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 4, value_parser = at_least_one)]
     pub samples: usize,
     /// Random seed.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// Sampling temperature.
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, value_parser = temperature)]
     pub temperature: f32,
     /// Screen pixels per image pixel (1 to 64).
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=64))]
@@ -247,7 +271,7 @@ pub struct EvalArgs {
     #[command(flatten)]
     pub data: DataArgs,
     /// Worker threads (default: all cores).
-    #[arg(long)]
+    #[arg(long, value_parser = at_least_one)]
     pub threads: Option<usize>,
     /// Kernel to use instead of the default, as in `bench` (such as
     /// neon-fp16, to score an f16 model in f16 arithmetic).
@@ -264,7 +288,7 @@ pub struct BenchArgs {
     #[command(flatten)]
     pub model: ModelArgs,
     /// Images to generate while timing every pixel (after one warm-up image).
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 5, value_parser = at_least_one)]
     pub images: usize,
     /// Also measure throughput on this many threads at once (each samples
     /// --images digits with its own executor): digits per second in all,
@@ -325,18 +349,19 @@ pub enum ArchKind {
 /// Arguments of `pixelcnn receptive-field`.
 #[derive(Debug, Args)]
 pub struct ReceptiveFieldArgs {
-    /// A model file (ONNX from `trainer export`) instead of random weights;
-    /// its architecture replaces --arch and the size options.
+    /// A model file instead of random weights: ONNX from `trainer export`,
+    /// or an f32 or f16 .pcnn. Its architecture replaces --arch and the
+    /// size options.
     #[arg(long)]
     pub model: Option<PathBuf>,
     /// Network variant.
     #[arg(long, value_enum, default_value_t = ArchKind::Gated)]
     pub arch: ArchKind,
     /// Image height in pixels.
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = 16, value_parser = at_least_one)]
     pub height: usize,
     /// Image width in pixels.
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = 16, value_parser = at_least_one)]
     pub width: usize,
     /// Row of the pixel whose field is drawn (default: two thirds down).
     #[arg(long)]
@@ -361,7 +386,7 @@ pub struct ReceptiveFieldArgs {
     pub seed: u64,
     /// Random images to perturb; a pixel counts as influencing when it moves
     /// the prediction on any of them (one image can hide a path behind a ReLU).
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 4, value_parser = at_least_one_u64)]
     pub images: u64,
     /// Size of one image pixel in the picture, in screen pixels (4 to 256).
     #[arg(long, default_value_t = 24, value_parser = clap::value_parser!(u32).range(4..=256))]
@@ -369,4 +394,42 @@ pub struct ReceptiveFieldArgs {
     /// Where to write the PNG.
     #[arg(long, short)]
     pub out: PathBuf,
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    fn model_of(args: &[&str]) -> PathBuf {
+        let cli = Cli::try_parse_from(args).expect("parses");
+        match cli.command {
+            Command::Sample(a) => a.model.model,
+            Command::Compress(a) => a.model.model,
+            Command::Decompress(a) => a.model.model,
+            other => panic!("not a model command: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_default_model_is_one_the_command_and_this_build_can_run() {
+        // Compression is integer-only: the int8 model, whatever the build.
+        assert_eq!(model_of(&["pixelcnn", "compress"]), Path::new(DEFAULT_INT8));
+        assert_eq!(model_of(&["pixelcnn", "decompress", "x.pcnz"]), Path::new(DEFAULT_INT8));
+        // Elsewhere the float model, where this build reads ONNX.
+        let sample = if cfg!(feature = "onnx") { DEFAULT_ONNX } else { DEFAULT_INT8 };
+        assert_eq!(model_of(&["pixelcnn", "sample"]), Path::new(sample));
+        assert_eq!(model_of(&["pixelcnn", "sample", "-m", "x.pcnn"]), Path::new("x.pcnn"));
+    }
+
+    #[test]
+    fn negative_numbers_get_the_range_message() {
+        let err = Cli::try_parse_from(["pixelcnn", "sample", "--count", "-1"]).unwrap_err();
+        assert!(err.to_string().contains("must be at least 1, got -1"), "{err}");
+        let err = Cli::try_parse_from(["pixelcnn", "sample", "--temperature", "-1"]).unwrap_err();
+        assert!(err.to_string().contains("must be a positive number"), "{err}");
+        let err = Cli::try_parse_from(["pixelcnn", "complete", "--rows", "-3"]).unwrap_err();
+        assert!(err.to_string().contains("must be 0 or more, got -3"), "{err}");
+    }
 }

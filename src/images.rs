@@ -6,8 +6,9 @@ use pixelcnn_runtime::Arch;
 
 use crate::cli::DataArgs;
 
-/// Loads the images of `args` for `arch`, quantized to its levels.
-pub fn load(args: &DataArgs, arch: &Arch) -> anyhow::Result<Images> {
+/// Loads the images of `args` for `arch`, quantized to its levels; `class`
+/// (the resolved `--class`) labels every image.
+pub fn load(args: &DataArgs, arch: &Arch, class: Option<usize>) -> anyhow::Result<Images> {
     let mut images = if let Some(dir) = &args.data {
         let kind = data::detect(dir)?;
         let split = args.split.unwrap_or(match kind {
@@ -35,6 +36,7 @@ pub fn load(args: &DataArgs, arch: &Arch) -> anyhow::Result<Images> {
             classes: 0,
             pixels: data::to_levels(&raw, arch.levels, 0x5eed_0003),
             labels: None,
+            class_names: Vec::new(),
         }
     } else {
         bail!("give images with --data DIR (IDX or PNG folder) or --images FILE.png ...");
@@ -47,13 +49,7 @@ pub fn load(args: &DataArgs, arch: &Arch) -> anyhow::Result<Images> {
         }
     }
     ensure!(!images.is_empty(), "no images to use");
-    if let Some(class) = args.class {
-        ensure!(arch.classes > 0, "--class: the model is not class-conditional");
-        ensure!(
-            class < arch.classes,
-            "--class {class} is out of range: the model knows classes 0 to {}",
-            arch.classes - 1
-        );
+    if let Some(class) = class {
         images.labels = Some(vec![class as u8; images.len()]);
         images.classes = arch.classes;
     }

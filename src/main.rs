@@ -18,6 +18,7 @@ mod cli;
 mod commands;
 mod images;
 mod model_file;
+mod numbers;
 mod output;
 mod picture;
 mod progress;

@@ -47,6 +47,33 @@ fn receptive_field_pictures_show_the_blind_spot_only_for_plain() {
 }
 
 #[test]
+fn receptive_field_reads_onnx_and_float_pcnn_and_explains_int8() {
+    let f32_model = temp_png("field-f32").with_extension("pcnn");
+    let _ = std::fs::remove_file(&f32_model);
+    let f32_path = f32_model.to_str().unwrap();
+    let converted =
+        pixelcnn(&["convert", "models/gated-mnist.onnx", "--precision", "f32", "-o", f32_path]);
+    assert!(converted.status.success(), "{}", String::from_utf8_lossy(&converted.stderr));
+    let field = |model: &str| {
+        let out = temp_png("field-model.png");
+        let args =
+            ["receptive-field", "--model", model, "--row", "4", "--col", "9", "--images", "1"];
+        let run = pixelcnn(&[&args[..], &["-o", out.to_str().unwrap()]].concat());
+        (
+            run.status.success(),
+            String::from_utf8_lossy(&run.stdout).into_owned()
+                + &String::from_utf8_lossy(&run.stderr),
+        )
+    };
+    let (ok, onnx) = field("models/gated-mnist.onnx");
+    assert!(ok && onnx.contains("Gated PixelCNN: pixel (4, 9) is influenced by"), "{onnx}");
+    assert!(onnx.contains("blind spot: 0 pixels"), "{onnx}");
+    assert_eq!(field(f32_path), (true, onnx), "the f32 .pcnn is the same model");
+    let (ok, int8) = field("models/gated-mnist-int8.pcnn");
+    assert!(!ok && int8.contains("is an int8 model") && int8.contains("--precision f32"), "{int8}");
+}
+
+#[test]
 fn a_pixel_outside_the_image_is_a_clear_error() {
     let out = temp_png("never.png");
     let run = pixelcnn(&["receptive-field", "--row", "40", "-o", out.to_str().unwrap()]);
@@ -183,7 +210,11 @@ fn bad_models_and_labels_are_clear_errors() {
 
     let out = pixelcnn(&["sample", "--model", "models/gated-mnist-int8.pcnn", "--class", "10"]);
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--class 10 out of range"), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--class 10: models/gated-mnist-int8.pcnn has the classes 0 to 9"),
+        "{err}"
+    );
 
     let out = pixelcnn(&[
         "eval",
@@ -348,7 +379,7 @@ fn unlabelled_images_take_a_class_or_are_scored_under_their_best_one() {
     assert!(per_class[3] < per_class[1], "a 3 is likelier as a 3 than as a 1: {per_class:?}");
 
     let out = pixelcnn(&["eval", "--model", model, "--images", digit, "--class", "10"]);
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--class 10 is out of range"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--class 10: ") && !out.status.success());
     let png = temp_png("completed.png");
     let out =
         pixelcnn(&["complete", "--model", model, "--images", digit, "-o", png.to_str().unwrap()]);
@@ -372,7 +403,7 @@ fn unlabelled_images_take_a_class_or_are_scored_under_their_best_one() {
 #[test]
 fn long_work_prints_progress_lines_when_stderr_is_not_a_terminal() {
     let out_path = temp_png("calibrated").with_extension("pcnn");
-    let out = pixelcnn(&[
+    let args = [
         "convert",
         "models/gated-mnist.onnx",
         "--precision",
@@ -383,10 +414,24 @@ fn long_work_prints_progress_lines_when_stderr_is_not_a_terminal() {
         "20",
         "-o",
         out_path.to_str().unwrap(),
-    ]);
+    ];
+    // A line at every redraw (the tests' setting): no time left is shown
+    // before any work is done.
+    let out = Command::new(env!("CARGO_BIN_EXE_pixelcnn"))
+        .args(args)
+        .env("PIXELCNN_PROGRESS_SECONDS", "0")
+        .output()
+        .unwrap();
     stdout_of(&out);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("calibrating int8 [") && err.contains("/20"), "{err}");
+    assert!(!err.contains("] 0/20 (0s left)"), "{err}");
+    // By default, work of a few seconds writes no progress line to a log.
+    std::fs::remove_file(&out_path).unwrap();
+    let out = pixelcnn(&args);
+    stdout_of(&out);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("calibrating int8 ["), "{err}");
 }
 
 #[test]
@@ -455,7 +500,12 @@ fn int8_from_an_onnx_with_stored_ranges_needs_no_calibration_pass() {
 
     // Asking for calibration images measures anew, on them.
     let args = [&args[..], &[pcnn.to_str().unwrap(), "--calib-images", "3"]].concat();
-    let err = String::from_utf8_lossy(&pixelcnn(&args).stderr).into_owned();
+    let out = Command::new(env!("CARGO_BIN_EXE_pixelcnn"))
+        .args(&args)
+        .env("PIXELCNN_PROGRESS_SECONDS", "0")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(err.contains("sampling calibration images"), "{err}");
 }
 
@@ -770,5 +820,94 @@ fn compress_reads_pbm_on_stdin_and_decompress_writes_idx_to_stdout() {
     // Columns 10 to 13 of every row are ink, the rest background.
     for (i, &p) in pixels.iter().enumerate() {
         assert_eq!(p, if (10..14).contains(&(i % 28)) { 255 } else { 0 }, "pixel {i}");
+    }
+}
+
+#[test]
+fn a_kernel_of_the_other_precision_is_refused_not_ignored() {
+    let int8 = "models/gated-mnist-int8.pcnn";
+    let out = pixelcnn(&["bench", "--model", int8, "--images", "1", "--kernel", "portable"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("portable is a float kernel"), "{err}");
+    let onnx = "models/gated-mnist.onnx";
+    let out =
+        pixelcnn(&["eval", "--model", onnx, "--data", MINI, "--limit", "1", "--kernel", "generic"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("generic is an int8 kernel"), "{err}");
+    // The right kind is used, and the report names it.
+    let out =
+        pixelcnn(&["bench", "--model", int8, "--images", "1", "--kernel", "generic", "--json"]);
+    let report: serde_json::Value = serde_json::from_str(&stdout_of(&out)).unwrap();
+    assert_eq!(report["kernel"], "generic");
+    let out =
+        pixelcnn(&["bench", "--model", onnx, "--images", "1", "--kernel", "portable", "--json"]);
+    let report: serde_json::Value = serde_json::from_str(&stdout_of(&out)).unwrap();
+    assert_eq!(report["kernel"], "portable");
+}
+
+#[test]
+fn named_classes_show_in_inspect_and_sample_and_class_takes_a_name() {
+    use pixelcnn_runtime::onnx::to_onnx_bytes_with;
+    use pixelcnn_runtime::random_weights::random_params;
+    use pixelcnn_runtime::{Arch, Weights};
+    let arch = Arch {
+        height: 8,
+        width: 8,
+        channels: 4,
+        blocks: 1,
+        head: 4,
+        classes: 2,
+        ..Arch::MNIST_GATED
+    };
+    let params = random_params(&arch, 5);
+    let names = ["circle".to_string(), "square".to_string()];
+    let bytes = to_onnx_bytes_with(&Weights::new(arch, &params).unwrap(), None, &names);
+    let onnx = temp_png("shapes").with_extension("onnx");
+    std::fs::write(&onnx, bytes).unwrap();
+    let int8 = temp_png("shapes-int8").with_extension("pcnn");
+    let _ = std::fs::remove_file(&int8);
+    let converted = pixelcnn(&["convert", onnx.to_str().unwrap(), "-o", int8.to_str().unwrap()]);
+    stdout_of(&converted);
+    for model in [&onnx, &int8] {
+        let m = model.to_str().unwrap();
+        let info = stdout_of(&pixelcnn(&["inspect", "--model", m]));
+        assert!(info.contains("2 classes: 0 (circle), 1 (square)"), "{info}");
+        let json: serde_json::Value =
+            serde_json::from_str(&stdout_of(&pixelcnn(&["inspect", "--model", m, "--json"])))
+                .unwrap();
+        assert_eq!(json["class_names"], serde_json::json!(["circle", "square"]));
+        let out = temp_png("shapes-samples.png");
+        let said = stdout_of(&pixelcnn(&[
+            "sample",
+            "--model",
+            m,
+            "--class",
+            "Square",
+            "--count",
+            "2",
+            "-o",
+            out.to_str().unwrap(),
+        ]));
+        assert!(said.contains("of class 1 (square)"), "{said}");
+        let by_number = stdout_of(&pixelcnn(&[
+            "sample",
+            "--model",
+            m,
+            "--class",
+            "1",
+            "--count",
+            "2",
+            "-o",
+            out.to_str().unwrap(),
+        ]));
+        assert!(by_number.contains("of class 1 (square)"), "{by_number}");
+        let wrong =
+            pixelcnn(&["sample", "--model", m, "--class", "triangle", "-o", out.to_str().unwrap()]);
+        let err = String::from_utf8_lossy(&wrong.stderr);
+        assert!(!wrong.status.success(), "{err}");
+        assert!(
+            err.contains("--class triangle") && err.contains("0 (circle), 1 (square)"),
+            "{err}"
+        );
     }
 }

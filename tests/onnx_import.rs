@@ -129,6 +129,7 @@ fn a_graph_that_differs_from_the_contract_is_refused() {
     });
     let err = import_bytes(&tanh_to_relu).unwrap_err().to_string();
     assert!(err.contains("is Relu") && err.contains("the export contract has Tanh"), "{err}");
+    assert!(err.contains("(their operators differ)"), "{err}");
     let dropped = edit(&bytes, |m| {
         m.graph.as_mut().unwrap().node.pop();
     });
@@ -141,7 +142,7 @@ fn a_graph_that_differs_from_the_contract_is_refused() {
         attr.i += 1;
     });
     let err = import_bytes(&attribute).unwrap_err().to_string();
-    assert!(err.contains("attributes or name differ"), "{err}");
+    assert!(err.contains("attributes or names differ"), "{err}");
 }
 
 #[test]

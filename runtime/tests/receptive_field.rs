@@ -6,7 +6,9 @@
 mod common;
 
 use common::*;
-use pixelcnn_runtime::receptive_field::{full_field, measure_influence, structural_field, Pixel};
+use pixelcnn_runtime::receptive_field::{
+    full_field, measure_influence, measure_influence_on, structural_field, Pixel,
+};
 use pixelcnn_runtime::{Arch, Weights};
 
 fn all_pixels(arch: &Arch) -> impl Iterator<Item = Pixel> + '_ {
@@ -98,4 +100,46 @@ fn plain_blind_spot_matches_the_hand_derivation() {
         .map(|(pos, _)| pos)
         .collect();
     assert_eq!(blind, vec![3 * 7 + 6]);
+}
+
+/// The incremental measurement of one target's field (what `pixelcnn
+/// receptive-field` runs) equals the full-pass measurement: the same pixels
+/// have exactly zero influence, and the others the same change up to float
+/// rounding (the executors add in different orders).
+#[test]
+fn incremental_influence_on_one_pixel_equals_the_full_passes() {
+    for (seed, arch) in [
+        Arch { channels: 8, head: 8, ..gated(7, 8, 5, 3, 2) },
+        Arch { channels: 8, head: 8, levels: 3, classes: 2, ..gated(6, 6, 3, 1, 2) },
+        Arch { channels: 8, head: 8, ..plain(gated(7, 9, 5, 3, 3)) },
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let params = params(&arch, seed as u64);
+        let weights = Weights::new(arch, &params).unwrap();
+        let image = random_image(&arch, seed as u64 + 7);
+        let class = label(&arch, seed as u64);
+        let full = measure_influence(&weights, &image, class).unwrap();
+        for target in all_pixels(&arch) {
+            let mut calls = 0;
+            let one = measure_influence_on(&weights, &image, class, target, || calls += 1).unwrap();
+            let expected = full.on(target);
+            assert_eq!(calls, target.row * arch.width + target.col, "{target:?}");
+            for (pos, (&a, &b)) in one.iter().zip(expected).enumerate() {
+                assert_eq!(a == 0.0, b == 0.0, "{arch:?} {target:?} pixel {pos}: {a} vs {b}");
+                assert!((a - b).abs() <= 1e-4 * b.abs().max(1.0), "{target:?} {pos}: {a} vs {b}");
+            }
+        }
+        let outside = Pixel { row: arch.height, col: 0 };
+        assert!(measure_influence_on(&weights, &image, class, outside, || ()).is_err());
+        assert!(measure_influence_on(
+            &weights,
+            &image[1..],
+            class,
+            Pixel { row: 0, col: 0 },
+            || ()
+        )
+        .is_err());
+    }
 }

@@ -43,11 +43,11 @@ fn median_secs(reps: usize, mut f: impl FnMut() -> anyhow::Result<()>) -> anyhow
 
 pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     ensure!(args.images >= 1, "--images must be at least 1");
-    if let Some(name) = &args.kernel {
-        super::kernel_choice::prefer(name)?;
-    }
     let file = model_file::load(&args.model)?;
     let model = file.model()?;
+    if let Some(name) = &args.kernel {
+        super::kernel_choice::prefer(name, model.precision())?;
+    }
     let arch = *model.arch();
     let timings = time_sampling(&model, args.images)?;
     let batch = usize::from(args.batch);

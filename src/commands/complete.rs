@@ -22,7 +22,8 @@ pub fn run(args: &CompleteArgs) -> anyhow::Result<()> {
     let arch = *model.arch();
     let mut data = args.data.clone();
     data.limit = data.limit.or(Some(DEFAULT_IMAGES));
-    let set = images::load(&data, &arch)?;
+    let class = data.class.as_deref().map(|c| file.class(c, arch.classes)).transpose()?;
+    let set = images::load(&data, &arch, class)?;
     ensure!(
         arch.classes == 0 || set.labels.is_some(),
         "the model is class-conditional and these images have no labels: give --class N (0 to {})",

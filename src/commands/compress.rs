@@ -40,7 +40,8 @@ pub fn run(args: &CompressArgs) -> anyhow::Result<()> {
     let model = file.model()?;
     let q = int8(&model)?;
     let arch = *q.arch();
-    let set = images::load(&args.data, &arch)?;
+    let class = args.data.class.as_deref().map(|c| file.class(c, arch.classes)).transpose()?;
+    let set = images::load(&args.data, &arch, class)?;
     let best_class = arch.classes > 0 && (args.best_class || set.labels.is_none());
     let threads = args
         .threads

@@ -13,13 +13,14 @@ use crate::cli::EvalArgs;
 use crate::{images, model_file};
 
 pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
-    if let Some(name) = &args.kernel {
-        super::kernel_choice::prefer(name)?;
-    }
     let file = model_file::load(&args.model)?;
     let model = file.model()?;
+    if let Some(name) = &args.kernel {
+        super::kernel_choice::prefer(name, model.precision())?;
+    }
     let arch = *model.arch();
-    let set = images::load(&args.data, &arch)?;
+    let class = args.data.class.as_deref().map(|c| file.class(c, arch.classes)).transpose()?;
+    let set = images::load(&args.data, &arch, class)?;
     let threads = args
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))

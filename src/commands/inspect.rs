@@ -30,7 +30,8 @@ pub fn run(args: &InspectArgs) -> anyhow::Result<()> {
                 "precision": model.precision().name(),
                 "variant": match arch.variant { Variant::Gated => "gated", Variant::Plain => "plain" },
                 "height": arch.height, "width": arch.width, "levels": arch.levels,
-                "classes": arch.classes, "channels": arch.channels, "blocks": arch.blocks,
+                "classes": arch.classes, "class_names": file.class_names,
+                "channels": arch.channels, "blocks": arch.blocks,
                 "first_kernel": arch.first_kernel, "kernel": arch.kernel, "head": arch.head,
                 "parameters": arch.param_count(),
                 "file_bytes": file.file_len,
@@ -54,7 +55,14 @@ pub fn run(args: &InspectArgs) -> anyhow::Result<()> {
         arch.height,
         arch.width,
         arch.levels,
-        if arch.classes > 0 { format!("{} classes", arch.classes) } else { "unconditional".into() }
+        match arch.classes {
+            0 => "unconditional".into(),
+            n if file.class_names.is_empty() => format!("{n} classes"),
+            n => format!(
+                "{n} classes: {}",
+                (0..n).map(|c| file.describe_class(c)).collect::<Vec<_>>().join(", ")
+            ),
+        }
     )?;
     say!(
         "layers       {}x{} mask A, then {} blocks of {}x{}; {} channels, head {}",
@@ -88,7 +96,7 @@ pub fn run(args: &InspectArgs) -> anyhow::Result<()> {
 /// what runs each operation under the chosen ones.
 fn kernels(args: &InspectArgs) -> anyhow::Result<()> {
     if let Some(name) = &args.kernel {
-        super::kernel_choice::prefer(name)?;
+        super::kernel_choice::prefer_any(name)?;
     }
     let int8 = Int8Kernel::best();
     let float = FloatKernel::best();

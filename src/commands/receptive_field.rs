@@ -5,7 +5,7 @@ use anyhow::{bail, Context};
 use embedded_graphics::pixelcolor::Rgb888;
 use embedded_graphics::prelude::*;
 use pixelcnn_runtime::random_weights::random_params;
-use pixelcnn_runtime::receptive_field::{full_field, measure_influence, Pixel};
+use pixelcnn_runtime::receptive_field::{full_field, measure_influence_on, Pixel};
 use pixelcnn_runtime::{rng, Arch, Variant, Weights};
 use rand_core::RngCore;
 
@@ -100,17 +100,18 @@ fn measured(
     let arch = *weights.arch();
     let mut rng = rng::from_seed(seed.wrapping_add(1));
     let mut worst = vec![0.0f32; arch.pixels()];
-    // One full forward pass per pixel and image: tens of seconds per image.
-    let bar = crate::progress::bar(images, "measuring influence on images");
+    // Every pixel before the target is changed in turn and the image run up
+    // to the target with the incremental executor: the progress counts them.
+    let earlier = (target.row * arch.width + target.col) as u64;
+    let bar = crate::progress::bar(images * earlier, "perturbing the earlier pixels");
     for _ in 0..images {
         let image: Vec<u8> =
             (0..arch.pixels()).map(|_| (rng.next_u32() % arch.levels as u32) as u8).collect();
         let class = (arch.classes > 0).then(|| rng.next_u32() as usize % arch.classes);
-        let influence = measure_influence(weights, &image, class)?;
-        for (w, &d) in worst.iter_mut().zip(influence.on(target)) {
+        let influence = measure_influence_on(weights, &image, class, target, || bar.inc(1))?;
+        for (w, &d) in worst.iter_mut().zip(&influence) {
             *w = w.max(d);
         }
-        bar.inc(1);
     }
     bar.finish_and_clear();
     Ok(worst)
@@ -239,19 +240,44 @@ fn draw_cell(canvas: &mut Canvas, top_left: Point, side: u32, c: Cell) {
     }
 }
 
-/// The architecture and float parameters of an ONNX model.
-#[cfg(feature = "onnx")]
+/// The architecture and float parameters of a model file: ONNX, or an f32
+/// or f16 `.pcnn` (an int8 one has no float weights to perturb).
 fn import_float(path: &std::path::Path) -> anyhow::Result<(Arch, Vec<f32>)> {
-    let m = pixelcnn_runtime::onnx::import(path)
-        .with_context(|| format!("cannot load model {}", path.display()))?;
+    use pixelcnn_runtime::format::{self, AlignedBytes};
+    use pixelcnn_runtime::Model;
+    let bytes =
+        std::fs::read(path).with_context(|| format!("cannot read model {}", path.display()))?;
+    if bytes.starts_with(&format::MAGIC) {
+        let aligned = AlignedBytes::new(&bytes);
+        let model = format::parse(aligned.as_bytes())
+            .with_context(|| format!("cannot load model {}", path.display()))?;
+        return match model {
+            Model::F32(w) => Ok((*w.arch(), w.as_slice().to_vec())),
+            Model::F16(w) => Ok((*w.arch(), w.as_slice().iter().map(|h| h.to_f32()).collect())),
+            Model::Int8(_) => bail!(
+                "{} is an int8 model; receptive fields are measured on float weights: give the \
+                 ONNX file from `trainer export`, or an f32 or f16 .pcnn (`pixelcnn convert \
+                 MODEL.onnx --precision f32 -o MODEL-f32.pcnn`)",
+                path.display()
+            ),
+        };
+    }
+    import_onnx(path, &bytes)
+}
+
+#[cfg(feature = "onnx")]
+fn import_onnx(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<(Arch, Vec<f32>)> {
+    let m = pixelcnn_runtime::onnx::import_bytes(bytes).with_context(|| {
+        format!("cannot load model {}: neither a .pcnn file nor a usable ONNX file", path.display())
+    })?;
     Ok((m.arch, m.params))
 }
 
 #[cfg(not(feature = "onnx"))]
-fn import_float(path: &std::path::Path) -> anyhow::Result<(Arch, Vec<f32>)> {
+fn import_onnx(path: &std::path::Path, _: &[u8]) -> anyhow::Result<(Arch, Vec<f32>)> {
     bail!(
-        "cannot load {}: reading ONNX needs the `onnx` feature, which this pixelcnn was built \
-         without; rebuild with the default features",
+        "cannot load {}: it is not a .pcnn file, and reading ONNX needs the `onnx` feature, which \
+         this pixelcnn was built without; give an f32 .pcnn or rebuild with the default features",
         path.display()
     )
 }

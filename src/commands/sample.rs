@@ -27,11 +27,16 @@ pub fn class_of(arch: &Arch, class: Option<usize>, i: usize) -> anyhow::Result<O
 
 /// Image `i` of `args`: its own seed `seed + i` and class, so it is the same
 /// on whichever thread and in whichever batch it is drawn.
-fn sample_one(exec: &mut Executor<'_, '_>, args: &SampleArgs, i: usize) -> anyhow::Result<Vec<u8>> {
+fn sample_one(
+    exec: &mut Executor<'_, '_>,
+    args: &SampleArgs,
+    class: Option<usize>,
+    i: usize,
+) -> anyhow::Result<Vec<u8>> {
     let arch = *exec.arch();
     let mut image = vec![0u8; arch.pixels()];
     let mut g = rng::from_seed(args.seed.wrapping_add(i as u64));
-    let class = class_of(&arch, args.class, i)?;
+    let class = class_of(&arch, class, i)?;
     sampler::generate(exec, class, args.temperature, &mut g, &mut image)?;
     Ok(image)
 }
@@ -40,11 +45,12 @@ fn sample_one(exec: &mut Executor<'_, '_>, args: &SampleArgs, i: usize) -> anyho
 fn sample_batch(
     q: &QuantWeights<'_>,
     args: &SampleArgs,
+    class: Option<usize>,
     ids: std::ops::Range<usize>,
 ) -> anyhow::Result<Vec<Vec<u8>>> {
     let arch = *q.arch();
     let classes =
-        ids.clone().map(|i| class_of(&arch, args.class, i)).collect::<anyhow::Result<Vec<_>>>()?;
+        ids.clone().map(|i| class_of(&arch, class, i)).collect::<anyhow::Result<Vec<_>>>()?;
     let mut rngs: Vec<_> = ids.map(|i| rng::from_seed(args.seed.wrapping_add(i as u64))).collect();
     let mut state = vec![0i32; LockstepI8::state_words_whole_rows(&arch, classes.len())];
     let mut batch = LockstepI8::new(q, &mut state, &classes)?;
@@ -58,6 +64,7 @@ fn sample_batch(
 fn sample_all(
     model: &Model<'_>,
     args: &SampleArgs,
+    class: Option<usize>,
     threads: usize,
     bar: &indicatif::ProgressBar,
 ) -> anyhow::Result<Vec<Vec<u8>>> {
@@ -80,17 +87,16 @@ fn sample_all(
                     let mut out = Vec::new();
                     if let (Some(q), true) = (quant, batch > 1) {
                         for g in (t..groups).step_by(threads) {
-                            out.extend(sample_batch(q, args, ids(g))?);
+                            out.extend(sample_batch(q, args, class, ids(g))?);
                             bar.inc(ids(g).len() as u64);
                         }
                         return Ok(out);
                     }
                     let mut state = vec![0u32; model.host_state_words()];
-                    let mut exec =
-                        Executor::new(model, &mut state, class_of(&arch, args.class, t)?)?;
+                    let mut exec = Executor::new(model, &mut state, class_of(&arch, class, t)?)?;
                     for g in (t..groups).step_by(threads) {
                         for i in ids(g) {
-                            out.push(sample_one(&mut exec, args, i)?);
+                            out.push(sample_one(&mut exec, args, class, i)?);
                             bar.inc(1);
                         }
                     }
@@ -126,7 +132,8 @@ pub fn run(args: &SampleArgs) -> anyhow::Result<()> {
     let model = file.model()?;
     let arch = *model.arch();
     // Fail on a bad --class before starting any thread.
-    class_of(&arch, args.class, 0)?;
+    let class = args.class.as_deref().map(|c| file.class(c, arch.classes)).transpose()?;
+    class_of(&arch, class, 0)?;
     let threads = args
         .threads
         .map_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()), usize::from);
@@ -141,7 +148,7 @@ pub fn run(args: &SampleArgs) -> anyhow::Result<()> {
     Canvas::check_size(width, height)?;
     let start = Instant::now();
     let bar = crate::progress::bar(args.count as u64, "sampling");
-    let images = sample_all(&model, args, threads, &bar)?;
+    let images = sample_all(&model, args, class, threads, &bar)?;
     bar.finish_and_clear();
     let elapsed = start.elapsed();
     let mut canvas = Canvas::new(width, height, Rgb888::new(60, 60, 60))?;
@@ -157,8 +164,17 @@ pub fn run(args: &SampleArgs) -> anyhow::Result<()> {
         1 => String::new(),
         b => format!(" in batches of {b}"),
     };
+    let of_class = match (class, file.class_names.is_empty()) {
+        _ if arch.classes == 0 => String::new(),
+        (Some(c), _) => format!(" of class {}", file.describe_class(c)),
+        (None, true) => String::new(),
+        (None, false) => format!(
+            " cycling through the classes {}",
+            (0..arch.classes).map(|c| file.describe_class(c)).collect::<Vec<_>>().join(", ")
+        ),
+    };
     say!(
-        "wrote {} to {} ({}, {:.1} µs per pixel on {}{batches}, {} from {})",
+        "wrote {}{of_class} to {} ({}, {:.1} µs per pixel on {}{batches}, {} from {})",
         crate::text::count(args.count, "image"),
         args.out.display(),
         model.precision(),

@@ -48,6 +48,11 @@ pub struct Settings {
     /// decay. `epochs`/`minutes` count from here.
     #[serde(default)]
     pub cycle: Cycle,
+    /// The classes' names, in label order, when the data names them (PNG
+    /// sub-folders, Fashion-MNIST); empty for numbered classes or an
+    /// unconditional run. Export writes them into the model.
+    #[serde(default)]
+    pub class_names: Vec<String>,
 }
 
 /// The start of a learning-rate cycle.

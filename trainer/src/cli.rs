@@ -7,6 +7,7 @@ use pixelcnn_runtime::{Arch, Variant};
 
 use crate::backend::BackendKind;
 use crate::data::{DatasetKind, Split};
+use crate::numbers::at_least_one;
 
 /// Train Gated PixelCNN models on MNIST-family data, evaluate their NLL and
 /// export them as ONNX for the pixelcnn runtime.
@@ -19,19 +20,26 @@ pub struct Cli {
 }
 
 /// Subcommands.
+// Each reads negative numbers as values, so `--epochs -1` gets the option's
+// range message rather than clap's "unexpected argument '-1'".
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Train a model; checkpoints, samples, curves and metrics go to --out.
+    #[command(allow_negative_numbers = true)]
     Train(TrainArgs),
     /// Negative log-likelihood of a trained model over a whole split.
+    #[command(allow_negative_numbers = true)]
     Eval(EvalArgs),
     /// Write a trained model as ONNX, masks baked into the weights.
+    #[command(allow_negative_numbers = true)]
     Export(ExportArgs),
     /// Training speed: images per second of full steps (forward, backward,
     /// Adam) on random binary images, for a network shape and backend.
+    #[command(allow_negative_numbers = true)]
     Bench(BenchArgs),
     /// Do class-conditional samples look like their class? A digit
     /// classifier trained on the training split labels samples of each class.
+    #[command(allow_negative_numbers = true)]
     CheckSamples(CheckSamplesArgs),
 }
 
@@ -142,13 +150,13 @@ pub struct TrainArgs {
     #[command(flatten)]
     pub net: NetworkArgs,
     /// Train this many epochs (the learning-rate schedule spans them).
-    #[arg(long, conflicts_with = "minutes")]
+    #[arg(long, conflicts_with = "minutes", value_parser = at_least_one)]
     pub epochs: Option<usize>,
     /// Train this many minutes (the schedule spans them).
     #[arg(long)]
     pub minutes: Option<f64>,
     /// Images per step [default: 32]. A resumed run keeps its own.
-    #[arg(long)]
+    #[arg(long, value_parser = at_least_one)]
     pub batch: Option<usize>,
     /// Peak learning rate (Adam), reached after a short warm-up, then cosine
     /// decay [default: 2e-3]. On --resume only with --restart-schedule.
@@ -180,13 +188,13 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 5.0)]
     pub checkpoint_minutes: f64,
     /// Validate on at most this many images per epoch (default: all).
-    #[arg(long)]
+    #[arg(long, value_parser = at_least_one)]
     pub valid_images: Option<usize>,
     /// Stop after this many steps in this session (for tests and smoke runs).
     #[arg(long, hide = true)]
     pub max_steps: Option<usize>,
     /// Worker threads (default: all cores).
-    #[arg(long)]
+    #[arg(long, value_parser = at_least_one)]
     pub threads: Option<usize>,
     /// Training backend: the CPU engine, or burn (a trainer built with the
     /// `burn` feature; `wgpu` or `cuda` for GPUs).

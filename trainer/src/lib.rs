@@ -36,4 +36,7 @@ pub mod output;
 // int8 calibration as `pixelcnn` runs it, so an export stores the same ranges.
 #[path = "../../src/calibration.rs"]
 pub mod calibration;
+// The numeric options' value parsers of the `pixelcnn` tool.
+#[path = "../../src/numbers.rs"]
+pub mod numbers;
 pub mod samples;

@@ -141,13 +141,18 @@ pub fn save_chart(
     // Early losses dwarf the rest; keep the interesting range readable.
     let mut ys: Vec<f64> = all.iter().map(|p| p.1).collect();
     ys.sort_by(f64::total_cmp);
+    let highest = y1;
     y1 = y1.min(ys[ys.len() * 95 / 100] * 1.15 - y0 * 0.15).max(y0 + 1e-9);
     y0 -= (y1 - y0) * 0.05;
+    // A quantity that is never negative (an NLL) gets no negative axis.
+    if ys[0] >= 0.0 {
+        y0 = y0.max(0.0);
+    }
     let plot_w = w as i32 - left - right;
     let plot_h = h as i32 - top - bottom;
     let to_px = |x: f64, y: f64| {
         let fx = if x1 > x0 { (x - x0) / (x1 - x0) } else { 0.5 };
-        let fy = ((y - y0) / (y1 - y0)).clamp(-0.02, 1.02);
+        let fy = (y - y0) / (y1 - y0);
         Point::new(left + (fx * plot_w as f64) as i32, top + plot_h - (fy * plot_h as f64) as i32)
     };
     let axis = PrimitiveStyle::with_stroke(Rgb888::new(60, 60, 60), 1);
@@ -180,15 +185,23 @@ pub fn save_chart(
     .draw(&mut canvas);
     for (i, s) in series.iter().enumerate() {
         let style = PrimitiveStyle::with_stroke(s.color, 2);
-        let pts: Vec<Point> =
-            s.points.iter().filter(|p| p.1.is_finite()).map(|&(x, y)| to_px(x, y)).collect();
+        let pts: Vec<(f64, f64)> = s.points.iter().copied().filter(|p| p.1.is_finite()).collect();
+        // Each segment is cut at the chart's edges: a curve that starts
+        // above the range leaves through the top instead of running flat
+        // along it.
         for pair in pts.windows(2) {
-            let _ = Line::new(pair[0], pair[1]).into_styled(style).draw(&mut canvas);
+            if let Some((a, b)) = clip_segment(pair[0], pair[1], y0, y1) {
+                let _ = Line::new(to_px(a.0, a.1), to_px(b.0, b.1))
+                    .into_styled(style)
+                    .draw(&mut canvas);
+            }
         }
-        if pts.len() == 1 {
-            let _ = Rectangle::new(pts[0] - Point::new(2, 2), Size::new(5, 5))
-                .into_styled(PrimitiveStyle::with_fill(s.color))
-                .draw(&mut canvas);
+        if let [only] = pts[..] {
+            if (y0..=y1).contains(&only.1) {
+                let _ = Rectangle::new(to_px(only.0, only.1) - Point::new(2, 2), Size::new(5, 5))
+                    .into_styled(PrimitiveStyle::with_fill(s.color))
+                    .draw(&mut canvas);
+            }
         }
         let ly = top + 8 + 14 * i as i32;
         let lx = left + plot_w - 200;
@@ -198,9 +211,94 @@ pub fn save_chart(
         let _ = Text::with_baseline(s.label, Point::new(lx + 26, ly), ink, Baseline::Top)
             .draw(&mut canvas);
     }
+    if highest > y1 {
+        let note = format!("earlier points above the chart, up to {highest:.0}");
+        let _ = Text::with_baseline(&note, Point::new(left + 6, top + 4), ink, Baseline::Top)
+            .draw(&mut canvas);
+    }
     canvas.save_png(path)
+}
+
+/// The part of the segment `a`–`b` with y in `[lo, hi]`, if any.
+fn clip_segment(
+    a: (f64, f64),
+    b: (f64, f64),
+    lo: f64,
+    hi: f64,
+) -> Option<((f64, f64), (f64, f64))> {
+    let at = |y: f64| {
+        let t = if b.1 == a.1 { 0.0 } else { (y - a.1) / (b.1 - a.1) };
+        (a.0 + t * (b.0 - a.0), y)
+    };
+    let clamp = |p: (f64, f64)| {
+        if p.1 > hi {
+            at(hi)
+        } else if p.1 < lo {
+            at(lo)
+        } else {
+            p
+        }
+    };
+    let outside = |p: (f64, f64)| {
+        if p.1 > hi {
+            1
+        } else if p.1 < lo {
+            -1
+        } else {
+            0
+        }
+    };
+    match (outside(a), outside(b)) {
+        (oa, ob) if oa != 0 && oa == ob => None,
+        _ => Some((clamp(a), clamp(b))),
+    }
 }
 
 fn bounds(values: impl Iterator<Item = f64>) -> (f64, f64) {
     values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segments_are_cut_at_the_chart_edges() {
+        // Inside: unchanged. Both above: nothing drawn.
+        assert_eq!(clip_segment((0.0, 1.0), (1.0, 2.0), 0.0, 3.0), Some(((0.0, 1.0), (1.0, 2.0))));
+        assert_eq!(clip_segment((0.0, 5.0), (1.0, 4.0), 0.0, 3.0), None);
+        // From above into the range: starts where it crosses the top.
+        assert_eq!(clip_segment((0.0, 5.0), (2.0, 1.0), 0.0, 3.0), Some(((1.0, 3.0), (2.0, 1.0))));
+        // Through the whole range: cut at both edges.
+        assert_eq!(clip_segment((0.0, 4.0), (4.0, 0.0), 1.0, 3.0), Some(((1.0, 3.0), (3.0, 1.0))));
+    }
+
+    #[test]
+    fn early_losses_above_the_range_leave_no_flat_line_along_the_top() {
+        let dir = std::env::temp_dir().join(format!("chart-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("loss.png");
+        // Loss falls from 500 to about 80 over 100 steps, then stays.
+        let points: Vec<(f64, f64)> =
+            (0..400).map(|i| (f64::from(i), 80.0 + 420.0 * (-f64::from(i) / 8.0).exp())).collect();
+        let red = Rgb888::new(214, 39, 40);
+        save_chart(&path, "t", "step", &[Series { label: "x", color: red, points: &points }])
+            .unwrap();
+        let decoder = png::Decoder::new(std::io::BufReader::new(File::open(&path).unwrap()));
+        let mut reader = decoder.read_info().unwrap();
+        let mut rgb = vec![0u8; reader.output_buffer_size().unwrap()];
+        reader.next_frame(&mut rgb).unwrap();
+        let width = 720usize;
+        let red_in_row = |y: usize| {
+            (64..704)
+                .filter(|&x| rgb[3 * (y * width + x)..3 * (y * width + x) + 3] == [214, 39, 40])
+                .count()
+        };
+        // The rows at and above the plot's top edge (y = 28) hold at most a
+        // few red pixels where the curve enters, not a line.
+        for y in 10..32 {
+            assert!(red_in_row(y) < 20, "row {y}: {} red pixels", red_in_row(y));
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -327,18 +327,81 @@ fn labels_the_model_does_not_know_are_refused() {
     assert!(err.contains("but the model knows only classes 0 to 1"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
     let err = failure(&trainer(&["train", "--data", PNG_FIXTURE, "--out", run_arg, "--resume"]));
-    assert!(err.contains("but the model knows only classes 0 to 1"), "{err}");
+    assert!(err.contains("was trained on the classes 0, 1, and"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn png_class_folders_name_the_classes_in_the_run_and_the_model() {
+    let shapes = temp_dir("shapes");
+    for (digit, name) in [("0", "circle"), ("1", "square")] {
+        let dst = shapes.join(name);
+        std::fs::create_dir_all(&dst).unwrap();
+        for entry in std::fs::read_dir(Path::new(PNG_FIXTURE).join(digit)).unwrap() {
+            let path = entry.unwrap().path();
+            std::fs::copy(&path, dst.join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    let run = temp_dir("shapes-run");
+    let out = png_train(shapes.to_str().unwrap(), &run, &["--max-steps", "2"]);
+    ok(&out);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("2 classes (0 circle, 1 square)"), "{stdout}");
+    let names = Checkpoint::load(&run).unwrap().settings.class_names;
+    assert_eq!(names, ["circle", "square"]);
+
+    let onnx = run.join("shapes.onnx");
+    let r = run.to_str().unwrap();
+    ok(&trainer(&["export", "--run", r, "--out", onnx.to_str().unwrap(), "--calib-images", "2"]));
+    let imported = pixelcnn_runtime::onnx::import(&onnx).unwrap();
+    assert_eq!(imported.class_names, ["circle", "square"]);
+
+    // check-samples names the split it judged on, and the classes.
+    let said = ok(&trainer(&[
+        "check-samples",
+        "--run",
+        r,
+        "--data",
+        shapes.to_str().unwrap(),
+        "--per-class",
+        "1",
+        "--classifier-epochs",
+        "1",
+    ]));
+    assert!(said.contains("real held-out images (the validation split"), "{said}");
+    assert!(!said.contains("test images") && said.contains("class 1 (square):"), "{said}");
+
+    // Resumed on other data: the error says what the run was trained on.
+    let err = failure(&trainer(&["train", "--data", FIXTURE, "--out", r, "--resume"]));
+    assert!(err.contains("was trained on a PNG folder with class folders circle, square"), "{err}");
+    // An unconditional run says so in its header, not "0 classes".
+    let plain = temp_dir("shapes-unconditional");
+    let mut args = vec!["train", "--data", FIXTURE, "--out", plain.to_str().unwrap()];
+    args.extend_from_slice(&SMALL[1..]);
+    args.extend_from_slice(&["--max-steps", "1", "--epochs", "1", "--valid-images", "2"]);
+    let out = trainer(&args);
+    ok(&out);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains(", unconditional;") && !stdout.contains("0 classes"), "{stdout}");
 }
 
 #[test]
 fn options_are_checked_before_any_work() {
     let dir = temp_dir("options");
     let err = failure(&train(&dir.join("v"), &["--epochs", "1", "--valid-images", "0"]));
-    assert!(err.contains("--valid-images must be at least 1"), "{err}");
+    assert!(err.contains("--valid-images") && err.contains("must be at least 1, got 0"), "{err}");
     let err = failure(&train(&dir.join("m"), &["--minutes", "NaN"]));
     assert!(err.contains("--minutes must be a positive number, got NaN"), "{err}");
-    assert!(!dir.join("v").exists() && !dir.join("m").exists(), "no run folder for a refused run");
+    // Negative numbers get the option's range, not "unexpected argument".
+    let err = failure(&train(&dir.join("m"), &["--minutes", "-5"]));
+    assert!(err.contains("--minutes must be a positive number, got -5"), "{err}");
+    let err = failure(&train(&dir.join("e"), &["--epochs", "-1"]));
+    assert!(err.contains("--epochs") && err.contains("must be at least 1, got -1"), "{err}");
+    let err = failure(&train(&dir.join("l"), &["--epochs", "1", "--lr", "-0.1"]));
+    assert!(err.contains("--lr must be a positive number, got -0.1"), "{err}");
+    for refused in ["v", "m", "e", "l"] {
+        assert!(!dir.join(refused).exists(), "no run folder for a refused run ({refused})");
+    }
 }
 
 #[test]
@@ -435,7 +498,19 @@ fn progress_lines_go_to_stderr_when_it_is_not_a_terminal() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("epoch 4 step 7/31:") && stderr.contains("images/s"), "{stderr}");
     let run = run.to_str().unwrap();
+    // Work shorter than the first line's delay writes no progress line at
+    // all: no `0/N (0s left)` before any work, and no bar per validation.
+    assert!(!stderr.contains("scoring ["), "{stderr}");
     let out = trainer(&["eval", "--run", run, "--data", FIXTURE, "--split", "valid"]);
+    ok(&out);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("scoring [") && !stderr.contains("(0s left)"), "{stderr}");
+    // With the line delay at zero, every redraw is a line.
+    let out = Command::new(env!("CARGO_BIN_EXE_trainer"))
+        .args(["eval", "--run", run, "--data", FIXTURE, "--split", "valid"])
+        .env("PIXELCNN_PROGRESS_SECONDS", "0")
+        .output()
+        .unwrap();
     ok(&out);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("scoring ["), "{stderr}");

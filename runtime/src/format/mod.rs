@@ -378,3 +378,45 @@ pub fn notes(bytes: &[u8]) -> Option<&str> {
     let header = read_header(bytes).ok()?;
     core::str::from_utf8(header.section(bytes, section::NOTES)?).ok()
 }
+
+/// Longest class name a model file may carry, in bytes.
+pub const MAX_CLASS_NAME: usize = 64;
+
+/// The notes key of class `i`'s name: a line `class_name.I=NAME`.
+pub const CLASS_NAME_KEY: &str = "class_name.";
+
+/// The class names the notes carry, as `(class, name)` in the order of the
+/// lines (unchecked: see [`check_class_names`]).
+pub fn class_name_lines(notes: &str) -> impl Iterator<Item = (Option<usize>, &str)> {
+    notes.lines().filter_map(|line| {
+        let (key, name) = line.strip_prefix(CLASS_NAME_KEY)?.split_once('=')?;
+        Some((key.parse().ok(), name))
+    })
+}
+
+/// Checks class names read from an untrusted file: one per class, each 1
+/// to [`MAX_CLASS_NAME`] bytes of printable text, no two alike.
+///
+/// # Errors
+/// What is wrong, in words.
+#[cfg(feature = "alloc")]
+pub fn check_class_names<S: AsRef<str>>(
+    names: &[S],
+    classes: usize,
+) -> Result<(), alloc::string::String> {
+    use alloc::format;
+    if names.len() != classes {
+        return Err(format!("{} class names for {classes} classes", names.len()));
+    }
+    for (i, name) in names.iter().map(AsRef::as_ref).enumerate() {
+        if name.is_empty() || name.len() > MAX_CLASS_NAME || name.chars().any(char::is_control) {
+            return Err(format!(
+                "class {i}'s name must be 1 to {MAX_CLASS_NAME} bytes of printable text"
+            ));
+        }
+        if names[..i].iter().any(|n| n.as_ref() == name) {
+            return Err(format!("two classes are named {name:?}"));
+        }
+    }
+    Ok(())
+}

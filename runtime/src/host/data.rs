@@ -23,11 +23,13 @@ use rand_core::RngCore;
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(feature = "serde", serde(rename_all = "kebab-case"))]
 pub enum DatasetKind {
-    /// MNIST IDX files (`train-images-idx3-ubyte[.gz]`, …), 10 classes.
+    /// MNIST IDX files (`train-images-idx3-ubyte[.gz]`, …): classes 0 to 9.
     Mnist,
-    /// Fashion-MNIST IDX files, same names and layout, 10 classes.
+    /// Fashion-MNIST: the same IDX files, read the same way, with the
+    /// classes named (T-shirt/top, Trouser, … Ankle boot).
     FashionMnist,
-    /// A folder of grayscale PNGs; sub-folders, if any, are the classes.
+    /// A folder of grayscale PNGs; sub-folders, if any, are the classes,
+    /// numbered from 0 in the sorted order of their names.
     PngDir,
 }
 
@@ -69,6 +71,9 @@ pub struct Images {
     pub pixels: Vec<u8>,
     /// One label per image, when labelled.
     pub labels: Option<Vec<u8>>,
+    /// The classes' names (PNG sub-folders, Fashion-MNIST's garments); empty
+    /// when the classes are only numbers (MNIST digits).
+    pub class_names: Vec<String>,
 }
 
 impl Images {
@@ -143,7 +148,22 @@ struct Raw {
     pixels: Vec<u8>,
     labels: Option<Vec<u8>>,
     classes: usize,
+    class_names: Vec<String>,
 }
+
+/// Fashion-MNIST's classes, in label order.
+pub const FASHION_MNIST_CLASSES: [&str; 10] = [
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+];
 
 /// Loads one split of a dataset, quantized to `levels`.
 pub fn load(dir: &Path, kind: DatasetKind, split: Split, levels: usize) -> anyhow::Result<Images> {
@@ -159,7 +179,11 @@ pub fn load(dir: &Path, kind: DatasetKind, split: Split, levels: usize) -> anyho
                     dir.display()
                 ),
             };
-            (read_idx_pair(dir, prefix)?, seed)
+            let mut raw = read_idx_pair(dir, prefix)?;
+            if kind == DatasetKind::FashionMnist && raw.classes == FASHION_MNIST_CLASSES.len() {
+                raw.class_names = FASHION_MNIST_CLASSES.map(String::from).to_vec();
+            }
+            (raw, seed)
         }
         DatasetKind::PngDir => (read_png_dir(dir)?, BINARIZE_SEED_TRAIN),
     };
@@ -187,6 +211,7 @@ pub fn load(dir: &Path, kind: DatasetKind, split: Split, levels: usize) -> anyho
         classes: raw.classes,
         pixels: chosen.iter().flat_map(|&i| &pixels[i * size..(i + 1) * size]).copied().collect(),
         labels: raw.labels.map(|l| chosen.iter().map(|&i| l[i]).collect()),
+        class_names: raw.class_names,
     })
 }
 
@@ -280,7 +305,14 @@ fn read_idx_pair(dir: &Path, prefix: &str) -> anyhow::Result<Raw> {
         dims[0]
     );
     let classes = labels.iter().map(|&l| usize::from(l) + 1).max().unwrap_or(0).max(10);
-    Ok(Raw { height: dims[1], width: dims[2], pixels, labels: Some(labels), classes })
+    Ok(Raw {
+        height: dims[1],
+        width: dims[2],
+        pixels,
+        labels: Some(labels),
+        classes,
+        class_names: Vec::new(),
+    })
 }
 
 /// Reads an unsigned-byte IDX file (gzip or raw) of `rank` dimensions.
@@ -360,7 +392,11 @@ fn read_png_dir(dir: &Path) -> anyhow::Result<Raw> {
     }
     let (height, width, _) = size.expect("at least one file");
     let labels: Option<Vec<u8>> = files.iter().map(|(_, l)| *l).collect();
-    Ok(Raw { height, width, pixels, labels, classes: class_dirs.len() })
+    let class_names = class_dirs
+        .iter()
+        .map(|d| d.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned()))
+        .collect();
+    Ok(Raw { height, width, pixels, labels, classes: class_dirs.len(), class_names })
 }
 
 fn is_png(p: &Path) -> bool {

@@ -7,6 +7,9 @@
 
 use crate::arch::{Arch, Variant};
 use crate::error::Error;
+use crate::exec::gated::Incremental;
+use crate::exec::plain::PlainIncremental;
+use crate::exec::raster::{Network, Raster};
 use crate::host::reference::forward;
 use crate::params::Weights;
 use alloc::vec;
@@ -74,6 +77,75 @@ pub fn measure_influence(
         perturbed[source] = level;
     }
     Ok(Influence { pixels: n, width: arch.width, data })
+}
+
+/// How much each pixel moves the logits of one `target` pixel (max abs
+/// difference; zero: no influence), measured with the incremental executor.
+///
+/// Each pixel before the target in raster order is changed in turn, as in
+/// [`measure_influence`], and the executor runs the image only up to the
+/// target: the model is causal, so a pixel at or after the target cannot
+/// reach it and is not perturbed (its entry is zero). That is `t` runs of at
+/// most `t` pixels each for target index `t`, against `h × w` full forward
+/// passes for [`measure_influence`]: hundreds of times less work on MNIST.
+/// Where a pixel's change does not reach the target, every operation the
+/// executor does is the same as on the unchanged image, so its entry is
+/// exactly zero, as with [`measure_influence`].
+///
+/// `progress` is called once per perturbed pixel.
+///
+/// # Errors
+/// [`Error::ImageSize`] when `target` is outside the image or `image` has
+/// the wrong size; otherwise as the executor.
+pub fn measure_influence_on(
+    weights: &Weights<'_>,
+    image: &[u8],
+    class: Option<usize>,
+    target: Pixel,
+    mut progress: impl FnMut(),
+) -> Result<Vec<f32>, Error> {
+    let arch = *weights.arch();
+    let n = arch.pixels();
+    if image.len() != n {
+        return Err(Error::ImageSize { expected: n, found: image.len() });
+    }
+    if target.row >= arch.height || target.col >= arch.width {
+        return Err(Error::ImageSize { expected: n, found: target_index(&arch, target) + 1 });
+    }
+    let t = target_index(&arch, target);
+    let mut state = vec![0.0f32; arch.executor_state_len()];
+    let mut logits_at_target = |prefix: &[u8]| -> Result<Vec<f32>, Error> {
+        match arch.variant {
+            Variant::Gated => run_prefix(Incremental::new(weights, &mut state, class)?, prefix),
+            Variant::Plain => {
+                run_prefix(PlainIncremental::new(weights, &mut state, class)?, prefix)
+            }
+        }
+    };
+    let base = logits_at_target(&image[..t])?;
+    let mut perturbed = image[..t].to_vec();
+    let mut out = vec![0.0f32; n];
+    let k = arch.levels;
+    for source in 0..t {
+        let level = perturbed[source];
+        perturbed[source] = if usize::from(level) * 2 < k { (k - 1) as u8 } else { 0 };
+        let logits = logits_at_target(&perturbed)?;
+        out[source] = logits.iter().zip(&base).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+        perturbed[source] = level;
+        progress();
+    }
+    Ok(out)
+}
+
+/// The logits after pushing `prefix` into a fresh executor.
+fn run_prefix<N: Network<Logit = f32>>(
+    mut exec: Raster<N>,
+    prefix: &[u8],
+) -> Result<Vec<f32>, Error> {
+    for &level in prefix {
+        exec.push(level)?;
+    }
+    Ok(exec.logits()?.to_vec())
 }
 
 fn target_index(arch: &Arch, target: Pixel) -> usize {

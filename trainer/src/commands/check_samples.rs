@@ -1,7 +1,8 @@
 //! `trainer check-samples`: do class-conditional samples look like their
 //! class? A digit classifier trained on the data's training split labels N
 //! samples per class; the share it labels as the class they were drawn for
-//! is printed beside its accuracy on real test images.
+//! is printed beside its accuracy on real held-out images (the test split;
+//! the validation split of a PNG folder, which has no test split).
 
 use anyhow::{ensure, Context};
 use pixelcnn_runtime::{
@@ -17,6 +18,10 @@ use crate::plot::save_grid;
 
 /// Samples per class drawn in `--grid`.
 const GRID_COLUMNS: usize = 10;
+
+/// Below this many training images, the report says the classifier's
+/// judgement is rough.
+const FEW_TRAINING_IMAGES: usize = 1000;
 
 /// Seed of the classifier: fixed, so two runs judge with the same classifier.
 const CLASSIFIER_SEED: u64 = 0xd161_7501;
@@ -111,6 +116,11 @@ pub fn run(args: &CheckSamplesArgs) -> anyhow::Result<()> {
         shares.push(confusion[*class][*class] as f64 / images.len() as f64);
     }
     let overall = shares.iter().sum::<f64>() / shares.len() as f64;
+    let names = &ckpt.settings.class_names;
+    let describe = |c: usize| match names.get(c) {
+        Some(name) => format!("{c} ({name})"),
+        None => c.to_string(),
+    };
     if let Some(path) = &args.grid {
         let rows: Vec<Vec<Vec<u8>>> = samples
             .iter()
@@ -122,10 +132,29 @@ pub fn run(args: &CheckSamplesArgs) -> anyhow::Result<()> {
         say!(
             "{}",
             json!({"samples_recognised": overall, "per_class": shares, "confusion": confusion, "per_class_samples": args.per_class,
-                   "classifier_test_accuracy": real, "test_images": test.len()})
+                   "classifier_test_accuracy": real, "test_images": test.len(),
+                   "held_out_split": if held_out == Split::Test { "test" } else { "valid" },
+                   "classifier_training_images": train.len(), "class_names": names})
         );
     } else {
-        say!("classifier accuracy on {} real test images: {:.1}%", test.len(), 100.0 * real);
+        let split = if held_out == Split::Test {
+            "test images"
+        } else {
+            "held-out images (the validation split: a PNG folder has no test split)"
+        };
+        say!(
+            "classifier (trained on {} images) accuracy on {} real {split}: {:.1}%",
+            train.len(),
+            test.len(),
+            100.0 * real
+        );
+        if train.len() < FEW_TRAINING_IMAGES {
+            say!(
+                "note: a classifier trained on {} images judges roughly; its accuracy on real \
+                 images above is the yardstick for the shares below",
+                train.len()
+            );
+        }
         for (class, share) in shares.iter().enumerate() {
             let (other, count) = confusion[class]
                 .iter()
@@ -134,9 +163,11 @@ pub fn run(args: &CheckSamplesArgs) -> anyhow::Result<()> {
                 .max_by_key(|&(_, n)| *n)
                 .map_or((class, 0), |(c, &n)| (c, n));
             say!(
-                "class {class}: {:.0}% of {} samples recognised; most often taken for {other} ({count})",
+                "class {}: {:.0}% of {} samples recognised; most often taken for {} ({count})",
+                describe(class),
                 100.0 * share,
-                args.per_class
+                args.per_class,
+                describe(other)
             );
         }
         say!("all classes: {:.1}% of samples recognised as their class", 100.0 * overall);

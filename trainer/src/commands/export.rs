@@ -17,13 +17,18 @@ pub fn run(args: &ExportArgs) -> anyhow::Result<()> {
     let (params, which) = ckpt.inference_params(args.raw_weights);
     let weights = Weights::new(ckpt.arch, params)?;
     // int8 serves Gated PixelCNNs only: a plain model carries no ranges.
+    anyhow::ensure!(
+        ckpt.arch.variant == Variant::Gated || args.calib.is_none(),
+        "--calib measures the int8 activation ranges, and int8 runs Gated PixelCNNs only: \
+         leave it out for this plain PixelCNN"
+    );
     let calibration = match ckpt.arch.variant {
         Variant::Gated => {
             Some(calibration::calibrate(&weights, args.calib.as_deref(), args.calib_images)?)
         }
         Variant::Plain => None,
     };
-    onnx::export(&weights, calibration.as_ref(), &args.out)
+    onnx::export(&weights, calibration.as_ref(), &ckpt.settings.class_names, &args.out)
         .with_context(|| format!("cannot write {}", args.out.display()))?;
     let size = std::fs::metadata(&args.out)?.len();
     say!(

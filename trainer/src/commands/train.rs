@@ -19,7 +19,7 @@ use crate::backend::{self, Backend};
 use crate::checkpoint::{self, Checkpoint, Cycle, Ema, OptimizerState, Progress, Settings};
 use crate::cli::TrainArgs;
 use crate::commands::eval::score;
-use crate::data::{self, Images, Split};
+use crate::data::{self, DatasetKind, Images, Split};
 use crate::engine::Example;
 use crate::init::initial_params;
 use crate::plot::{save_chart, Series};
@@ -115,10 +115,23 @@ impl RunState<'_> {
     }
 }
 
+/// "unconditional", "10 classes", or "2 classes (0 circle, 1 square)".
+pub fn describe_classes(classes: usize, names: &[String]) -> String {
+    match (classes, names.is_empty()) {
+        (0, _) => "unconditional".into(),
+        (n, true) => format!("{n} classes"),
+        (n, false) => {
+            let named: Vec<String> =
+                names.iter().enumerate().map(|(i, name)| format!("{i} {name}")).collect();
+            format!("{n} classes ({})", named.join(", "))
+        }
+    }
+}
+
 /// The run's first line: network, size, data.
 fn announce(arch: &Arch, settings: &Settings, data: &TrainingData) {
     say!(
-        "{} PixelCNN, {} parameters, {}x{}, K = {}, {} classes; {} training and {} validation images{}",
+        "{} PixelCNN, {} parameters, {}x{}, K = {}, {}; {} training and {} validation images{}",
         match arch.variant {
             Variant::Gated => "Gated",
             Variant::Plain => "Plain",
@@ -127,7 +140,7 @@ fn announce(arch: &Arch, settings: &Settings, data: &TrainingData) {
         arch.height,
         arch.width,
         arch.levels,
-        arch.classes,
+        describe_classes(arch.classes, &settings.class_names),
         data.train.len(),
         data.valid.len(),
         if settings.dynamic_binarization { ", binarized anew every epoch" } else { "" }
@@ -168,7 +181,8 @@ fn end_session(
         );
     }
     if session.validated_at != Some(run.progress.step) && session.steps > 0 {
-        validate_and_draw(args, arch, run, &data.valid, settings)?;
+        let steps_per_epoch = data.train.len() / settings.batch;
+        validate_and_draw(args, arch, run, &data.valid, settings, steps_per_epoch)?;
     }
     run.save(&args.out, arch, settings)?;
     let progress = &run.progress;
@@ -325,8 +339,47 @@ impl TrainingData {
     fn load(args: &TrainArgs, settings: &Settings, arch: &Arch) -> anyhow::Result<Self> {
         let dynamic = settings.dynamic_binarization;
         let train_levels = if dynamic { 256 } else { arch.levels };
-        let train = data::load(&args.data, settings.dataset, Split::Train, train_levels)?;
-        let valid = data::load(&args.data, settings.dataset, Split::Valid, arch.levels)?;
+        // A resumed run reads its data as the kind it was trained on: when
+        // that fails, say so first (the folder given may be another kind).
+        let trained_on = || {
+            let kind = match settings.dataset {
+                DatasetKind::Mnist => "MNIST IDX files".to_string(),
+                DatasetKind::FashionMnist => "Fashion-MNIST IDX files".to_string(),
+                DatasetKind::PngDir if settings.class_names.is_empty() => "a PNG folder".into(),
+                DatasetKind::PngDir => {
+                    format!("a PNG folder with class folders {}", settings.class_names.join(", "))
+                }
+            };
+            format!(
+                "the run in {} was trained on {kind}: give that data as --data",
+                args.out.display()
+            )
+        };
+        let load = |split, levels| {
+            let images = data::load(&args.data, settings.dataset, split, levels);
+            if args.resume {
+                images.with_context(trained_on)
+            } else {
+                images
+            }
+        };
+        let train = load(Split::Train, train_levels)?;
+        let valid = load(Split::Valid, arch.levels)?;
+        if args.resume && !settings.class_names.is_empty() {
+            ensure!(
+                train.class_names == settings.class_names,
+                "the run in {} was trained on the classes {}, and {} has {}: give the run's data \
+                 as --data",
+                args.out.display(),
+                settings.class_names.join(", "),
+                args.data.display(),
+                if train.class_names.is_empty() {
+                    "no class folders".to_string()
+                } else {
+                    train.class_names.join(", ")
+                }
+            );
+        }
         valid.check_fits(arch)?;
         train.check_fits(arch)?;
         ensure!(
@@ -447,7 +500,7 @@ fn train_loop(
             bar.finish();
             progress.epoch += 1;
             progress.step_in_epoch = 0;
-            validate_and_draw(args, arch, run, &data.valid, settings)?;
+            validate_and_draw(args, arch, run, &data.valid, settings, steps_per_epoch)?;
             run.save(&args.out, arch, settings)?;
             validated_at = Some(run.progress.step);
             last_checkpoint = Instant::now();
@@ -506,6 +559,7 @@ fn new_run(args: &TrainArgs) -> anyhow::Result<Checkpoint> {
             dynamic_binarization: args.dynamic_binarization,
             ema,
             cycle: Cycle::default(),
+            class_names: if classes > 0 { probe.class_names.clone() } else { Vec::new() },
         },
         progress: Progress::default(),
     })
@@ -562,6 +616,7 @@ fn validate_and_draw(
     run: &mut RunState<'_>,
     valid: &Images,
     settings: &Settings,
+    steps_per_epoch: usize,
 ) -> anyhow::Result<()> {
     let trained = run.backend.params();
     let threads = run.threads;
@@ -589,9 +644,15 @@ fn validate_and_draw(
     };
     let best = averaged.unwrap_or(s).nats_per_image;
     progress.best_valid = Some(progress.best_valid.map_or(best, |b| b.min(best)));
+    // The moment in the words of the step lines: "epoch 3" is the third
+    // epoch, 1-based; a mid-epoch stop names its step within the epoch.
+    let moment = if progress.step_in_epoch == 0 {
+        format!("after epoch {}", progress.epoch)
+    } else {
+        format!("epoch {} step {}/{steps_per_epoch}", progress.epoch + 1, progress.step_in_epoch)
+    };
     say!(
-        "epoch {} step {}: validation {:.3} nats/image ({:.4} bits/dim, {} images){}",
-        progress.epoch,
+        "{moment} (step {} in all): validation {:.3} nats/image ({:.4} bits/dim, {} images){}",
         progress.step,
         s.nats_per_image,
         s.bits_per_dim,
@@ -604,7 +665,11 @@ fn validate_and_draw(
     let params: &[f32] = run.ema.as_ref().map_or(&trained, |e| &e.params);
     // Sampling a plain PixelCNN takes a full forward pass per pixel (it has
     // no incremental executor): minutes per grid, so only gated runs draw one.
-    if arch.variant == Variant::Gated {
+    // A grid after a whole epoch is kept as samples-epoch-NNN.png (the last
+    // few); one drawn mid-epoch (a run stopped early) only as the latest.
+    if arch.variant == Variant::Gated && progress.step_in_epoch != 0 {
+        save_sample_grid(arch, params, &args.out.join("samples-latest.png"), 8, settings.seed)?;
+    } else if arch.variant == Variant::Gated {
         let grid = args.out.join(format!("samples-epoch-{:03}.png", progress.epoch));
         if let Some(old) = progress.epoch.checked_sub(KEEP_SAMPLE_GRIDS) {
             let _ = fs::remove_file(args.out.join(format!("samples-epoch-{old:03}.png")));
@@ -700,6 +765,7 @@ mod tests {
             classes: 0,
             pixels: if levels == 2 { data::to_levels(&grey, 2, 1) } else { grey.clone() },
             labels: None,
+            class_names: Vec::new(),
         };
         TrainingData { train: images(256), valid: images(2), dynamic, seed: 5 }
     }

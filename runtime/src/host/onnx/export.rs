@@ -11,34 +11,46 @@ use tract_onnx::pb;
 use super::OPSET;
 
 /// Writes `weights` as an ONNX file at `path`, with the int8 activation
-/// ranges when given (so int8 at load needs no calibration pass).
+/// ranges when given (so int8 at load needs no calibration pass) and the
+/// classes' names when the training data named them.
 ///
 /// # Errors
 /// The I/O error of writing the file.
 pub fn export(
     weights: &Weights<'_>,
     calibration: Option<&Calibration>,
+    class_names: &[String],
     path: &Path,
 ) -> std::io::Result<()> {
-    let bytes = match calibration {
-        Some(c) => to_onnx_bytes_calibrated(weights, c),
-        None => to_onnx_bytes(weights),
-    };
-    std::fs::write(path, bytes)
+    std::fs::write(path, to_onnx_bytes_with(weights, calibration, class_names))
 }
 
 /// The ONNX model as bytes.
 pub fn to_onnx_bytes(weights: &Weights<'_>) -> Vec<u8> {
-    encode(weights, None)
+    encode(weights, None, &[])
 }
 
 /// The ONNX model as bytes, carrying `calibration` in its metadata
 /// ([`super::CALIBRATION_KEY`]).
 pub fn to_onnx_bytes_calibrated(weights: &Weights<'_>, calibration: &Calibration) -> Vec<u8> {
-    encode(weights, Some(calibration))
+    encode(weights, Some(calibration), &[])
 }
 
-fn encode(weights: &Weights<'_>, calibration: Option<&Calibration>) -> Vec<u8> {
+/// The ONNX model as bytes, with the optional calibration and the classes'
+/// names ([`super::CLASS_NAMES_KEY`], a JSON array; none when empty).
+pub fn to_onnx_bytes_with(
+    weights: &Weights<'_>,
+    calibration: Option<&Calibration>,
+    class_names: &[String],
+) -> Vec<u8> {
+    encode(weights, calibration, class_names)
+}
+
+fn encode(
+    weights: &Weights<'_>,
+    calibration: Option<&Calibration>,
+    class_names: &[String],
+) -> Vec<u8> {
     let arch = *weights.arch();
     let mut g = Graph::default();
     let dims = |n: &str| -> Vec<Dim> {
@@ -108,6 +120,10 @@ fn encode(weights: &Weights<'_>, calibration: Option<&Calibration>) -> Vec<u8> {
         .chain(calibration.map(|c| pb::StringStringEntryProto {
             key: super::CALIBRATION_KEY.into(),
             value: super::calibration::to_json(c).to_string(),
+        }))
+        .chain((!class_names.is_empty()).then(|| pb::StringStringEntryProto {
+            key: super::CLASS_NAMES_KEY.into(),
+            value: serde_json::Value::from(class_names.to_vec()).to_string(),
         }))
         .collect(),
         ..Default::default()

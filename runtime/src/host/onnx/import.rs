@@ -50,6 +50,8 @@ pub struct Imported {
     pub params: Vec<f32>,
     /// The int8 activation ranges measured at export, when the file has them.
     pub calibration: Option<Calibration>,
+    /// The classes' names, in label order; empty when the file names none.
+    pub class_names: Vec<String>,
 }
 
 /// Reads an ONNX file written by `trainer export` (or [`super::export`]).
@@ -82,6 +84,19 @@ pub fn import_bytes(bytes: &[u8]) -> Result<Imported, ImportError> {
         .map(|p| super::calibration::from_json(&p.value, &arch))
         .transpose()
         .map_err(|e| ImportError::NotPixelcnn(format!("the int8 calibration: {e}")))?;
+    let class_names = match model.metadata_props.iter().find(|p| p.key == super::CLASS_NAMES_KEY) {
+        None => Vec::new(),
+        Some(p) => {
+            let names: Vec<String> = serde_json::from_str(&p.value).map_err(|e| {
+                ImportError::NotPixelcnn(format!(
+                    "the class names are not a JSON string array: {e}"
+                ))
+            })?;
+            crate::format::check_class_names(&names, arch.classes)
+                .map_err(|e| ImportError::NotPixelcnn(format!("the class names: {e}")))?;
+            names
+        }
+    };
     let graph = model
         .graph
         .as_ref()
@@ -112,7 +127,7 @@ pub fn import_bytes(bytes: &[u8]) -> Result<Imported, ImportError> {
     tract_onnx::onnx()
         .model_for_read(&mut &bytes[..])
         .map_err(|e| ImportError::Tract(format!("{e:#}")))?;
-    Ok(Imported { arch, params, calibration })
+    Ok(Imported { arch, params, calibration, class_names })
 }
 
 /// The graph must be the one the export contract describes for `arch`: the
@@ -127,14 +142,14 @@ fn check_graph(graph: &pb::GraphProto, weights: &Weights<'_>) -> Result<(), Impo
     for (i, (found, want)) in graph.node.iter().zip(expected).enumerate() {
         if found != want {
             let what = if found.op_type != want.op_type {
-                "operator"
+                "operators"
             } else if found.input != want.input || found.output != want.output {
                 "inputs or outputs"
             } else {
-                "attributes or name"
+                "attributes or names"
             };
             return Err(ImportError::NotPixelcnn(format!(
-                "graph node {i} is {}, but the export contract has {} there (its {what} differ)",
+                "graph node {i} is {}, but the export contract has {} there (their {what} differ)",
                 describe(found),
                 describe(want)
             )));

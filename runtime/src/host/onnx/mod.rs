@@ -8,7 +8,10 @@
 //!   ([`crate::Arch::to_json`]);
 //! - `metadata_props["pixelcnn.int8_calibration"]`, optional: the activation
 //!   ranges int8 quantization needs, measured at export on training images,
-//!   so converting to int8 at load is a pure weight transform.
+//!   so converting to int8 at load is a pure weight transform;
+//! - `metadata_props["pixelcnn.class_names"]`, optional: the classes' names
+//!   in label order, a JSON array of strings (PNG class folders,
+//!   Fashion-MNIST's garments).
 //!
 //! Masks are baked into the weights: cropped kernels with asymmetric padding
 //! where the crop is a rectangle, explicit zeros where it is not (the centre
@@ -25,11 +28,14 @@ mod calibration;
 mod export;
 mod import;
 
-pub use export::{export, to_onnx_bytes, to_onnx_bytes_calibrated};
+pub use export::{export, to_onnx_bytes, to_onnx_bytes_calibrated, to_onnx_bytes_with};
 pub use import::{import, import_bytes, verify_with_tract, ImportError, Imported, TractRunner};
 
 /// The metadata key of the int8 calibration.
 pub const CALIBRATION_KEY: &str = "pixelcnn.int8_calibration";
+
+/// The metadata key of the classes' names.
+pub const CLASS_NAMES_KEY: &str = "pixelcnn.class_names";
 
 /// ONNX opset the graph is written for.
 pub const OPSET: i64 = 13;
