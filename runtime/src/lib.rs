@@ -16,6 +16,8 @@ pub mod error;
 pub mod exec;
 pub mod format;
 #[cfg(feature = "alloc")]
+pub mod graph;
+#[cfg(feature = "alloc")]
 pub mod host;
 pub mod int8;
 pub mod kernels;
