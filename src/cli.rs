@@ -6,6 +6,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::numbers::{at_least_one, at_least_one_u64, temperature, whole};
 use pixelcnn_runtime::data::Split;
+use pixelcnn_runtime::graph::InputKind;
 use pixelcnn_runtime::Precision;
 
 /// Run Gated PixelCNN models with cached, per-pixel sampling.
@@ -133,6 +134,12 @@ pub struct ModelArgs {
     /// default: the file's own precision (f32 for ONNX).
     #[arg(long, value_enum)]
     pub precision: Option<Precision>,
+    /// For an ONNX graph from another trainer whose float input does not
+    /// say how a level becomes its value: unit = level/(K−1), signed =
+    /// 2·level/(K−1) − 1, levels = the level as a number, index = the
+    /// integer level (an int64 input needs none: it is the level).
+    #[arg(long, value_enum)]
+    pub input: Option<InputKind>,
     #[command(flatten)]
     pub calibration: CalibrationArgs,
 }

@@ -7,15 +7,38 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use pixelcnn_runtime::format::{self, AlignedBytes};
+use pixelcnn_runtime::graph::exec::GraphExecutor;
+use pixelcnn_runtime::graph::plan::Plan;
+use pixelcnn_runtime::graph::Graph;
 use pixelcnn_runtime::quant::calibrate::{quantize, Calibration};
-use pixelcnn_runtime::{f16, Arch, Model, Precision, Weights};
+use pixelcnn_runtime::{f16, Arch, Executor, Model, PixelExecutor, Precision, Weights};
 
 use crate::cli::{CalibrationArgs, ModelArgs};
+use pixelcnn_runtime::graph::InputKind;
 
-/// A loaded model: `.pcnn` bytes in an aligned buffer.
+/// A foreign ONNX graph (a PixelCNN from PyTorch or Keras) compiled into an
+/// incremental schedule.
+#[derive(Debug)]
+pub struct GraphModel {
+    /// The graph.
+    pub graph: Graph,
+    /// Its schedule.
+    pub plan: Plan,
+    /// What the importer recognised and did, one line each.
+    pub notes: Vec<String>,
+    /// The file's inputs and output as tract runs them.
+    #[cfg(feature = "onnx")]
+    pub io: pixelcnn_runtime::onnx::Io,
+}
+
+/// A loaded model: `.pcnn` bytes in an aligned buffer, or a compiled
+/// foreign graph.
 #[derive(Debug)]
 pub struct ModelFile {
+    /// The `.pcnn` encoding (empty for a foreign graph).
     bytes: AlignedBytes,
+    /// A foreign graph, when the file is one.
+    pub graph: Option<Box<GraphModel>>,
     /// Where it came from.
     pub path: PathBuf,
     /// Bytes of the file on disk.
@@ -27,9 +50,59 @@ pub struct ModelFile {
 }
 
 impl ModelFile {
-    /// The parsed model.
+    /// The parsed `.pcnn` model.
+    ///
+    /// # Errors
+    /// For a foreign graph, which has no `.pcnn` form yet: the commands that
+    /// need one (convert, compress, decompress, lockstep batches) say so.
     pub fn model(&self) -> anyhow::Result<Model<'_>> {
+        if self.graph.is_some() {
+            bail!(
+                "{} is an ONNX graph from another trainer: it runs in f32 with `sample`, \
+                 `complete`, `eval`, `bench` and `inspect`; this needs a .pcnn model, which \
+                 foreign graphs do not have yet",
+                self.path.display()
+            );
+        }
         Ok(format::parse(self.bytes.as_bytes())?)
+    }
+
+    /// The image geometry (height, width, levels, classes) as an [`Arch`];
+    /// a foreign graph's layer fields are zero.
+    pub fn geometry(&self) -> anyhow::Result<Arch> {
+        match &self.graph {
+            Some(g) => {
+                Ok(GraphExecutor::new(&g.graph, &g.plan, (g.graph.classes > 0).then_some(0))?
+                    .arch()
+                    .to_owned())
+            }
+            None => Ok(*self.model()?.arch()),
+        }
+    }
+
+    /// The precision the model runs in.
+    pub fn precision(&self) -> anyhow::Result<Precision> {
+        match &self.graph {
+            Some(_) => Ok(Precision::F32),
+            None => Ok(self.model()?.precision()),
+        }
+    }
+
+    /// Runs `f` on a new executor of this model at pixel 0 of an image of
+    /// `class` (one per thread; the executor allocates only here).
+    pub fn with_executor<R>(
+        &self,
+        class: Option<usize>,
+        f: impl FnOnce(&mut dyn PixelExecutor) -> anyhow::Result<R>,
+    ) -> anyhow::Result<R> {
+        match &self.graph {
+            Some(g) => f(&mut GraphExecutor::new(&g.graph, &g.plan, class)?),
+            None => {
+                let model = self.model()?;
+                let mut state = vec![0u32; model.host_state_words()];
+                f(&mut Executor::new(&model, &mut state, class)?)
+            }
+        }
     }
 
     /// The `.pcnn` encoding (what `convert` writes).
@@ -103,7 +176,7 @@ fn class_name_notes(names: &[String]) -> String {
 
 /// Loads `--model` in `--precision`.
 pub fn load(args: &ModelArgs) -> anyhow::Result<ModelFile> {
-    open(&args.model, args.precision, &args.calibration)
+    open(&args.model, args.precision, &args.calibration, args.input)
 }
 
 /// Opens a model file, converting it to `precision` when asked.
@@ -111,6 +184,7 @@ pub fn open(
     path: &Path,
     precision: Option<Precision>,
     calibration: &CalibrationArgs,
+    input: Option<InputKind>,
 ) -> anyhow::Result<ModelFile> {
     let bytes = std::fs::read(path).with_context(|| {
         format!("cannot read model {} (train and export one with `trainer`)", path.display())
@@ -120,7 +194,14 @@ pub fn open(
         let aligned = AlignedBytes::new(bytes);
         let model = format::parse(aligned.as_bytes())?;
         let class_names = class_names_of(aligned.as_bytes(), model.arch().classes, path)?;
-        Ok(ModelFile { bytes: aligned, path: path.into(), file_len, origin, class_names })
+        Ok(ModelFile {
+            bytes: aligned,
+            graph: None,
+            path: path.into(),
+            file_len,
+            origin,
+            class_names,
+        })
     };
     if bytes.starts_with(&format::MAGIC) {
         let aligned = AlignedBytes::new(&bytes);
@@ -145,6 +226,7 @@ pub fn open(
             // Already parsed above: keep this aligned copy as it is.
             None => Ok(ModelFile {
                 bytes: aligned,
+                graph: None,
                 path: path.into(),
                 file_len,
                 origin: format!("{have} .pcnn"),
@@ -155,6 +237,9 @@ pub fn open(
     }
     #[cfg(feature = "onnx")]
     {
+        if !pixelcnn_runtime::onnx::is_native(&bytes) {
+            return open_graph(path, &bytes, file_len, precision, input);
+        }
         let imported = pixelcnn_runtime::onnx::import_bytes(&bytes).with_context(|| {
             format!(
                 "cannot load model {}: neither a .pcnn file nor a usable ONNX file",
@@ -183,6 +268,52 @@ pub fn open(
             path.display()
         )
     }
+}
+
+/// A foreign ONNX graph: imported, compiled, and checked against tract's
+/// full pass of the same file on a random image.
+#[cfg(feature = "onnx")]
+fn open_graph(
+    path: &Path,
+    bytes: &[u8],
+    file_len: u64,
+    precision: Option<Precision>,
+    input: Option<InputKind>,
+) -> anyhow::Result<ModelFile> {
+    use pixelcnn_runtime::onnx::{import_graph, verify_graph_with_tract};
+    if let Some(p) = precision.filter(|&p| p != Precision::F32) {
+        bail!(
+            "{} is an ONNX graph from another trainer: it runs in f32 (--precision {p} is for \
+             pixelcnn-edge models)",
+            path.display()
+        );
+    }
+    let imported = import_graph(bytes, input)
+        .with_context(|| format!("cannot run {} incrementally", path.display()))?;
+    let plan = Plan::compile(&imported.graph)
+        .with_context(|| format!("cannot run {} incrementally", path.display()))?;
+    let worst = verify_graph_with_tract(bytes, &imported, &plan, 0x5eed)
+        .with_context(|| format!("cannot check {} against tract", path.display()))?;
+    // The schedule must compute what the file computes: refuse it when
+    // not (an importer bug, to report), rather than sample from it.
+    anyhow::ensure!(
+        worst <= 1e-3,
+        "{}: the compiled graph's logits differ from tract's full pass by {worst:.1e} (relative): \
+         this is a bug of the importer; please report it with the file",
+        path.display()
+    );
+    let mut notes = imported.notes;
+    notes.push(format!(
+        "checked at load: the schedule's logits at every pixel equal tract's full pass within {worst:.1e}"
+    ));
+    Ok(ModelFile {
+        bytes: AlignedBytes::new(&[]),
+        graph: Some(Box::new(GraphModel { graph: imported.graph, plan, notes, io: imported.io })),
+        path: path.into(),
+        file_len,
+        origin: "ONNX graph, compiled".into(),
+        class_names: Vec::new(),
+    })
 }
 
 /// Encodes float parameters as a `.pcnn` file in `precision`. `stored` is

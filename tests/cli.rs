@@ -911,3 +911,72 @@ fn named_classes_show_in_inspect_and_sample_and_class_takes_a_name() {
         );
     }
 }
+
+#[test]
+fn onnx_graphs_from_pytorch_and_keras_sample_complete_score_bench_and_inspect() {
+    let out = temp_png("foreign-samples.png");
+    let o = out.to_str().unwrap();
+    let embed = "tests/fixtures/foreign/torch_embed_classes.onnx";
+    let said = stdout_of(&pixelcnn(&[
+        "sample", "--model", embed, "--count", "2", "--class", "3", "-o", o,
+    ]));
+    assert!(
+        said.contains("wrote 2 images of class 3") && said.contains("ONNX graph, compiled"),
+        "{said}"
+    );
+    let skips = "tests/fixtures/foreign/torch_reduced_skips.onnx";
+    let said = stdout_of(&pixelcnn(&[
+        "complete",
+        "--model",
+        skips,
+        "--input",
+        "unit",
+        "--data",
+        MINI,
+        "--limit",
+        "2",
+        "--samples",
+        "1",
+        "-o",
+        o,
+    ]));
+    assert!(said.contains("completed 2 images"), "{said}");
+    let v: serde_json::Value = serde_json::from_str(&stdout_of(&pixelcnn(&[
+        "eval", "--model", embed, "--data", MINI, "--limit", "5", "--json",
+    ])))
+    .unwrap();
+    let nll = v["nats_per_image"].as_f64().unwrap();
+    assert!(nll > 20.0 && nll < 400.0, "{v}");
+    let keras = "tests/fixtures/foreign/keras_gated_nhwc.onnx";
+    let info = stdout_of(&pixelcnn(&["inspect", "--model", keras, "--input", "unit"]));
+    assert!(
+        info.contains("cached rows") && info.contains(" row ") && info.contains("checked at load"),
+        "{info}"
+    );
+    let bench: serde_json::Value = serde_json::from_str(&stdout_of(&pixelcnn(&[
+        "bench", "--model", keras, "--input", "unit", "--images", "1", "--json",
+    ])))
+    .unwrap();
+    assert!(bench["per_pixel_us_p50"].as_f64().unwrap() > 0.0, "{bench}");
+    // A float input without --input, and commands that need a .pcnn.
+    let err = String::from_utf8_lossy(&pixelcnn(&["sample", "--model", keras, "-o", o]).stderr)
+        .into_owned();
+    assert!(err.contains("give --input unit"), "{err}");
+    let pcnz = temp_png("foreign").with_extension("pcnz");
+    let err = String::from_utf8_lossy(
+        &pixelcnn(&[
+            "compress",
+            "--model",
+            keras,
+            "--input",
+            "unit",
+            "--data",
+            MINI,
+            "-o",
+            pcnz.to_str().unwrap(),
+        ])
+        .stderr,
+    )
+    .into_owned();
+    assert!(err.contains("is an ONNX graph from another trainer"), "{err}");
+}

@@ -13,7 +13,7 @@ use std::time::Instant;
 use anyhow::ensure;
 use pixelcnn_runtime::kernels::{FloatKernel, Int8Kernel};
 use pixelcnn_runtime::quant::{lockstep, LockstepI8};
-use pixelcnn_runtime::{rng, Arch, Executor, Model, PixelExecutor, Precision};
+use pixelcnn_runtime::{rng, Arch, Model, PixelExecutor, Precision};
 
 use crate::cli::BenchArgs;
 use crate::model_file;
@@ -44,15 +44,16 @@ fn median_secs(reps: usize, mut f: impl FnMut() -> anyhow::Result<()>) -> anyhow
 pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     ensure!(args.images >= 1, "--images must be at least 1");
     let file = model_file::load(&args.model)?;
-    let model = file.model()?;
+    let precision = file.precision()?;
     if let Some(name) = &args.kernel {
-        super::kernel_choice::prefer(name, model.precision())?;
+        super::kernel_choice::prefer(name, precision)?;
     }
-    let arch = *model.arch();
-    let timings = time_sampling(&model, args.images)?;
+    let arch = file.geometry()?;
+    let class_of = |i: usize| (arch.classes > 0).then(|| i % arch.classes);
+    let timings = file.with_executor(class_of(0), |exec| time_sampling(exec, args.images))?;
     let batch = usize::from(args.batch);
     ensure!(
-        batch == 1 || matches!(model, Model::Int8(_)),
+        batch == 1 || precision == Precision::Int8,
         "--batch needs an int8 model (lockstep batches run the integer kernels); \
          add --precision int8 or leave out --batch"
     );
@@ -60,21 +61,26 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         (None, 1) => None,
         (threads, _) => {
             let threads = threads.map_or(1, usize::from);
-            Some(throughput(&model, args.images, threads, batch)?)
+            Some(throughput(&file, args.images, threads, batch)?)
         }
     };
-    let baseline = if args.baseline {
-        Some(baseline_passes(args, &file.path, arch, arch.pixels())?)
-    } else {
-        None
+    let baseline = match (&file.graph, args.baseline) {
+        (_, false) => None,
+        (Some(g), true) => Some(graph_baseline(&file.path, g)?),
+        (None, true) => Some(baseline_passes(args, &file.path, arch, arch.pixels())?),
+    };
+    let macs_per_pixel = match &file.graph {
+        Some(g) => g.graph.macs_per_pixel() as u64,
+        None => arch.macs_per_pixel(),
     };
     let report = Report {
         model: file.path.display().to_string(),
-        precision: model.precision(),
-        kernel: match model.precision() {
+        precision,
+        kernel: match precision {
             Precision::Int8 => Int8Kernel::best().name(),
             _ => FloatKernel::best().name(),
         },
+        macs_per_pixel,
         arch,
         images: args.images,
         timings,
@@ -99,11 +105,9 @@ struct Timings {
 /// Samples `images` images (after one warm-up image that is not counted),
 /// timing every pixel and row; then each image again, timed as a whole
 /// without the per-pixel clock reads (two per pixel, ~2% of a digit).
-fn time_sampling(model: &Model<'_>, images: usize) -> anyhow::Result<Timings> {
-    let arch = *model.arch();
-    let mut state = vec![0u32; model.host_state_words()];
+fn time_sampling(exec: &mut dyn PixelExecutor, images: usize) -> anyhow::Result<Timings> {
+    let arch = *exec.arch();
     let class_of = |i: usize| (arch.classes > 0).then(|| i % arch.classes);
-    let mut exec = Executor::new(model, &mut state, class_of(0))?;
     let pixels = arch.pixels();
     let mut per_pixel = Vec::with_capacity(images * pixels);
     let mut per_row = Vec::new();
@@ -164,16 +168,17 @@ struct Throughput {
 /// digit (batch) each; the wall time from the moment all have warmed up
 /// gives the digits per second of the whole machine.
 fn throughput(
-    model: &Model<'_>,
+    file: &model_file::ModelFile,
     images: usize,
     threads: usize,
     batch: usize,
 ) -> anyhow::Result<Throughput> {
-    let arch = *model.arch();
+    let arch = file.geometry()?;
+    let model = if batch > 1 { Some(file.model()?) } else { None };
     let class_of = |i: usize| (arch.classes > 0).then(|| i % arch.classes);
     let seed = |t: usize, r: usize, b: usize| 5000 + ((t * images + r) * batch + b) as u64;
-    let seconds = match (model, batch) {
-        (Model::Int8(q), 2..) => timed_rounds(
+    let seconds = match (&model, batch) {
+        (Some(Model::Int8(q)), 2..) => timed_rounds(
             threads,
             images,
             || {
@@ -193,19 +198,20 @@ fn throughput(
         _ => timed_rounds(
             threads,
             images,
-            || vec![0u32; model.host_state_words()],
-            |state, t, r| {
-                let mut exec = Executor::new(model, state, class_of(r))?;
-                let mut g = rng::from_seed(seed(t, r, 0));
-                while exec.position() < arch.pixels() {
-                    let level = exec.sample(1.0, &mut g)?;
-                    exec.push(level)?;
-                }
-                Ok(())
+            || (),
+            |_, t, r| {
+                file.with_executor(class_of(r), |exec| {
+                    let mut g = rng::from_seed(seed(t, r, 0));
+                    while exec.position() < arch.pixels() {
+                        let level = exec.sample(1.0, &mut g)?;
+                        exec.push(level)?;
+                    }
+                    Ok(())
+                })
             },
         )?,
     };
-    let batch = if matches!(model, Model::Int8(_)) { batch } else { 1 };
+    let batch = if matches!(model, Some(Model::Int8(_))) { batch } else { 1 };
     Ok(Throughput { threads, batch, digits_per_s: (threads * images * batch) as f64 / seconds })
 }
 
@@ -248,6 +254,7 @@ struct Report {
     model: String,
     precision: Precision,
     kernel: &'static str,
+    macs_per_pixel: u64,
     arch: Arch,
     images: usize,
     timings: Timings,
@@ -258,7 +265,7 @@ struct Report {
 
 impl Report {
     fn gmacs(&self) -> f64 {
-        self.arch.macs_per_pixel() as f64 / self.timings.mean_pixel / 1e9
+        self.macs_per_pixel as f64 / self.timings.mean_pixel / 1e9
     }
 
     fn print_json(&self) -> anyhow::Result<()> {
@@ -274,7 +281,7 @@ impl Report {
             "per_row_us_p50": 1e6 * quantile(&t.per_row, 0.5),
             "per_row_us_p99": 1e6 * quantile(&t.per_row, 0.99),
             "image_ms": 1e3 * t.per_image.iter().sum::<f64>() / t.per_image.len() as f64,
-            "macs_per_pixel": self.arch.macs_per_pixel(),
+            "macs_per_pixel": self.macs_per_pixel,
             "gmacs": self.gmacs(),
         });
         let image_s = t.per_image.iter().sum::<f64>() / t.per_image.len() as f64;
@@ -326,11 +333,7 @@ impl Report {
             1e3 * quantile(&t.per_image, 0.5),
             1e3 * quantile(&t.per_image, 0.99)
         )?;
-        say!(
-            "work        {} MACs per pixel, {:.2} GMAC/s",
-            self.arch.macs_per_pixel(),
-            self.gmacs()
-        )?;
+        say!("work        {} MACs per pixel, {:.2} GMAC/s", self.macs_per_pixel, self.gmacs())?;
         if let Some(tp) = self.throughput {
             say!(
                 "throughput  {:.1} digits/s on {}{} ({:.1} per thread); one thread alone, one digit at a time: {:.1} digits/s",
@@ -352,6 +355,33 @@ impl Report {
         }
         Ok(())
     }
+}
+
+/// Seconds of one full pass of a foreign graph: the graph's own full pass
+/// and tract-onnx's of the file (the naive paths caching replaces).
+#[cfg(feature = "onnx")]
+fn graph_baseline(path: &Path, g: &model_file::GraphModel) -> anyhow::Result<(f64, f64)> {
+    use pixelcnn_runtime::graph::naive;
+    use pixelcnn_runtime::onnx::ForeignTract;
+    let graph = &g.graph;
+    let class = (graph.classes > 0).then_some(0);
+    let image = vec![0u8; graph.pixels()];
+    let naive = median_secs(3, || {
+        naive::full_pass(graph, &image, class)?;
+        Ok(())
+    })?;
+    let bytes = std::fs::read(path)?;
+    let runner = ForeignTract::new(&bytes, &g.io, graph)?;
+    let tract = median_secs(20, || {
+        runner.run(&image, class)?;
+        Ok(())
+    })?;
+    Ok((naive, tract))
+}
+
+#[cfg(not(feature = "onnx"))]
+fn graph_baseline(_: &Path, _: &model_file::GraphModel) -> anyhow::Result<(f64, f64)> {
+    anyhow::bail!("--baseline times tract-onnx, and this pixelcnn was built without ONNX support")
 }
 
 #[cfg(feature = "onnx")]

@@ -3,7 +3,7 @@
 use anyhow::{bail, ensure, Context};
 use embedded_graphics::pixelcolor::Rgb888;
 use embedded_graphics::prelude::*;
-use pixelcnn_runtime::{rng, sampler, Executor};
+use pixelcnn_runtime::{rng, sampler};
 
 use crate::cli::CompleteArgs;
 use crate::picture::Canvas;
@@ -18,8 +18,7 @@ pub fn run(args: &CompleteArgs) -> anyhow::Result<()> {
         bail!("--samples and --scale must be at least 1");
     }
     let file = model_file::load(&args.model)?;
-    let model = file.model()?;
-    let arch = *model.arch();
+    let arch = file.geometry()?;
     let mut data = args.data.clone();
     data.limit = data.limit.or(Some(DEFAULT_IMAGES));
     let class = data.class.as_deref().map(|c| file.class(c, arch.classes)).transpose()?;
@@ -32,8 +31,6 @@ pub fn run(args: &CompleteArgs) -> anyhow::Result<()> {
     let rows = args.rows.unwrap_or(arch.height / 2);
     ensure!(rows <= arch.height, "--rows {rows} is more than the image's {} rows", arch.height);
     let known: Vec<bool> = (0..arch.pixels()).map(|p| p < rows * arch.width).collect();
-    let mut state = vec![0u32; model.host_state_words()];
-    let mut exec = Executor::new(&model, &mut state, set.label(0).filter(|_| arch.classes > 0))?;
     let cols = 2 + args.samples;
     let (cw, ch) = (arch.width as u32 * args.scale + 4, arch.height as u32 * args.scale + 4);
     let top = Canvas::LINE + 4;
@@ -44,27 +41,33 @@ pub fn run(args: &CompleteArgs) -> anyhow::Result<()> {
     canvas.text(Point::new(4, 2), "original", ink);
     canvas.text(Point::new(cw as i32 + 4, 2), "given", ink);
     canvas.text(Point::new(2 * cw as i32 + 4, 2), "completions", ink);
-    for i in 0..set.len() {
-        let y = (top + i as u32 * ch + 2) as i32;
-        let original = set.image(i);
-        let class = set.label(i).filter(|_| arch.classes > 0);
-        canvas.image(Point::new(4, y), original, arch.width, arch.levels, args.scale, |_| false);
-        canvas.image(
-            Point::new(cw as i32 + 4, y),
-            original,
-            arch.width,
-            arch.levels,
-            args.scale,
-            |p| !known[p],
-        );
-        for s in 0..args.samples {
-            let mut image = original.to_vec();
-            let mut g = rng::from_seed(args.seed.wrapping_add((i * args.samples + s) as u64));
-            sampler::complete(&mut exec, class, args.temperature, &mut g, &mut image, &known)?;
-            let x = ((2 + s) as u32 * cw + 4) as i32;
-            canvas.image(Point::new(x, y), &image, arch.width, arch.levels, args.scale, |_| false);
+    file.with_executor(set.label(0).filter(|_| arch.classes > 0), |exec| {
+        for i in 0..set.len() {
+            let y = (top + i as u32 * ch + 2) as i32;
+            let original = set.image(i);
+            let class = set.label(i).filter(|_| arch.classes > 0);
+            canvas
+                .image(Point::new(4, y), original, arch.width, arch.levels, args.scale, |_| false);
+            canvas.image(
+                Point::new(cw as i32 + 4, y),
+                original,
+                arch.width,
+                arch.levels,
+                args.scale,
+                |p| !known[p],
+            );
+            for s in 0..args.samples {
+                let mut image = original.to_vec();
+                let mut g = rng::from_seed(args.seed.wrapping_add((i * args.samples + s) as u64));
+                sampler::complete(exec, class, args.temperature, &mut g, &mut image, &known)?;
+                let x = ((2 + s) as u32 * cw + 4) as i32;
+                canvas.image(Point::new(x, y), &image, arch.width, arch.levels, args.scale, |_| {
+                    false
+                });
+            }
         }
-    }
+        Ok(())
+    })?;
     canvas.save_png(&args.out).with_context(|| format!("cannot save {}", args.out.display()))?;
     say!(
         "completed {} from {} top {rows} rows, {} each: {} ({})",
@@ -72,7 +75,7 @@ pub fn run(args: &CompleteArgs) -> anyhow::Result<()> {
         if set.len() == 1 { "its" } else { "their" },
         crate::text::count(args.samples, "sample"),
         args.out.display(),
-        model.precision()
+        file.precision()?
     )?;
     Ok(())
 }

@@ -10,7 +10,7 @@ pub fn run(args: &ConvertArgs) -> anyhow::Result<()> {
     let inputs: Vec<&std::path::Path> =
         [Some(args.input.as_path()), calib].into_iter().flatten().collect();
     output::check(&args.out, "pcnn", &inputs)?;
-    let file = model_file::open(&args.input, Some(args.precision), &args.calibration)?;
+    let file = model_file::open(&args.input, Some(args.precision), &args.calibration, None)?;
     let model = file.model()?;
     std::fs::write(&args.out, file.pcnn_bytes())
         .with_context(|| format!("cannot write {}", args.out.display()))?;

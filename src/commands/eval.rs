@@ -7,18 +7,18 @@
 use std::time::Instant;
 
 use pixelcnn_runtime::kernels::{FloatKernel, Int8Kernel};
-use pixelcnn_runtime::{sampler, Executor, Precision};
+use pixelcnn_runtime::{sampler, Precision};
 
 use crate::cli::EvalArgs;
 use crate::{images, model_file};
 
 pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
     let file = model_file::load(&args.model)?;
-    let model = file.model()?;
+    let precision = file.precision()?;
     if let Some(name) = &args.kernel {
-        super::kernel_choice::prefer(name, model.precision())?;
+        super::kernel_choice::prefer(name, precision)?;
     }
-    let arch = *model.arch();
+    let arch = file.geometry()?;
     let class = args.data.class.as_deref().map(|c| file.class(c, arch.classes)).transpose()?;
     let set = images::load(&args.data, &arch, class)?;
     let threads = args
@@ -38,30 +38,30 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
     let total: anyhow::Result<f64> = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads)
             .map(|t| {
-                let (model, set, bar) = (&model, &set, bar.clone());
+                let (file, set, bar) = (&file, &set, bar.clone());
                 scope.spawn(move || -> anyhow::Result<f64> {
-                    let mut state = vec![0u32; model.host_state_words()];
                     let first = class_of(t).or(best_class.then_some(0));
-                    let mut exec = Executor::new(model, &mut state, first)?;
-                    let mut sum = 0.0;
-                    for i in (t..set.len()).step_by(threads) {
-                        let ll = if best_class {
-                            let mut best = f64::NEG_INFINITY;
-                            for c in 0..arch.classes {
-                                best = best.max(sampler::log_likelihood(
-                                    &mut exec,
-                                    Some(c),
-                                    set.image(i),
-                                )?);
-                            }
-                            best
-                        } else {
-                            sampler::log_likelihood(&mut exec, class_of(i), set.image(i))?
-                        };
-                        sum -= ll;
-                        bar.inc(1);
-                    }
-                    Ok(sum)
+                    file.with_executor(first, |exec| {
+                        let mut sum = 0.0;
+                        for i in (t..set.len()).step_by(threads) {
+                            let ll = if best_class {
+                                let mut best = f64::NEG_INFINITY;
+                                for c in 0..arch.classes {
+                                    best = best.max(sampler::log_likelihood(
+                                        exec,
+                                        Some(c),
+                                        set.image(i),
+                                    )?);
+                                }
+                                best
+                            } else {
+                                sampler::log_likelihood(exec, class_of(i), set.image(i))?
+                            };
+                            sum -= ll;
+                            bar.inc(1);
+                        }
+                        Ok(sum)
+                    })
                 })
             })
             .collect();
@@ -77,8 +77,8 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
                 "nats_per_image": nats,
                 "bits_per_dim": bits_per_dim,
                 "images": set.len(),
-                "precision": model.precision().name(),
-                "kernel": match model.precision() {
+                "precision": precision.name(),
+                "kernel": match precision {
                     Precision::Int8 => Int8Kernel::best().name(),
                     _ => FloatKernel::best().name(),
                 },
@@ -89,7 +89,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
         say!(
             "{}: {nats:.4} nats/image, {bits_per_dim:.5} bits/dim ({}, {} from {}, {:.1} s)",
             crate::text::count(set.len(), "image"),
-            model.precision(),
+            precision,
             file.origin,
             file.path.display(),
             start.elapsed().as_secs_f64()

@@ -12,6 +12,9 @@ pub fn run(args: &InspectArgs) -> anyhow::Result<()> {
         return kernels(args);
     }
     let file = model_file::load(&args.model)?;
+    if let Some(g) = &file.graph {
+        return graph(args, &file, g);
+    }
     let model = file.model()?;
     let arch = *model.arch();
     let state = 4 * model.state_words();
@@ -141,6 +144,115 @@ fn kernels(args: &InspectArgs) -> anyhow::Result<()> {
     say!("float kernel {}:", float.name())?;
     for o in &float_ops {
         say!("  {:<48} {}", o.name, o.runs)?;
+    }
+    Ok(())
+}
+
+/// `inspect` of a foreign ONNX graph: what the importer recognised, the
+/// layers, each node's mode and cached rows, the work per pixel.
+fn graph(
+    args: &InspectArgs,
+    file: &model_file::ModelFile,
+    g: &model_file::GraphModel,
+) -> anyhow::Result<()> {
+    use pixelcnn_runtime::graph::plan::Mode;
+    let graph = &g.graph;
+    let nodes: Vec<serde_json::Value> = graph
+        .nodes
+        .iter()
+        .zip(&g.plan.nodes)
+        .map(|(n, p)| {
+            let mut v = serde_json::json!({
+                "name": n.name,
+                "op": n.op.kind(),
+                "channels": n.shape.channels,
+                "height": n.shape.height,
+                "width": n.shape.width,
+                "mode": match p.mode { Mode::Row => "row", Mode::Position => "position" },
+                "cached_rows": p.ring_rows,
+            });
+            if let pixelcnn_runtime::graph::Op::Conv { taps, .. } = &n.op {
+                v["taps"] =
+                    serde_json::json!(taps.iter().map(|t| [t.dy, t.dx]).collect::<Vec<_>>());
+            }
+            v
+        })
+        .collect();
+    let state_bytes = 4 * g.plan.state_len;
+    let full_bytes: usize =
+        graph.nodes.iter().map(|n| 4 * n.shape.positions() * n.shape.channels).sum();
+    if args.json {
+        say!(
+            "{}",
+            serde_json::json!({
+                "model": file.path.display().to_string(),
+                "origin": file.origin,
+                "precision": "f32",
+                "height": graph.height, "width": graph.width, "levels": graph.levels,
+                "classes": graph.classes,
+                "input": graph.encoding.name(),
+                "output": match graph.output_kind {
+                    pixelcnn_runtime::graph::Output::Logits => "logits",
+                    pixelcnn_runtime::graph::Output::Bernoulli => "bernoulli",
+                },
+                "nodes": nodes,
+                "macs_per_pixel": graph.macs_per_pixel(),
+                "ram_bytes": state_bytes,
+                "full_pass_activation_bytes": full_bytes,
+                "notes": g.notes,
+            })
+        )?;
+        return Ok(());
+    }
+    say!("model        {} ({})", file.path.display(), file.origin)?;
+    say!(
+        "network      {}x{} pixels, {} levels, {}; input {} ({} per pixel), output {}",
+        graph.width,
+        graph.height,
+        graph.levels,
+        if graph.classes > 0 {
+            format!("{} classes", graph.classes)
+        } else {
+            "unconditional".into()
+        },
+        graph.encoding.name(),
+        graph.encoding.channels(),
+        match graph.output_kind {
+            pixelcnn_runtime::graph::Output::Logits => "logits",
+            pixelcnn_runtime::graph::Output::Bernoulli => "one Bernoulli logit",
+        }
+    )?;
+    let convs = graph.nodes.iter().filter(|n| n.op.kind() == "conv").count();
+    say!("layers       {} nodes, {convs} convolutions", graph.nodes.len())?;
+    say!("MACs/pixel   {}", graph.macs_per_pixel())?;
+    say!(
+        "RAM          {state_bytes} bytes of cached rows ({:.1}% of a full pass's {full_bytes} bytes of activations)",
+        100.0 * state_bytes as f64 / full_bytes.max(1) as f64
+    )?;
+    say!("nodes        name, operation, channels, mode, cached rows (conv: taps as (dy, dx))")?;
+    for (n, p) in graph.nodes.iter().zip(&g.plan.nodes) {
+        let taps = match &n.op {
+            pixelcnn_runtime::graph::Op::Conv { taps, .. } => format!(
+                "  taps {}",
+                taps.iter().map(|t| format!("({},{})", t.dy, t.dx)).collect::<Vec<_>>().join(" ")
+            ),
+            _ => String::new(),
+        };
+        say!(
+            "  {:<40} {:<8} {:>4}  {:<8} {}{taps}",
+            n.name,
+            n.op.kind(),
+            n.shape.channels,
+            match p.mode {
+                Mode::Row => "row",
+                Mode::Position => "position",
+            },
+            p.ring_rows
+        )?;
+    }
+    say!("notes")?;
+    for line in &g.notes {
+        say!("  {line}")?;
     }
     Ok(())
 }

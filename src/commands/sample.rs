@@ -6,10 +6,10 @@ use anyhow::{bail, Context};
 use embedded_graphics::pixelcolor::Rgb888;
 use embedded_graphics::prelude::*;
 use pixelcnn_runtime::quant::{lockstep, LockstepI8};
-use pixelcnn_runtime::{rng, sampler, Arch, Executor, Model, PixelExecutor, QuantWeights};
+use pixelcnn_runtime::{rng, sampler, Arch, Model, PixelExecutor, QuantWeights};
 
 use crate::cli::SampleArgs;
-use crate::model_file;
+use crate::model_file::{self, ModelFile};
 use crate::picture::Canvas;
 
 /// The class of image `i`: the one asked for, or cycling through them.
@@ -28,7 +28,7 @@ pub fn class_of(arch: &Arch, class: Option<usize>, i: usize) -> anyhow::Result<O
 /// Image `i` of `args`: its own seed `seed + i` and class, so it is the same
 /// on whichever thread and in whichever batch it is drawn.
 fn sample_one(
-    exec: &mut Executor<'_, '_>,
+    exec: &mut dyn PixelExecutor,
     args: &SampleArgs,
     class: Option<usize>,
     i: usize,
@@ -62,21 +62,22 @@ fn sample_batch(
 /// The `args.count` images in order, drawn on `threads` threads in groups of
 /// `--batch` consecutive images (group `g` on thread `g mod threads`).
 fn sample_all(
-    model: &Model<'_>,
+    file: &ModelFile,
     args: &SampleArgs,
     class: Option<usize>,
     threads: usize,
     bar: &indicatif::ProgressBar,
 ) -> anyhow::Result<Vec<Vec<u8>>> {
-    let arch = *model.arch();
+    let arch = file.geometry()?;
     let batch = usize::from(args.batch);
-    let quant = match model {
-        Model::Int8(q) => Some(q),
-        _ if batch > 1 => bail!(
+    let model = if batch > 1 { Some(file.model()?) } else { None };
+    let quant = match &model {
+        None => None,
+        Some(Model::Int8(q)) => Some(q),
+        Some(_) => bail!(
             "--batch needs an int8 model (lockstep batches run the integer kernels); \
              add --precision int8 or leave out --batch"
         ),
-        _ => None,
     };
     let groups = args.count.div_ceil(batch);
     let per_thread = std::thread::scope(|scope| {
@@ -85,22 +86,22 @@ fn sample_all(
                 scope.spawn(move || -> anyhow::Result<Vec<Vec<u8>>> {
                     let ids = |g: usize| g * batch..((g + 1) * batch).min(args.count);
                     let mut out = Vec::new();
-                    if let (Some(q), true) = (quant, batch > 1) {
+                    if let Some(q) = quant {
                         for g in (t..groups).step_by(threads) {
                             out.extend(sample_batch(q, args, class, ids(g))?);
                             bar.inc(ids(g).len() as u64);
                         }
                         return Ok(out);
                     }
-                    let mut state = vec![0u32; model.host_state_words()];
-                    let mut exec = Executor::new(model, &mut state, class_of(&arch, class, t)?)?;
-                    for g in (t..groups).step_by(threads) {
-                        for i in ids(g) {
-                            out.push(sample_one(&mut exec, args, class, i)?);
-                            bar.inc(1);
+                    file.with_executor(class_of(&arch, class, t)?, |exec| {
+                        for g in (t..groups).step_by(threads) {
+                            for i in ids(g) {
+                                out.push(sample_one(exec, args, class, i)?);
+                                bar.inc(1);
+                            }
                         }
-                    }
-                    Ok(out)
+                        Ok(out)
+                    })
                 })
             })
             .collect();
@@ -129,8 +130,7 @@ pub fn run(args: &SampleArgs) -> anyhow::Result<()> {
         bail!("--count, --columns and --scale must be at least 1");
     }
     let file = model_file::load(&args.model)?;
-    let model = file.model()?;
-    let arch = *model.arch();
+    let arch = file.geometry()?;
     // Fail on a bad --class before starting any thread.
     let class = args.class.as_deref().map(|c| file.class(c, arch.classes)).transpose()?;
     class_of(&arch, class, 0)?;
@@ -148,7 +148,7 @@ pub fn run(args: &SampleArgs) -> anyhow::Result<()> {
     Canvas::check_size(width, height)?;
     let start = Instant::now();
     let bar = crate::progress::bar(args.count as u64, "sampling");
-    let images = sample_all(&model, args, class, threads, &bar)?;
+    let images = sample_all(&file, args, class, threads, &bar)?;
     bar.finish_and_clear();
     let elapsed = start.elapsed();
     let mut canvas = Canvas::new(width, height, Rgb888::new(60, 60, 60))?;
@@ -177,7 +177,7 @@ pub fn run(args: &SampleArgs) -> anyhow::Result<()> {
         "wrote {}{of_class} to {} ({}, {:.1} µs per pixel on {}{batches}, {} from {})",
         crate::text::count(args.count, "image"),
         args.out.display(),
-        model.precision(),
+        file.precision()?,
         elapsed.as_secs_f64() * 1e6 / pixels,
         crate::text::count(threads.min(groups), "thread"),
         file.origin,

@@ -110,6 +110,21 @@ impl Encoding {
     }
 }
 
+/// How a level becomes the value of a graph's float image input, when the
+/// file does not say (`--input`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+pub enum InputKind {
+    /// `level / (K − 1)`.
+    Unit,
+    /// `2 · level / (K − 1) − 1`.
+    Signed,
+    /// The level as a number.
+    Levels,
+    /// The integer level (an int64 input, or an index into an embedding).
+    Index,
+}
+
 /// A kernel tap: where a convolution reads its input, relative to the
 /// output position, in input coordinates.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -39,6 +39,29 @@ pub enum ImportError {
     /// The weights are invalid for the runtime (NaN, wrong count).
     #[error(transparent)]
     Runtime(#[from] crate::Error),
+    /// A graph from another trainer with an operation or a shape the
+    /// importer cannot map, named.
+    #[error("{0}")]
+    Unsupported(String),
+    /// A float image input whose encoding the file does not say.
+    #[error(
+        "the image input is a float tensor, and the file does not say how a level becomes its \
+         value: give --input unit (level/(K-1)), signed (2*level/(K-1)-1) or levels (the level \
+         as a number)"
+    )]
+    NeedsInput,
+    /// The graph's logits see their own pixel or a later one, or another
+    /// check of the compiled graph failed.
+    #[error(transparent)]
+    Graph(#[from] crate::graph::GraphError),
+}
+
+/// Whether `bytes` is an ONNX file written by `trainer export` (it carries
+/// the `pixelcnn` metadata entry); other ONNX files go through the generic
+/// importer ([`super::import_graph`]).
+pub fn is_native(bytes: &[u8]) -> bool {
+    pb::ModelProto::decode(bytes)
+        .is_ok_and(|m| m.metadata_props.iter().any(|p| p.key == "pixelcnn"))
 }
 
 /// A model read from ONNX: its architecture and runtime-layout parameters.

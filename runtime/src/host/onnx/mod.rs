@@ -26,10 +26,16 @@
 
 mod calibration;
 mod export;
+mod foreign;
 mod import;
 
 pub use export::{export, to_onnx_bytes, to_onnx_bytes_calibrated, to_onnx_bytes_with};
-pub use import::{import, import_bytes, verify_with_tract, ImportError, Imported, TractRunner};
+pub use foreign::{
+    import_graph, verify_graph_with_tract, ForeignGraph, ForeignTract, Io, OutputFn, Role, REMASK,
+};
+pub use import::{
+    import, import_bytes, is_native, verify_with_tract, ImportError, Imported, TractRunner,
+};
 
 /// The metadata key of the int8 calibration.
 pub const CALIBRATION_KEY: &str = "pixelcnn.int8_calibration";
