@@ -138,7 +138,8 @@ pub struct ModelArgs {
     /// say how a level becomes its value: unit = level/(K−1), signed =
     /// 2·level/(K−1) − 1, levels = the level as a number, index = the
     /// integer level (an int64 input needs none: it is the level).
-    #[arg(long, value_enum)]
+    // Its own id: `decompress` has a positional argument named `input`.
+    #[arg(long = "input", id = "input_kind", value_name = "KIND", value_enum)]
     pub input: Option<InputKind>,
     #[command(flatten)]
     pub calibration: CalibrationArgs,
@@ -428,6 +429,15 @@ mod tests {
         let sample = if cfg!(feature = "onnx") { DEFAULT_ONNX } else { DEFAULT_INT8 };
         assert_eq!(model_of(&["pixelcnn", "sample"]), Path::new(sample));
         assert_eq!(model_of(&["pixelcnn", "sample", "-m", "x.pcnn"]), Path::new("x.pcnn"));
+    }
+
+    #[test]
+    fn decompress_takes_its_file_and_input_kind_is_another_option() {
+        let cli =
+            Cli::try_parse_from(["pixelcnn", "decompress", "x.pcnz", "--input", "unit"]).unwrap();
+        let Command::Decompress(a) = cli.command else { panic!("decompress") };
+        assert_eq!(a.input, Path::new("x.pcnz"));
+        assert_eq!(a.model.input, Some(InputKind::Unit));
     }
 
     #[test]

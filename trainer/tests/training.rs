@@ -612,7 +612,11 @@ fn export_stores_the_int8_ranges_measured_on_training_images() {
     let out =
         trainer(&["export", "--run", r, "--out", o, "--calib", FIXTURE, "--calib-images", "7"]);
     ok(&out);
-    assert!(String::from_utf8_lossy(&out.stdout).contains("int8 ranges from 7 training images"));
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains("int8 ranges from 7 training IDX images from a folder named mnist-mini"),
+        "{said}"
+    );
     let imported = pixelcnn_runtime::onnx::import(&onnx).unwrap();
     let cal = imported.calibration.expect("the ranges are stored");
     assert_eq!(cal.images, 7);
