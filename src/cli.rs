@@ -141,6 +141,11 @@ pub struct ModelArgs {
     // Its own id: `decompress` has a positional argument named `input`.
     #[arg(long = "input", id = "input_kind", value_name = "KIND", value_enum)]
     pub input: Option<InputKind>,
+    /// Run an ONNX file from `trainer export` as a generic graph, as files
+    /// from other trainers run (to compare it with its specialised
+    /// executor).
+    #[arg(long)]
+    pub as_graph: bool,
     #[command(flatten)]
     pub calibration: CalibrationArgs,
 }

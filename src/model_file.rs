@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use pixelcnn_runtime::format::{self, AlignedBytes};
-use pixelcnn_runtime::graph::exec::GraphExecutor;
+use pixelcnn_runtime::graph::exec::{GraphExecutor, Weights as GraphWeights};
 use pixelcnn_runtime::graph::plan::Plan;
 use pixelcnn_runtime::graph::Graph;
 use pixelcnn_runtime::quant::calibrate::{quantize, Calibration};
@@ -29,6 +29,8 @@ pub struct GraphModel {
     /// The file's inputs and output as tract runs them.
     #[cfg(feature = "onnx")]
     pub io: pixelcnn_runtime::onnx::Io,
+    /// The convolutions' weights: f32, or rounded to f16.
+    pub weights: GraphWeights,
 }
 
 /// A loaded model: `.pcnn` bytes in an aligned buffer, or a compiled
@@ -58,7 +60,7 @@ impl ModelFile {
     pub fn model(&self) -> anyhow::Result<Model<'_>> {
         if self.graph.is_some() {
             bail!(
-                "{} is an ONNX graph from another trainer: it runs in f32 with `sample`, \
+                "{} is an ONNX graph from another trainer: it runs in f32 or f16 with `sample`, \
                  `complete`, `eval`, `bench` and `inspect`; this needs a .pcnn model, which \
                  foreign graphs do not have yet",
                 self.path.display()
@@ -83,6 +85,7 @@ impl ModelFile {
     /// The precision the model runs in.
     pub fn precision(&self) -> anyhow::Result<Precision> {
         match &self.graph {
+            Some(g) if g.weights == GraphWeights::F16 => Ok(Precision::F16),
             Some(_) => Ok(Precision::F32),
             None => Ok(self.model()?.precision()),
         }
@@ -96,7 +99,7 @@ impl ModelFile {
         f: impl FnOnce(&mut dyn PixelExecutor) -> anyhow::Result<R>,
     ) -> anyhow::Result<R> {
         match &self.graph {
-            Some(g) => f(&mut GraphExecutor::new(&g.graph, &g.plan, class)?),
+            Some(g) => f(&mut GraphExecutor::with_weights(&g.graph, &g.plan, class, g.weights)?),
             None => {
                 let model = self.model()?;
                 let mut state = vec![0u32; model.host_state_words()];
@@ -176,6 +179,21 @@ fn class_name_notes(names: &[String]) -> String {
 
 /// Loads `--model` in `--precision`.
 pub fn load(args: &ModelArgs) -> anyhow::Result<ModelFile> {
+    #[cfg(feature = "onnx")]
+    if args.as_graph {
+        let bytes = std::fs::read(&args.model)
+            .with_context(|| format!("cannot read model {}", args.model.display()))?;
+        anyhow::ensure!(
+            !bytes.starts_with(&format::MAGIC),
+            "--as-graph runs ONNX files; {} is a .pcnn",
+            args.model.display()
+        );
+        return open_graph(&args.model, &bytes, bytes.len() as u64, args.precision, args.input);
+    }
+    #[cfg(not(feature = "onnx"))]
+    if args.as_graph {
+        bail!("--as-graph reads ONNX, and this pixelcnn was built without the `onnx` feature");
+    }
     open(&args.model, args.precision, &args.calibration, args.input)
 }
 
@@ -281,13 +299,15 @@ fn open_graph(
     input: Option<InputKind>,
 ) -> anyhow::Result<ModelFile> {
     use pixelcnn_runtime::onnx::{import_graph, verify_graph_with_tract};
-    if let Some(p) = precision.filter(|&p| p != Precision::F32) {
-        bail!(
-            "{} is an ONNX graph from another trainer: it runs in f32 (--precision {p} is for \
-             pixelcnn-edge models)",
+    let weights = match precision {
+        None | Some(Precision::F32) => GraphWeights::F32,
+        Some(Precision::F16) => GraphWeights::F16,
+        Some(p) => bail!(
+            "{} is an ONNX graph from another trainer: it runs in f32 or f16 (--precision {p} \
+             comes with the .pcnn form of these graphs)",
             path.display()
-        );
-    }
+        ),
+    };
     let imported = import_graph(bytes, input)
         .with_context(|| format!("cannot run {} incrementally", path.display()))?;
     let plan = Plan::compile(&imported.graph)
@@ -308,10 +328,19 @@ fn open_graph(
     ));
     Ok(ModelFile {
         bytes: AlignedBytes::new(&[]),
-        graph: Some(Box::new(GraphModel { graph: imported.graph, plan, notes, io: imported.io })),
+        graph: Some(Box::new(GraphModel {
+            graph: imported.graph,
+            plan,
+            notes,
+            io: imported.io,
+            weights,
+        })),
         path: path.into(),
         file_len,
-        origin: "ONNX graph, compiled".into(),
+        origin: match weights {
+            GraphWeights::F32 => "ONNX graph, compiled".into(),
+            GraphWeights::F16 => "ONNX graph, compiled, f16 weights".into(),
+        },
         class_names: Vec::new(),
     })
 }

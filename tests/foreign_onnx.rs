@@ -117,3 +117,55 @@ fn nearly_zero_masked_taps_are_masked_again_and_said() {
     let exact = import_graph(&bytes("keras_gated_nhwc"), Some(InputKind::Unit)).unwrap();
     assert!(!exact.notes.iter().any(|n| n.contains("masked again")));
 }
+
+#[test]
+fn graphs_outside_the_family_are_refused_naming_the_node_and_the_reason() {
+    let refuse = |name: &str| {
+        let b = std::fs::read(format!("{DIR}/refuse/{name}.onnx")).unwrap();
+        match import_graph(&b, Some(InputKind::Unit)) {
+            Ok(_) => panic!("{name} was accepted"),
+            Err(e) => e.to_string(),
+        }
+    };
+    let err = refuse("acausal_mask_b_first");
+    assert!(
+        err.contains("pixel (0, 0) depend on pixel (0, 0), itself: image -> conv `/a/Conv`"),
+        "{err}"
+    );
+    assert!(err.contains("mask A"), "{err}");
+    let err = refuse("unmasked_conv");
+    assert!(err.contains("depend on pixel (1, 1), which comes later"), "{err}");
+    let err = refuse("strided_upsampled");
+    assert!(err.contains("node `/down/Conv`") && err.contains("stride [2, 2]"), "{err}");
+    let err = refuse("max_pool");
+    assert!(err.contains("node `/MaxPool`") && err.contains("pooling"), "{err}");
+    let err = refuse("attention");
+    assert!(err.contains("merges or splits the image's rows and columns"), "{err}");
+    let err = refuse("grouped_conv");
+    assert!(
+        err.contains("node `/dw/Conv`") && err.contains("grouped convolution (4 groups)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn f16_weights_score_within_a_thousandth_of_f32() {
+    use pixelcnn_runtime::graph::exec::{GraphExecutor, Weights};
+    use pixelcnn_runtime::sampler;
+    for (name, input, _, _, _) in FIXTURES {
+        let g = import_graph(&bytes(name), input).unwrap();
+        let plan = Plan::compile(&g.graph).unwrap();
+        let class = (g.graph.classes > 0).then_some(2);
+        let mut rng = pixelcnn_runtime::rng::from_seed(11);
+        let mut f32s = GraphExecutor::new(&g.graph, &plan, class).unwrap();
+        let mut image = vec![0u8; g.graph.pixels()];
+        sampler::generate(&mut f32s, class, 1.0, &mut rng, &mut image).unwrap();
+        let full = sampler::log_likelihood(&mut f32s, class, &image).unwrap();
+        let mut f16s = GraphExecutor::with_weights(&g.graph, &plan, class, Weights::F16).unwrap();
+        let half = sampler::log_likelihood(&mut f16s, class, &image).unwrap();
+        assert!(
+            (full - half).abs() <= 1e-3 * full.abs().max(1.0),
+            "{name}: f32 {full}, f16 {half}"
+        );
+    }
+}

@@ -29,6 +29,27 @@ pub struct GraphExecutor<'g> {
     class: Option<usize>,
     pos: usize,
     kernel: ResolvedFloat,
+    /// Per node: a convolution's weights as `taps × in × out`, so each input
+    /// value scales a contiguous row of outputs (empty for other nodes).
+    packed: Vec<Packed>,
+    /// A convolution's inputs gathered over its taps (zero off the grid).
+    gathered: Vec<f32>,
+}
+
+/// A convolution's packed weights, in the executor's precision.
+#[derive(Debug)]
+enum Packed {
+    F32(Vec<f32>),
+    F16(Vec<half::f16>),
+}
+
+/// The precision of a graph executor's weights (arithmetic is f32).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Weights {
+    /// As in the graph.
+    F32,
+    /// Rounded to f16 (half the memory; widened exactly when used).
+    F16,
 }
 
 impl<'g> GraphExecutor<'g> {
@@ -37,6 +58,20 @@ impl<'g> GraphExecutor<'g> {
     /// # Errors
     /// Label errors, as [`PixelExecutor::restart`].
     pub fn new(graph: &'g Graph, plan: &'g Plan, class: Option<usize>) -> Result<Self, Error> {
+        Self::with_weights(graph, plan, class, Weights::F32)
+    }
+
+    /// [`GraphExecutor::new`] with the convolutions' weights in `weights`.
+    ///
+    /// # Errors
+    /// Label errors; [`Error::NonFinite`] when a weight is too large for
+    /// f16.
+    pub fn with_weights(
+        graph: &'g Graph,
+        plan: &'g Plan,
+        class: Option<usize>,
+        weights: Weights,
+    ) -> Result<Self, Error> {
         let arch = Arch {
             variant: Variant::Gated,
             height: graph.height,
@@ -58,6 +93,37 @@ impl<'g> GraphExecutor<'g> {
             class: None,
             pos: 0,
             kernel: ResolvedFloat::best(),
+            packed: graph
+                .nodes
+                .iter()
+                .map(|n| {
+                    let p = pack(graph, &n.op, n.shape.channels);
+                    match weights {
+                        Weights::F32 => Ok(Packed::F32(p)),
+                        Weights::F16 => {
+                            let h: Vec<half::f16> =
+                                p.iter().map(|&v| half::f16::from_f32(v)).collect();
+                            match h.iter().position(|v| !v.is_finite()) {
+                                Some(index) => Err(Error::NonFinite { index }),
+                                None => Ok(Packed::F16(h)),
+                            }
+                        }
+                    }
+                })
+                .collect::<Result<_, _>>()?,
+            gathered: vec![
+                0.0;
+                graph
+                    .nodes
+                    .iter()
+                    .map(|n| match &n.op {
+                        Op::Conv { input, taps, .. } =>
+                            taps.len() * graph.nodes[*input].shape.channels,
+                        _ => 0,
+                    })
+                    .max()
+                    .unwrap_or(0)
+            ],
         };
         exec.restart(class)?;
         Ok(exec)
@@ -117,26 +183,39 @@ impl<'g> GraphExecutor<'g> {
             let c = s.channels;
             match &node.op {
                 Op::Image => {}
-                Op::Conv { input, taps, weights, bias } => {
+                Op::Conv { input, taps, bias, .. } => {
                     let cin = graph.nodes[*input].shape.channels;
+                    let w = &self.packed[id];
                     let (before, rest) = self.state.split_at_mut(dst);
                     let out = &mut rest[..c];
                     out.copy_from_slice(bias);
                     // The input ring comes before this node's in the state.
-                    for (t, tap) in taps.iter().enumerate() {
-                        let s_in = &graph.nodes[*input].shape;
+                    let s_in = &graph.nodes[*input].shape;
+                    let p = &self.plan.nodes[*input];
+                    let k = taps.len() * cin;
+                    let x_all = &mut self.gathered[..k];
+                    for (tap, x) in taps.iter().zip(x_all.chunks_exact_mut(cin)) {
                         if !s_in.contains(yi + tap.dy, xi + tap.dx) {
+                            x.fill(0.0);
                             continue;
                         }
-                        let p = &self.plan.nodes[*input];
                         let at = p.offset
                             + (((yi + tap.dy) as usize % p.ring_rows) * s_in.width
                                 + (xi + tap.dx) as usize)
                                 * cin;
-                        let v = &before[at..at + cin];
-                        let w = &weights[t * c * cin..(t + 1) * c * cin];
-                        for (o, row) in out.iter_mut().zip(w.chunks_exact(cin)) {
-                            *o += self.kernel.dot_f32(row, v);
+                        x.copy_from_slice(&before[at..at + cin]);
+                    }
+                    // Each input value scales a row of weights into the
+                    // outputs; zeros (binary pixels, ReLUs, off the grid)
+                    // add nothing.
+                    match w {
+                        Packed::F32(w) => self.kernel.gemv_f32(out, x_all, w),
+                        Packed::F16(w) => {
+                            for (&x, row) in x_all.iter().zip(w.chunks_exact(c)) {
+                                if x != 0.0 {
+                                    self.kernel.axpy_f16(out, x, row);
+                                }
+                            }
                         }
                     }
                 }
@@ -188,6 +267,21 @@ impl<'g> GraphExecutor<'g> {
             }
         }
     }
+}
+
+/// A convolution's weights (`taps × out × in`) as `taps × in × out`.
+fn pack(graph: &Graph, op: &Op, cout: usize) -> Vec<f32> {
+    let Op::Conv { input, taps, weights, .. } = op else { return Vec::new() };
+    let cin = graph.nodes[*input].shape.channels;
+    let mut packed = vec![0.0; weights.len()];
+    for t in 0..taps.len() {
+        for co in 0..cout {
+            for ci in 0..cin {
+                packed[(t * cin + ci) * cout + co] = weights[(t * cout + co) * cin + ci];
+            }
+        }
+    }
+    packed
 }
 
 impl PixelExecutor for GraphExecutor<'_> {

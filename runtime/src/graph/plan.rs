@@ -300,15 +300,18 @@ fn check_causal(graph: &Graph, steps: &Steps) -> Result<(), GraphError> {
     }
     path.reverse();
     let pixel = latest.max(0) as usize;
-    Err(GraphError::NotCausal(format!(
-        "the logits of pixel ({}, {}) depend on pixel ({}, {}){}: image -> {}",
-        p / width,
-        p % width,
-        pixel / width,
-        pixel % width,
-        if pixel == p { ", itself" } else { ", which comes later" },
-        path.join(" -> ")
-    )))
+    Err(GraphError::NotCausal(
+        format!(
+            "the logits of pixel ({}, {}) depend on pixel ({}, {}){}: image -> {}",
+            p / width,
+            p % width,
+            pixel / width,
+            pixel % width,
+            if pixel == p { ", itself" } else { ", which comes later" },
+            path.join(" -> ")
+        ) + "; a PixelCNN's first layer must not read the current pixel (mask A), and a vertical \
+         stack that sees the current row must reach the horizontal stack shifted down one row",
+    ))
 }
 
 /// Rows each node keeps: the most rows alive at one step.

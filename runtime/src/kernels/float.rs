@@ -155,6 +155,58 @@ impl ResolvedFloat {
         }
     }
 
+    /// [`generic::axpy_f32`]: `out[i] += a · x[i]`.
+    ///
+    /// # Panics
+    /// If the lengths differ.
+    #[inline]
+    #[allow(unsafe_code)]
+    pub fn axpy_f32(self, out: &mut [f32], a: f32, x: &[f32]) {
+        assert_eq!(out.len(), x.len(), "axpy_f32 length mismatch");
+        match self.0 {
+            // Safety: resolved, so AVX was detected (or enabled at compile
+            // time); lengths checked above.
+            #[cfg(target_arch = "x86_64")]
+            FloatKernel::Avx => unsafe { dot_avx::axpy_f32(out, a, x) },
+            _ => generic::axpy_f32(out, a, x),
+        }
+    }
+
+    /// [`generic::gemv_f32`]: `out[n] += Σ_k x[k] · w[k · N + n]`.
+    ///
+    /// # Panics
+    /// If `w.len() != x.len() · out.len()`.
+    #[inline]
+    #[allow(unsafe_code)]
+    pub fn gemv_f32(self, out: &mut [f32], x: &[f32], w: &[f32]) {
+        assert_eq!(w.len(), x.len() * out.len(), "gemv_f32 shape mismatch");
+        match self.0 {
+            // Safety: resolved, so AVX was detected (or enabled at compile
+            // time); the shape checked above.
+            #[cfg(target_arch = "x86_64")]
+            FloatKernel::Avx => unsafe { dot_avx::gemv_f32(out, x, w) },
+            _ => generic::gemv_f32(out, x, w),
+        }
+    }
+
+    /// [`generic::axpy_f16`]: `out[i] += a · w[i]`, f16 `w` widened; the
+    /// weights must be finite.
+    ///
+    /// # Panics
+    /// If the lengths differ.
+    #[inline]
+    #[allow(unsafe_code)]
+    pub fn axpy_f16(self, out: &mut [f32], a: f32, w: &[half::f16]) {
+        assert_eq!(out.len(), w.len(), "axpy_f16 length mismatch");
+        match self.0 {
+            // Safety: resolved, so AVX and F16C were detected (or enabled at
+            // compile time); lengths checked above.
+            #[cfg(target_arch = "x86_64")]
+            FloatKernel::Avx => unsafe { dot_avx::axpy_f16(out, a, w) },
+            _ => generic::axpy_f16(out, a, w),
+        }
+    }
+
     /// [`generic::dot_f16`]; the weights must be finite (a loaded model's
     /// are).
     ///
@@ -213,6 +265,40 @@ mod tests {
     use proptest::prelude::*;
 
     per_float_kernel! {
+        proptest! {
+            #[test]
+            fn axpy_equals_portable(
+                x in proptest::collection::vec(-1e3f32..1e3, 0..80),
+                a in -10f32..10.0,
+                seed in any::<u64>(),
+            ) {
+                let mut bits = xorshift(seed);
+                let start: Vec<f32> = x.iter().map(|_| (bits() % 20_001) as f32 / 1000.0 - 10.0).collect();
+                if let Some(kernel) = kernel() {
+                    let portable = ResolvedFloat(FloatKernel::Portable);
+                    let to_bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+                    let (mut got, mut want) = (start.clone(), start.clone());
+                    kernel.axpy_f32(&mut got, a, &x);
+                    portable.axpy_f32(&mut want, a, &x);
+                    prop_assert_eq!(to_bits(&got), to_bits(&want), "{:?} f32", kernel);
+                    // gemv: rows of 37 outputs (a 32-block, a tail), some x zero.
+                    let n = 37;
+                    let xs: Vec<f32> = x.iter().map(|&v| if v > 500.0 { 0.0 } else { v }).collect();
+                    let w: Vec<f32> = (0..xs.len() * n).map(|_| (bits() % 2001) as f32 / 1000.0 - 1.0).collect();
+                    let o0: Vec<f32> = (0..n).map(|i| i as f32 * 0.25).collect();
+                    let (mut got, mut want) = (o0.clone(), o0);
+                    kernel.gemv_f32(&mut got, &xs, &w);
+                    portable.gemv_f32(&mut want, &xs, &w);
+                    prop_assert_eq!(to_bits(&got), to_bits(&want), "{:?} gemv", kernel);
+                    let halves: Vec<half::f16> = x.iter().map(|&v| half::f16::from_f32(v)).collect();
+                    let (mut got, mut want) = (start.clone(), start);
+                    kernel.axpy_f16(&mut got, a, &halves);
+                    portable.axpy_f16(&mut want, a, &halves);
+                    prop_assert_eq!(to_bits(&got), to_bits(&want), "{:?} f16", kernel);
+                }
+            }
+        }
+
         proptest! {
             #[test]
             fn dot_equals_portable(

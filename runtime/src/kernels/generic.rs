@@ -32,6 +32,52 @@ pub fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
     (pairs[0] + pairs[2]) + (pairs[1] + pairs[3]) + tail
 }
 
+/// `out[i] += a · x[i]`: a multiply then an add per element (no fused
+/// multiply-add), so every kernel gives the same bits.
+///
+/// # Panics
+/// If the lengths differ.
+#[inline]
+pub fn axpy_f32(out: &mut [f32], a: f32, x: &[f32]) {
+    assert_eq!(out.len(), x.len(), "axpy_f32 length mismatch");
+    for (o, &v) in out.iter_mut().zip(x) {
+        *o += a * v;
+    }
+}
+
+/// `out[n] += Σ_k x[k] · w[k · N + n]` (`N = out.len()`, `w` row-major
+/// `x.len() × N`): [`axpy_f32`] row by row in `k` order, rows whose `x[k]`
+/// is zero skipped (binary pixels and ReLU outputs add nothing).
+///
+/// # Panics
+/// If `w.len() != x.len() · out.len()`.
+#[inline]
+pub fn gemv_f32(out: &mut [f32], x: &[f32], w: &[f32]) {
+    let n = out.len();
+    assert_eq!(w.len(), x.len() * n, "gemv_f32 shape mismatch");
+    if n == 0 {
+        return;
+    }
+    for (&a, row) in x.iter().zip(w.chunks_exact(n)) {
+        if a != 0.0 {
+            axpy_f32(out, a, row);
+        }
+    }
+}
+
+/// `out[i] += a · w[i]` for f16 `w` (widened exactly), a multiply then an
+/// add, as [`axpy_f32`].
+///
+/// # Panics
+/// If the lengths differ.
+#[inline]
+pub fn axpy_f16(out: &mut [f32], a: f32, w: &[half::f16]) {
+    assert_eq!(out.len(), w.len(), "axpy_f16 length mismatch");
+    for (o, &v) in out.iter_mut().zip(w) {
+        *o += a * finite_f16_to_f32(v);
+    }
+}
+
 /// Converts f16 bits to f32, exactly (every f16 is an f32), without
 /// branches the compiler cannot turn into selects, so loops over it
 /// vectorize (F. Giesen's "half to float" with the magic-number renormalize).

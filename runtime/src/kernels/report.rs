@@ -120,7 +120,7 @@ impl Resolved {
 
 impl FloatKernel {
     /// What runs for each float operation with this kernel.
-    pub fn operations(self) -> [Operation; 2] {
+    pub fn operations(self) -> [Operation; 3] {
         let (f32_dot, f16_dot) = match self {
             FloatKernel::Portable => ("generic", "generic (f16 widened to f32)"),
             FloatKernel::Avx => ("x86_64::dot_avx", "x86_64::dot_avx (F16C widening)"),
@@ -129,9 +129,14 @@ impl FloatKernel {
                 ("aarch64::dot_neon", "aarch64::dot_f16_neonfp16 (f16 arithmetic)")
             }
         };
+        let axpy = match self {
+            FloatKernel::Avx => "x86_64::dot_avx",
+            _ => "generic (vectorized by the compiler)",
+        };
         [
             Operation { name: "dot_f32 (f32 weights)", runs: f32_dot },
             Operation { name: "dot_f16 (f16 weights)", runs: f16_dot },
+            Operation { name: "gemv_f32, axpy_f16 (compiled graphs' convolutions)", runs: axpy },
         ]
     }
 }
@@ -150,7 +155,8 @@ mod tests {
         assert_eq!(generic[0].runs, "generic");
         assert_eq!(generic[6].runs, "matmul, requant_gate_i8, matmul, requant_residual_i8");
         for kernel in FloatKernel::available() {
-            assert_eq!(kernel.operations().len(), 2);
+            assert_eq!(kernel.operations().len(), 3);
+            assert!(kernel.operations().iter().all(|o| !o.runs.is_empty()), "{kernel:?}");
         }
     }
 }

@@ -640,8 +640,24 @@ impl<'m> Importer<'m> {
             };
             let in_dims = concrete(self.model, ins[0])?;
             let out_dims = concrete(self.model, OutletId::new(node.id, 0))?;
-            let roles = axis_roles(ax, &roles, &in_dims, &out_dims)
-                .ok_or_else(|| unsupported(node, format!("{ax:?} on axes {roles:?}")))?;
+            let roles = axis_roles(ax, &roles, &in_dims, &out_dims).ok_or_else(|| {
+                let spatial = match ax {
+                    AxisOp::Reshape(at, from, _) => {
+                        roles[*at..*at + from.len()].iter().any(|r| matches!(r, Role::H | Role::W))
+                    }
+                    _ => false,
+                };
+                if spatial {
+                    unsupported(
+                        node,
+                        "a reshape that merges or splits the image's rows and columns (positions \
+                         flattened for attention or a dense layer): only convolutional networks \
+                         run incrementally",
+                    )
+                } else {
+                    unsupported(node, format!("{ax:?} on axes {roles:?}"))
+                }
+            })?;
             return Ok(match id {
                 Some(node) => Value::Spatial { node, roles },
                 None => Value::Pixels(roles),

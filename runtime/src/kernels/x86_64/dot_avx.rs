@@ -49,6 +49,121 @@ pub unsafe fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
     combine(acc) + tail
 }
 
+/// `out[i] += a · x[i]` as [`crate::kernels::generic::axpy_f32`] computes
+/// it (a multiply, then an add).
+///
+/// # Safety
+/// The CPU must support AVX; `out.len() == x.len()`.
+#[target_feature(enable = "avx")]
+pub unsafe fn axpy_f32(out: &mut [f32], a: f32, x: &[f32]) {
+    debug_assert_eq!(out.len(), x.len());
+    let n = out.len();
+    let va = _mm256_set1_ps(a);
+    let mut i = 0;
+    while i + 8 <= n {
+        // Safety: i + 8 <= n: eight floats readable and writable.
+        unsafe {
+            let p = _mm256_mul_ps(va, _mm256_loadu_ps(x.as_ptr().add(i)));
+            let o = out.as_mut_ptr().add(i);
+            _mm256_storeu_ps(o, _mm256_add_ps(_mm256_loadu_ps(o), p));
+        }
+        i += 8;
+    }
+    for (o, &v) in out[i..].iter_mut().zip(&x[i..]) {
+        *o += a * v;
+    }
+}
+
+/// `out[n] += Σ_k x[k] · w[k · N + n]` as
+/// [`crate::kernels::generic::gemv_f32`] computes it, with the outputs held
+/// in registers, 32 at a time, across all of `k` (the same multiply and add
+/// per element, in the same order).
+///
+/// # Safety
+/// The CPU must support AVX; `w.len() == x.len() · out.len()`.
+#[target_feature(enable = "avx")]
+pub unsafe fn gemv_f32(out: &mut [f32], x: &[f32], w: &[f32]) {
+    let n = out.len();
+    debug_assert_eq!(w.len(), x.len() * n);
+    let mut j = 0;
+    // Safety (all blocks): j + width <= n, and every row k has n floats at
+    // w[k * n..], so each load and store is in bounds.
+    while j + 32 <= n {
+        unsafe {
+            let o = out.as_mut_ptr().add(j);
+            let mut acc = [
+                _mm256_loadu_ps(o),
+                _mm256_loadu_ps(o.add(8)),
+                _mm256_loadu_ps(o.add(16)),
+                _mm256_loadu_ps(o.add(24)),
+            ];
+            for (k, &a) in x.iter().enumerate() {
+                if a == 0.0 {
+                    continue;
+                }
+                let va = _mm256_set1_ps(a);
+                let r = w.as_ptr().add(k * n + j);
+                for (i, acc) in acc.iter_mut().enumerate() {
+                    *acc = _mm256_add_ps(*acc, _mm256_mul_ps(va, _mm256_loadu_ps(r.add(8 * i))));
+                }
+            }
+            for (i, acc) in acc.iter().enumerate() {
+                _mm256_storeu_ps(o.add(8 * i), *acc);
+            }
+        }
+        j += 32;
+    }
+    while j + 8 <= n {
+        unsafe {
+            let o = out.as_mut_ptr().add(j);
+            let mut acc = _mm256_loadu_ps(o);
+            for (k, &a) in x.iter().enumerate() {
+                if a != 0.0 {
+                    let r = w.as_ptr().add(k * n + j);
+                    acc = _mm256_add_ps(acc, _mm256_mul_ps(_mm256_set1_ps(a), _mm256_loadu_ps(r)));
+                }
+            }
+            _mm256_storeu_ps(o, acc);
+        }
+        j += 8;
+    }
+    for jj in j..n {
+        let mut acc = out[jj];
+        for (k, &a) in x.iter().enumerate() {
+            if a != 0.0 {
+                acc += a * w[k * n + jj];
+            }
+        }
+        out[jj] = acc;
+    }
+}
+
+/// `out[i] += a · w[i]` for f16 `w` widened by F16C, as
+/// [`crate::kernels::generic::axpy_f16`] computes it.
+///
+/// # Safety
+/// The CPU must support AVX and F16C; `out.len() == w.len()`; `w` finite.
+#[target_feature(enable = "avx,f16c")]
+pub unsafe fn axpy_f16(out: &mut [f32], a: f32, w: &[half::f16]) {
+    debug_assert_eq!(out.len(), w.len());
+    let n = out.len();
+    let va = _mm256_set1_ps(a);
+    let mut i = 0;
+    while i + 8 <= n {
+        // Safety: i + 8 <= n: eight halves readable, eight floats writable.
+        unsafe {
+            let h = _mm_loadu_si128(w.as_ptr().add(i).cast());
+            let p = _mm256_mul_ps(va, _mm256_cvtph_ps(h));
+            let o = out.as_mut_ptr().add(i);
+            _mm256_storeu_ps(o, _mm256_add_ps(_mm256_loadu_ps(o), p));
+        }
+        i += 8;
+    }
+    for (o, &v) in out[i..].iter_mut().zip(&w[i..]) {
+        *o += a * v.to_f32();
+    }
+}
+
 /// `Σ w[i] · x[i]` for f16 weights, as [`crate::kernels::generic::dot_f16`]
 /// computes it.
 ///
