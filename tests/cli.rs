@@ -7,6 +7,15 @@ fn pixelcnn(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_pixelcnn")).args(args).output().expect("runs")
 }
 
+/// `pixelcnn` with a progress line at every redraw, even for short work.
+fn pixelcnn_with_progress<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_pixelcnn"))
+        .args(args)
+        .env("PIXELCNN_PROGRESS_SECONDS", "0")
+        .output()
+        .expect("runs")
+}
+
 fn temp_png(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("pixelcnn-cli-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -417,11 +426,7 @@ fn long_work_prints_progress_lines_when_stderr_is_not_a_terminal() {
     ];
     // A line at every redraw (the tests' setting): no time left is shown
     // before any work is done.
-    let out = Command::new(env!("CARGO_BIN_EXE_pixelcnn"))
-        .args(args)
-        .env("PIXELCNN_PROGRESS_SECONDS", "0")
-        .output()
-        .unwrap();
+    let out = pixelcnn_with_progress(&args);
     stdout_of(&out);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("calibrating int8 [") && err.contains("/20"), "{err}");
@@ -500,11 +505,7 @@ fn int8_from_an_onnx_with_stored_ranges_needs_no_calibration_pass() {
 
     // Asking for calibration images measures anew, on them.
     let args = [&args[..], &[pcnn.to_str().unwrap(), "--calib-images", "3"]].concat();
-    let out = Command::new(env!("CARGO_BIN_EXE_pixelcnn"))
-        .args(&args)
-        .env("PIXELCNN_PROGRESS_SECONDS", "0")
-        .output()
-        .unwrap();
+    let out = pixelcnn_with_progress(&args);
     let err = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(err.contains("sampling calibration images"), "{err}");
 }

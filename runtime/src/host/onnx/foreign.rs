@@ -421,18 +421,11 @@ impl<'m> Importer<'m> {
             }
             if deps[&out] & 1 == 0 {
                 // Constants (and label-only values nobody spatial reads).
-                if let Some(k) = self.model.outlet_fact(out).map_err(tract_err)?.konst.clone() {
-                    for slot in 0..node.outputs.len() {
-                        if let Some(k) = &self
-                            .model
-                            .outlet_fact(OutletId::new(id, slot))
-                            .map_err(tract_err)?
-                            .konst
-                        {
-                            self.values.insert(OutletId::new(id, slot), Value::Const(k.clone()));
-                        }
+                for slot in 0..node.outputs.len() {
+                    let o = OutletId::new(id, slot);
+                    if let Some(k) = &self.model.outlet_fact(o).map_err(tract_err)?.konst {
+                        self.values.insert(o, Value::Const(k.clone()));
                     }
-                    let _ = k;
                 }
                 continue;
             }
@@ -617,8 +610,7 @@ impl<'m> Importer<'m> {
                 return Err(unsupported(node, format!("an embedding table of shape {dims:?}")));
             }
             let values = floats(&table)?;
-            let id = self.image(node, Encoding::Embedding { table: values, channels: dims[1] })?;
-            let _ = id;
+            self.image(node, Encoding::Embedding { table: values, channels: dims[1] })?;
             let Value::Pixels(mut roles) = self.value(ins[1])?.clone() else {
                 unreachable!("matched above")
             };
@@ -639,8 +631,7 @@ impl<'m> Importer<'m> {
                 _ => return Err(unsupported(node, "an axis change of a constant")),
             };
             let in_dims = concrete(self.model, ins[0])?;
-            let out_dims = concrete(self.model, OutletId::new(node.id, 0))?;
-            let roles = axis_roles(ax, &roles, &in_dims, &out_dims).ok_or_else(|| {
+            let roles = axis_roles(ax, &roles, &in_dims).ok_or_else(|| {
                 let spatial = match ax {
                     AxisOp::Reshape(at, from, _) => {
                         roles[*at..*at + from.len()].iter().any(|r| matches!(r, Role::H | Role::W))
@@ -952,7 +943,6 @@ impl<'m> Importer<'m> {
         let name = node.name.clone();
         let (id, roles) = self.spatial(node, node.inputs[0])?;
         let start = s.start.to_i64().map_err(|e| unsupported(node, e))? as isize;
-        let in_shape = self.shape_of(id);
         let shape = self.shape_from(node, &roles)?;
         match roles.get(s.axis) {
             Some(Role::H) => {
@@ -966,7 +956,6 @@ impl<'m> Importer<'m> {
             Some(Role::Channel(_))
                 if roles.iter().filter(|r| matches!(r, Role::Channel(_))).count() == 1 =>
             {
-                let _ = in_shape;
                 let n = self.push(&name, Op::Channels { input: id, start: start as usize }, shape);
                 Ok(Value::Spatial { node: n, roles })
             }
@@ -1211,12 +1200,7 @@ fn shape_for(dims: &[usize], roles: &[Role]) -> Option<Shape> {
 }
 
 /// The roles after an axis change; `None` when it mixes roles.
-fn axis_roles(
-    ax: &AxisOp,
-    roles: &[Role],
-    in_dims: &[usize],
-    out_dims: &[usize],
-) -> Option<Vec<Role>> {
+fn axis_roles(ax: &AxisOp, roles: &[Role], in_dims: &[usize]) -> Option<Vec<Role>> {
     let mut r = roles.to_vec();
     match ax {
         AxisOp::Move(from, to) => {
@@ -1275,7 +1259,6 @@ fn axis_roles(
             r.splice(*at..*at + from.len(), new_roles);
         }
     }
-    let _ = out_dims;
     // Channel numbers keep the flattening order only if they still increase.
     let chans: Vec<u16> =
         r.iter().filter_map(|x| if let Role::Channel(c) = x { Some(*c) } else { None }).collect();
